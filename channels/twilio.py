@@ -1,0 +1,249 @@
+"""Twilio Programmable Messaging: SMS and WhatsApp (the same form format; WhatsApp
+addresses carry a `whatsapp:` prefix).
+
+Two webhooks:
+- incoming message (`/hooks/twilio/messages/`): a customer wrote to one of our numbers;
+- status callback (`/hooks/twilio/status/`): delivery progress of a message we sent.
+
+Signatures are checked with the twilio package's RequestValidator against every configured
+auth token (rotation), over the URL Twilio called (PUBLIC_BASE_URL behind a proxy).
+"""
+
+from typing import ClassVar
+
+from django.http import HttpRequest, HttpResponse, QueryDict
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+from conversations.conf import auditor_settings
+from conversations.events import MessageEvent, NormalizationError, StatusEvent
+from conversations.models import AuthorKind, Channel, DeliveryStatus, Direction, RawEvent
+from conversations.services import IngestResult
+
+from .base import RawEventSpec, WebhookError, WebhookForbidden, WebhookView
+
+PROVIDER = "twilio"
+
+# Address prefixes Twilio puts in From/To, by channel; a bare number is SMS.
+CHANNEL_PREFIXES: dict[str, str] = {"whatsapp": Channel.WHATSAPP, "": Channel.SMS}
+
+STATUS_MAP: dict[str, str] = {
+    "accepted": DeliveryStatus.ACCEPTED,
+    "scheduled": DeliveryStatus.SCHEDULED,
+    "queued": DeliveryStatus.QUEUED,
+    "sending": DeliveryStatus.SENDING,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.CANCELED,
+    "read": DeliveryStatus.READ,
+    "receiving": DeliveryStatus.RECEIVED,
+    "received": DeliveryStatus.RECEIVED,
+    "partially_delivered": DeliveryStatus.DELIVERED,
+}
+STATUS_UNKNOWN = DeliveryStatus.UNKNOWN
+
+# Parameters mapped onto Message fields; everything else is kept in Message.metadata.
+MESSAGE_FIELDS = frozenset(
+    {"MessageSid", "SmsMessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments",
+     "ProfileName", "WaId", "SmsStatus", "MessageStatus"}
+)
+STATUS_FIELDS = frozenset(
+    {"MessageSid", "SmsSid", "From", "To", "MessageStatus", "SmsStatus", "ErrorCode",
+     "ErrorMessage"}
+)
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """'whatsapp:+14155238886' -> ('whatsapp', '+14155238886'); '+1415...' -> ('sms', ...)."""
+    prefix, sep, rest = address.partition(":")
+    if not sep:
+        prefix, rest = "", address
+    channel = CHANNEL_PREFIXES.get(prefix.lower())
+    if channel is None:
+        raise NormalizationError(f"unsupported Twilio channel prefix {prefix!r} in {address!r}")
+    if not rest.strip():
+        raise NormalizationError(f"empty address {address!r}")
+    return channel, rest.strip()
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; a percent-encoded %00 would otherwise fail the row.
+    return text.replace("\x00", "\ufffd")
+
+
+def _params(raw_event: RawEvent) -> dict[str, str]:
+    """The form fields of a stored request; a repeated field keeps its last value."""
+    return {_clean(k): _clean(v) for k, v in QueryDict(raw_event.body).items()}
+
+
+def _require(params: dict[str, str], *names: str) -> None:
+    missing = [n for n in names if not params.get(n)]
+    if missing:
+        raise NormalizationError(f"missing Twilio parameter(s): {', '.join(missing)}")
+
+
+def _message_sid(params: QueryDict | dict[str, str]) -> str:
+    return params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid") or ""
+
+
+def _channels_agree(from_: str, to: str) -> tuple[str, str, str]:
+    from_channel, from_address = split_address(from_)
+    to_channel, to_address = split_address(to)
+    if from_channel != to_channel:
+        raise NormalizationError(f"From {from_!r} and To {to!r} are on different channels")
+    return from_channel, from_address, to_address
+
+
+class TwilioSignatureValidator:
+    """Mixin: X-Twilio-Signature must match for one of the configured auth tokens."""
+
+    def validate_request(self, request: HttpRequest) -> None:
+        tokens = [t for t in auditor_settings.TWILIO_AUTH_TOKENS if t]
+        if not tokens:
+            raise WebhookForbidden(
+                "no Twilio auth token is configured (TWILIO_AUTH_TOKEN)", code="not_configured"
+            )
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            raise WebhookForbidden("missing X-Twilio-Signature header", code="missing_signature")
+        params = WebhookView.form_params(request)
+        url = signed_url(request)
+        algorithm = get_signature_algorithm(
+            request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
+        )
+        for token in tokens:
+            if RequestValidator(token).validate(url, params, signature, algorithm):
+                request.twilio_signed_url = url
+                return
+        raise WebhookForbidden(
+            f"X-Twilio-Signature does not match {url}", code="invalid_signature"
+        )
+
+
+def signed_url(request: HttpRequest) -> str:
+    """The URL Twilio called: the public base URL when one is set, else what Django sees."""
+    base = auditor_settings.PUBLIC_BASE_URL.rstrip("/")
+    return f"{base}{request.get_full_path()}" if base else request.build_absolute_uri()
+
+
+class TwilioWebhookView(TwilioSignatureValidator, WebhookView):
+    provider = PROVIDER
+    required: ClassVar[tuple[str, ...]] = ()
+
+    def raw_event_spec(self, request: HttpRequest) -> RawEventSpec:
+        params = self.form_params(request)
+        missing = [name for name in self.required if not params.get(name)]
+        if not _message_sid(params):
+            missing.insert(0, "MessageSid")
+        if missing:
+            raise WebhookError(f"missing Twilio parameter(s): {', '.join(missing)}")
+        return RawEventSpec(
+            kind=self.kind,
+            dedupe_key=self.dedupe_key(params),
+            body=request.body.decode("utf-8", errors="replace"),
+            content_type=request.content_type,
+            headers=self.relevant_headers(request),
+            url=getattr(request, "twilio_signed_url", ""),
+        )
+
+    def dedupe_key(self, params: QueryDict) -> str:
+        raise NotImplementedError
+
+
+class TwilioMessageWebhookView(TwilioWebhookView):
+    """A customer's message to one of our numbers. Answers empty TwiML: we never reply."""
+
+    kind = "message"
+
+    def dedupe_key(self, params: QueryDict) -> str:
+        return f"message:{_message_sid(params)}"
+
+    def success_response(self, request: HttpRequest, result: IngestResult) -> HttpResponse:
+        return HttpResponse(TWIML_EMPTY, content_type="text/xml; charset=utf-8")
+
+    @classmethod
+    def normalize(cls, raw_event: RawEvent) -> list[MessageEvent]:
+        params = _params(raw_event)
+        _require(params, "From", "To")
+        channel, customer, business = _channels_agree(params["From"], params["To"])
+        try:
+            num_media = int(params.get("NumMedia") or 0)
+            num_segments = int(params["NumSegments"]) if params.get("NumSegments") else None
+        except ValueError as exc:
+            raise NormalizationError(f"NumMedia/NumSegments is not a number: {exc}") from exc
+        media = [
+            {
+                "url": params.get(f"MediaUrl{i}", ""),
+                "content_type": params.get(f"MediaContentType{i}", ""),
+            }
+            for i in range(num_media)
+        ]
+        media_fields = {f"MediaUrl{i}" for i in range(num_media)} | {
+            f"MediaContentType{i}" for i in range(num_media)
+        }
+        author_metadata = {"wa_id": params["WaId"]} if params.get("WaId") else {}
+        return [
+            MessageEvent(
+                channel=channel,
+                direction=Direction.INBOUND,
+                author_kind=AuthorKind.CUSTOMER,
+                provider=PROVIDER,
+                provider_message_id=_message_sid(params),
+                business_address=business,
+                customer_address=customer,
+                occurred_at=raw_event.received_at,
+                body=params.get("Body", ""),
+                author_id=customer,
+                author_name=params.get("ProfileName", ""),
+                author_metadata=author_metadata,
+                num_segments=num_segments,
+                media=media,
+                status=DeliveryStatus.RECEIVED,
+                metadata={
+                    k: v for k, v in params.items()
+                    if k not in MESSAGE_FIELDS and k not in media_fields
+                },
+            )
+        ]
+
+
+class TwilioStatusWebhookView(TwilioWebhookView):
+    """Delivery progress of a message we sent (status callback URL)."""
+
+    kind = "status"
+    required = ("MessageStatus",)
+
+    def dedupe_key(self, params: QueryDict) -> str:
+        return f"status:{_message_sid(params)}:{params.get('MessageStatus', '')}"
+
+    @classmethod
+    def normalize(cls, raw_event: RawEvent) -> list[StatusEvent]:
+        params = _params(raw_event)
+        _require(params, "MessageStatus")
+        channel = business = customer = ""
+        if params.get("From") and params.get("To"):
+            channel, business, customer = _channels_agree(params["From"], params["To"])
+        provider_status = params["MessageStatus"].strip().lower()
+        return [
+            StatusEvent(
+                provider=PROVIDER,
+                provider_message_id=_message_sid(params),
+                status=STATUS_MAP.get(provider_status, STATUS_UNKNOWN),
+                provider_status=provider_status,
+                occurred_at=raw_event.received_at,
+                channel=channel or None,
+                business_address=business,
+                customer_address=customer,
+                error_code=params.get("ErrorCode", ""),
+                error_message=params.get("ErrorMessage", ""),
+                metadata={k: v for k, v in params.items() if k not in STATUS_FIELDS},
+            )
+        ]
+
+
+WEBHOOK_VIEWS: tuple[type[TwilioWebhookView], ...] = (
+    TwilioMessageWebhookView,
+    TwilioStatusWebhookView,
+)

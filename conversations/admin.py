@@ -1,0 +1,106 @@
+from django.contrib import admin
+
+from .models import Conversation, Flag, Message, MessageStatusEvent, Participant, RawEvent
+
+
+class ParticipantInline(admin.TabularInline):
+    model = Participant
+    extra = 0
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    extra = 0
+    fields = ("sent_at", "direction", "author_kind", "body", "status", "error_code")
+    readonly_fields = fields
+    ordering = ("sent_at", "id")
+    show_change_link = True
+
+
+class StatusEventInline(admin.TabularInline):
+    model = MessageStatusEvent
+    extra = 0
+    fields = ("occurred_at", "status", "provider_status", "error_code", "error_message")
+    readonly_fields = fields
+    ordering = ("occurred_at", "id")
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "channel",
+        "customer_address",
+        "business_address",
+        "status",
+        "message_count",
+        "last_activity_at",
+    )
+    list_filter = ("channel", "status")
+    search_fields = ("customer_address", "business_address", "subject")
+    date_hierarchy = "last_activity_at"
+    inlines = [ParticipantInline, MessageInline]
+    show_full_result_count = False
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "external_id", "display_name", "conversation")
+    list_filter = ("kind",)
+    search_fields = ("external_id", "display_name")
+    raw_id_fields = ("conversation",)
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "sent_at",
+        "direction",
+        "author_kind",
+        "short_body",
+        "status",
+        "error_code",
+        "conversation",
+    )
+    list_filter = ("direction", "author_kind", "status", "provider")
+    search_fields = ("provider_message_id", "body")
+    raw_id_fields = ("conversation", "participant", "raw_event")
+    inlines = [StatusEventInline]
+    show_full_result_count = False
+
+    @admin.display(description="body")
+    def short_body(self, obj: Message) -> str:
+        return obj.body[:80]
+
+
+@admin.register(MessageStatusEvent)
+class MessageStatusEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "occurred_at", "provider_message_id", "status", "error_code", "message")
+    list_filter = ("status", "provider")
+    search_fields = ("provider_message_id",)
+    raw_id_fields = ("message", "conversation", "raw_event")
+
+
+@admin.register(RawEvent)
+class RawEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "received_at", "provider", "kind", "dedupe_key", "status", "attempts")
+    list_filter = ("provider", "kind", "status")
+    search_fields = ("dedupe_key",)
+    readonly_fields = ("received_at", "processed_at", "attempts")
+    show_full_result_count = False
+    actions = ["reprocess"]
+
+    @admin.action(description="Reprocess selected raw events")
+    def reprocess(self, request, queryset):  # noqa: ANN001 - admin action signature
+        from .services import raw_events_reprocess
+
+        counts = raw_events_reprocess(raw_events=queryset.order_by("received_at", "id"))
+        self.message_user(request, f"Reprocessed: {counts}")
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin):
+    list_display = ("id", "raised_at", "kind", "severity", "status", "conversation")
+    list_filter = ("kind", "severity", "status")
+    raw_id_fields = ("conversation",)

@@ -1,0 +1,308 @@
+"""The core records: conversations, their participants and messages, delivery statuses,
+the raw events everything is derived from, and flags.
+
+Business logic lives in services.py (writes) and selectors.py (reads).
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Channel(models.TextChoices):
+    WHATSAPP = "whatsapp", "WhatsApp"
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+    WEB = "web", "Web chat"
+
+
+class AuthorKind(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    AI = "ai", "AI agent"
+    HUMAN = "human", "Human agent"
+    SYSTEM = "system", "System"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class DeliveryStatus(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    SCHEDULED = "scheduled", "Scheduled"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    READ = "read", "Read"
+    RECEIVED = "received", "Received"
+    UNKNOWN = "unknown", "Unknown"
+
+
+# How far along a message is. A status callback only moves a message forward: "delivered"
+# arriving after "read" is kept in the history but does not change the current status.
+# Terminal outcomes share a rank, so the first of them to arrive wins.
+STATUS_RANK: dict[str, int] = {
+    DeliveryStatus.UNKNOWN: 0,
+    DeliveryStatus.ACCEPTED: 1,
+    DeliveryStatus.SCHEDULED: 1,
+    DeliveryStatus.QUEUED: 2,
+    DeliveryStatus.SENDING: 3,
+    DeliveryStatus.SENT: 4,
+    DeliveryStatus.DELIVERED: 5,
+    DeliveryStatus.UNDELIVERED: 5,
+    DeliveryStatus.FAILED: 5,
+    DeliveryStatus.CANCELED: 5,
+    DeliveryStatus.RECEIVED: 5,
+    DeliveryStatus.READ: 6,
+}
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    # The business side (our Twilio number, support mailbox, widget id) and the customer's
+    # address on this channel (E.164 phone, e-mail address, web visitor id).
+    business_address = models.CharField(max_length=255)
+    customer_address = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    subject = models.CharField(max_length=998, blank=True)
+    started_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # One open thread per customer per business address per channel: concurrent
+            # webhooks for a new customer race on this index instead of creating two threads.
+            models.UniqueConstraint(
+                fields=["channel", "business_address", "customer_address"],
+                condition=Q(status="open"),
+                name="conversation_one_open_thread",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-last_activity_at", "-id"], name="conversation_recent"),
+            models.Index(fields=["channel", "-last_activity_at"], name="conversation_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.customer_address} #{self.pk}"
+
+
+class Participant(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="participants"
+    )
+    kind = models.CharField(max_length=16, choices=AuthorKind.choices)
+    # Address or platform id of this participant (phone, e-mail, agent id, model name).
+    external_id = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "kind", "external_id"], name="participant_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.display_name or self.external_id}"
+
+
+class RawEvent(models.Model):
+    """A request exactly as a provider sent it: the source of truth every row derives from."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    provider = models.CharField(max_length=32)
+    kind = models.CharField(max_length=64)
+    # The provider's idempotency key, namespaced by kind (e.g. "message:SM..."): a retried
+    # delivery collides here and stores nothing new.
+    dedupe_key = models.CharField(max_length=255)
+    body = models.TextField()
+    content_type = models.CharField(max_length=255, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    # The URL the provider signed, as verified (kept so a reader can re-verify by hand).
+    url = models.CharField(max_length=2048, blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "dedupe_key"], name="raw_event_dedupe"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "received_at"],
+                condition=~Q(status="processed"),
+                name="raw_event_unprocessed",
+            ),
+            models.Index(fields=["received_at"], name="raw_event_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.kind} {self.dedupe_key} ({self.status})"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    participant = models.ForeignKey(
+        Participant, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    author_kind = models.CharField(max_length=16, choices=AuthorKind.choices)
+    body = models.TextField(blank=True)
+    provider = models.CharField(max_length=32)
+    provider_message_id = models.CharField(max_length=255, null=True, blank=True)
+    sent_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.UNKNOWN
+    )
+    status_rank = models.PositiveSmallIntegerField(default=0)
+    status_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    num_segments = models.PositiveSmallIntegerField(null=True, blank=True)
+    # [{"url": ..., "content_type": ...}]
+    media = models.JSONField(default=list, blank=True)
+    # Provider fields we do not model (Twilio adds parameters without notice).
+    metadata = models.JSONField(default=dict, blank=True)
+    raw_event = models.ForeignKey(
+        RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"],
+                condition=Q(provider_message_id__isnull=False),
+                name="message_provider_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "sent_at", "id"], name="message_timeline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.author_kind} {self.provider_message_id or self.pk}"
+
+
+class MessageStatusEvent(models.Model):
+    """One delivery status report, kept even when it does not change the current status.
+
+    A report can arrive before the message it is about; it then waits with `message` unset
+    and is joined when the message is recorded (see services.message_statuses_join).
+    """
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="status_events"
+    )
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="status_events",
+    )
+    provider = models.CharField(max_length=32)
+    provider_message_id = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    provider_status = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    occurred_at = models.DateTimeField()
+    raw_event = models.ForeignKey(
+        RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="status_events"
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id", "provider_status"],
+                name="status_event_dedupe",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["provider", "provider_message_id"],
+                condition=Q(message__isnull=True),
+                name="status_event_waiting",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} {self.status}"
+
+
+class Flag(models.Model):
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+        FALSE_POSITIVE = "false_positive", "False positive"
+
+    class SubjectType(models.TextChoices):
+        CONVERSATION = "conversation", "Conversation"
+        HANDOFF = "handoff", "Handoff"
+        MESSAGE = "message", "Message"
+
+    ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=64)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    subject_type = models.CharField(max_length=16, choices=SubjectType.choices)
+    subject_id = models.BigIntegerField()
+    # The figures that justify the finding (waited, allowed, matched text, ...).
+    evidence = models.JSONField(default=dict, blank=True)
+    raised_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_by = models.CharField(max_length=150, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            # Raising the same finding twice does not create a second active flag.
+            models.UniqueConstraint(
+                fields=["kind", "subject_type", "subject_id"],
+                condition=Q(status__in=["open", "acknowledged"]),
+                name="flag_one_active_per_finding",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "status"], name="flag_conversation"),
+            models.Index(fields=["kind", "status", "-raised_at"], name="flag_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.severity}, {self.status})"

@@ -1,0 +1,1 @@
+# Brand voice, scorers and scores arrive with issue 5.
