@@ -119,16 +119,6 @@ def test_token_rotation_accepts_old_and_new_tokens(twilio, settings):
     assert twilio.message(third, token=OLD_TOKEN).status_code == 403
 
 
-def test_token_list_read_from_comma_separated_environment():
-    import os
-
-    from config.settings import env_list
-
-    os.environ["TWILIO_AUTH_TOKEN_TEST"] = " new-token , old-token,, "
-    try:
-        assert env_list("TWILIO_AUTH_TOKEN_TEST") == ["new-token", "old-token"]
-    finally:
-        del os.environ["TWILIO_AUTH_TOKEN_TEST"]
 
 
 def test_public_base_url_is_what_the_signature_covers(twilio, settings):
