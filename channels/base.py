@@ -91,6 +91,7 @@ class WebhookView(View):
             self.check_body(request)
             self.run_validators(request)
             spec = self.raw_event_spec(request)
+            self.check_storable(spec)
         except WebhookError as exc:
             logger.info("%s webhook refused (%s): %s", self.provider, exc.status, exc.detail)
             return exc.response()
@@ -112,6 +113,19 @@ class WebhookView(View):
             raise WebhookError(str(exc), code="too_large") from exc
         if b"\x00" in body:
             raise WebhookError("request body contains a NUL byte")
+
+    @staticmethod
+    def check_storable(spec: RawEventSpec) -> None:
+        """The raw event's key columns must hold what the request carries: a signed request
+        with a 300-character MessageSid (or a percent-encoded NUL in it) would otherwise fail
+        the INSERT on PostgreSQL and answer 500."""
+        for name in ("dedupe_key", "url", "content_type"):
+            value = getattr(spec, name)
+            limit = RawEvent._meta.get_field(name).max_length
+            if len(value) > limit:
+                raise WebhookError(f"{name} {value[:60]!r}... is longer than {limit} characters")
+            if "\x00" in value:
+                raise WebhookError(f"{name} {value[:60]!r} contains a NUL character")
 
     def run_validators(self, request: HttpRequest) -> None:
         # Every class in the hierarchy may contribute a validate_request; all must pass.

@@ -52,6 +52,8 @@ STATUS_FIELDS = frozenset(
     {"MessageSid", "SmsSid", "From", "To", "MessageStatus", "SmsStatus", "ErrorCode",
      "ErrorMessage"}
 )
+# Twilio documents at most 10 media per message; leave headroom, but bound the work.
+MAX_MEDIA = 100
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -173,6 +175,9 @@ class TwilioMessageWebhookView(TwilioWebhookView):
             num_segments = int(params["NumSegments"]) if params.get("NumSegments") else None
         except ValueError as exc:
             raise NormalizationError(f"NumMedia/NumSegments is not a number: {exc}") from exc
+        if not 0 <= num_media <= MAX_MEDIA:
+            # Twilio sends at most 10; an absurd count must not build millions of entries.
+            raise NormalizationError(f"NumMedia {num_media} is not between 0 and {MAX_MEDIA}")
         media = [
             {
                 "url": params.get(f"MediaUrl{i}", ""),

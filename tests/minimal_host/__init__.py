@@ -1,0 +1,1 @@
+"""A minimal Django project that installs Handoff Auditor the way the README says."""
