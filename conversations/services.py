@@ -407,28 +407,27 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
             if event.direction == Direction.INBOUND
             else DeliveryStatus.UNKNOWN
         )
-        now = timezone.now()
-        sent_at = _db_value(Message, "sent_at", event.occurred_at)
-        values = {
-            "conversation_id": conversation_id,
-            "participant_id": participant_id,
-            "direction": event.direction,
-            "author_kind": event.author_kind,
-            "body": event.body,
-            "provider": event.provider,
-            "provider_message_id": event.provider_message_id,
-            "sent_at": sent_at,
-            "status": status,
-            "status_rank": STATUS_RANK.get(status, 0),
-            "status_at": sent_at,
-            "error_code": "",
-            "num_segments": event.num_segments,
-            "media": _db_value(Message, "media", event.media),
-            "metadata": _db_value(Message, "metadata", event.metadata),
-            "raw_event_id": raw_event.pk if raw_event else None,
-            "created_at": _db_value(Message, "created_at", now),
-        }
-        insert_params = [values[name] for name in _MESSAGE_FIELDS]
+        message = Message(
+            conversation_id=conversation_id,
+            participant_id=participant_id,
+            direction=event.direction,
+            author_kind=event.author_kind,
+            body=event.body,
+            provider=event.provider,
+            provider_message_id=event.provider_message_id,
+            sent_at=event.occurred_at,
+            status=status,
+            status_rank=STATUS_RANK.get(status, 0),
+            status_at=event.occurred_at,
+            num_segments=event.num_segments,
+            media=event.media,
+            metadata=event.metadata,
+            raw_event=raw_event,
+            created_at=timezone.now(),
+        )
+        insert_params = [
+            _db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
+        ]
         from_customer = event.author_kind == AuthorKind.CUSTOMER
         # On PostgreSQL the INSERT and the thread's counters go in one round trip.
         touched = connection.vendor == "postgresql"
@@ -445,25 +444,7 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
         return Message.objects.get(
             provider=event.provider, provider_message_id=event.provider_message_id
         )
-    message = Message(
-        id=row[0],
-        conversation_id=conversation_id,
-        participant_id=participant_id,
-        direction=event.direction,
-        author_kind=event.author_kind,
-        body=event.body,
-        provider=event.provider,
-        provider_message_id=event.provider_message_id,
-        sent_at=event.occurred_at,
-        status=status,
-        status_rank=STATUS_RANK.get(status, 0),
-        status_at=event.occurred_at,
-        num_segments=event.num_segments,
-        media=event.media,
-        metadata=event.metadata,
-        raw_event=raw_event,
-        created_at=now,
-    )
+    message.pk = row[0]
     message._state.adding = False
     message._state.db = connection.alias
 
