@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from conversations.conf import auditor_settings
 from conversations.events import NormalizedEvent
 from conversations.models import RawEvent
-from conversations.services import IngestResult, raw_event_ingest
+from conversations.services import TRANSIENT_DATABASE_ERRORS, IngestResult, raw_event_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -95,15 +95,25 @@ class WebhookView(View):
         except WebhookError as exc:
             logger.info("%s webhook refused (%s): %s", self.provider, exc.status, exc.detail)
             return exc.response()
-        result = raw_event_ingest(
-            provider=self.provider,
-            kind=spec.kind,
-            dedupe_key=spec.dedupe_key,
-            body=spec.body,
-            content_type=spec.content_type,
-            headers=spec.headers,
-            url=spec.url,
-        )
+        try:
+            result = raw_event_ingest(
+                provider=self.provider,
+                kind=spec.kind,
+                dedupe_key=spec.dedupe_key,
+                body=spec.body,
+                content_type=spec.content_type,
+                headers=spec.headers,
+                url=spec.url,
+            )
+        except TRANSIENT_DATABASE_ERRORS as exc:
+            # Nothing was stored (the transaction rolled back): ask the provider to retry.
+            logger.warning("%s webhook deferred, database unavailable: %s", self.provider, exc)
+            response = JsonResponse(
+                {"error": "unavailable", "detail": "storage is unavailable, retry later"},
+                status=503,
+            )
+            response["Retry-After"] = "30"
+            return response
         return self.success_response(request, result)
 
     def check_body(self, request: HttpRequest) -> None:

@@ -102,7 +102,7 @@ class TwilioSignatureValidator:
     """Mixin: X-Twilio-Signature must match for one of the configured auth tokens."""
 
     def validate_request(self, request: HttpRequest) -> None:
-        tokens = [t for t in auditor_settings.TWILIO_AUTH_TOKENS if t]
+        tokens = auditor_settings.TWILIO_AUTH_TOKENS
         if not tokens:
             raise WebhookForbidden(
                 "no Twilio auth token is configured (TWILIO_AUTH_TOKEN)", code="not_configured"
@@ -127,7 +127,11 @@ class TwilioSignatureValidator:
 def signed_url(request: HttpRequest) -> str:
     """The URL Twilio called: the public base URL when one is set, else what Django sees."""
     base = auditor_settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}{request.get_full_path()}" if base else request.build_absolute_uri()
+    if not base:
+        return request.build_absolute_uri()
+    # path_info: the path below any mount prefix, which the base already carries.
+    query = request.META.get("QUERY_STRING", "")
+    return f"{base}{request.path_info}{'?' + query if query else ''}"
 
 
 class TwilioWebhookView(TwilioSignatureValidator, WebhookView):

@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_AUTH_TOKENS": [],
     # The scheme://host[:port][/prefix] Twilio calls, when a proxy or tunnel sits in front of
     # Django. Twilio signs the URL it called; without this the URL Django sees is used.
+    # It replaces Django's view of scheme, host and mount prefix (SCRIPT_NAME): the signed
+    # URL is this base + the path inside the Django project + the query string.
     "PUBLIC_BASE_URL": "",
     # Raw-event headers worth keeping for audit, by provider (case-insensitive).
     "RAW_EVENT_HEADERS": [
@@ -28,6 +30,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _token_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    # A bare string would otherwise be walked character by character: 32 one-letter
+    # "tokens", any of which an attacker could sign with. Accept "new,old" as the env does.
+    items = value.split(",") if isinstance(value, str) else value
+    return [item.strip() for item in items if item and item.strip()]
+
+
+_CLEAN = {"TWILIO_AUTH_TOKENS": _token_list}
+
+
 class AuditorSettings:
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
@@ -37,7 +49,8 @@ class AuditorSettings:
             raise AttributeError(f"Unknown HANDOFF_AUDITOR setting: {name}")
         if name not in self._cache:
             user = getattr(settings, "HANDOFF_AUDITOR", {}) or {}
-            self._cache[name] = user.get(name, DEFAULTS[name])
+            value = user.get(name, DEFAULTS[name])
+            self._cache[name] = _CLEAN.get(name, lambda v: v)(value)
         return self._cache[name]
 
     def reload(self) -> None:

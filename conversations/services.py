@@ -17,7 +17,15 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from django.db import IntegrityError, connection, models, transaction
+from django.db import (
+    IntegrityError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.utils import timezone
 
 from .events import MessageEvent, NormalizationError, NormalizedEvent, StatusEvent
@@ -189,16 +197,26 @@ def raw_event_ingest(
     return IngestResult(raw_event=raw, duplicate=False)
 
 
+TRANSIENT_DATABASE_ERRORS = (OperationalError, InternalError, NotSupportedError)
+
+
 def _raw_event_apply(raw_event: RawEvent) -> str:
     """Normalize and apply one raw event in a savepoint; return why it failed, or ''.
 
     On failure the savepoint is rolled back, so no partial rows survive, and the caller
     keeps the raw event marked failed with the reason.
+
+    Errors of the database itself (connection lost, lock or statement timeout, deadlock, a
+    prepared plan invalidated by a concurrent migration) say nothing about the payload:
+    they propagate, the whole transaction rolls back, and the webhook answers 503 so the
+    provider retries, instead of a retry later being taken for a duplicate.
     """
     try:
         with transaction.atomic():
             normalizer = normalizer_get(provider=raw_event.provider, kind=raw_event.kind)
             events_apply(events=normalizer(raw_event), raw_event=raw_event)
+    except TRANSIENT_DATABASE_ERRORS:
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever broke, the raw event must survive
         log = logger.info if isinstance(exc, NormalizationError) else logger.exception
         log("raw event %s/%s failed: %s", raw_event.provider, raw_event.dedupe_key, exc)
@@ -222,8 +240,10 @@ def raw_events_reprocess(
 ) -> dict[str, int]:
     """Apply stored raw events again. Idempotent: rows that exist are found, not duplicated."""
     counts = {RawEvent.Status.PROCESSED: 0, RawEvent.Status.FAILED: 0}
-    for raw in raw_events:
+    for listed in raw_events:
         with transaction.atomic():
+            # Locked, so two reprocessing runs (command and admin action) take turns.
+            raw = RawEvent.objects.select_for_update().get(pk=listed.pk)
             raw_event_process(raw_event=raw)
         counts[raw.status] += 1
         if on_progress:
@@ -414,7 +434,8 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
             author_kind=event.author_kind,
             body=event.body,
             provider=event.provider,
-            provider_message_id=event.provider_message_id,
+            # "" is no id: two such messages must not collide on the unique index.
+            provider_message_id=event.provider_message_id or None,
             sent_at=event.occurred_at,
             status=status,
             status_rank=STATUS_RANK.get(status, 0),

@@ -409,3 +409,62 @@ def test_failed_normalization_is_reprocessed_after_a_fix(twilio, monkeypatch):
     call_command("reprocess_events", "--all", "--no-progress")
     assert stored_counts() == before
     assert Conversation.objects.get().message_count == 1
+
+
+# --- configuration mistakes and database trouble -----------------------------------------
+
+
+def test_tokens_given_as_one_string_are_split_not_walked_by_character(twilio, settings):
+    # A host that forgets .split(",") must not end up accepting one-character "tokens".
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR,
+                                "TWILIO_AUTH_TOKENS": f"{TOKEN}, {OLD_TOKEN}"}
+    params = twilio_fixture("inbound_sms")
+    assert twilio.message(params, token=TOKEN[0]).status_code == 403
+    assert twilio.message(params, token=OLD_TOKEN).status_code == 200
+
+
+def test_public_base_url_with_a_mount_prefix(twilio, settings):
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR,
+                                "PUBLIC_BASE_URL": "https://support.example.com/auditor"}
+    public = f"https://support.example.com/auditor{MESSAGES_PATH}"
+    assert twilio.message(twilio_fixture("inbound_sms"), signed_url=public).status_code == 200
+
+
+def test_messages_without_provider_id_are_never_merged():
+    first = outbound("")
+    second = outbound("", body="A second reply without an id")
+    assert first.pk != second.pk
+    assert Message.objects.count() == 2
+    assert Conversation.objects.get().message_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(twilio):
+    """A lock timeout is not bad input: nothing is kept as 'failed', Twilio is asked to retry."""
+    import psycopg
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.fail("make test runs on PostgreSQL")
+    params = twilio_fixture("inbound_sms")
+    db = connection.settings_dict
+    blocker = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
+                              dbname=db["NAME"])
+    try:
+        blocker.execute("LOCK TABLE conversations_conversation IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        response = twilio.message(params)
+        assert response.status_code == 503
+        assert response.json()["error"] == "unavailable"
+        assert response["Retry-After"]
+        blocker.rollback()
+        assert RawEvent.objects.count() == 0
+    finally:
+        blocker.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    retry = twilio.message(params)
+    assert retry.status_code == 200
+    assert RawEvent.objects.get().status == "processed"
+    assert Message.objects.count() == 1
