@@ -11,7 +11,7 @@ class ChannelsConfig(AppConfig):
     def ready(self) -> None:
         from conversations.services import normalizer_register
 
-        from .twilio import WEBHOOK_VIEWS
+        from . import events, twilio
 
-        for view in WEBHOOK_VIEWS:
+        for view in (*twilio.WEBHOOK_VIEWS, *events.WEBHOOK_VIEWS):
             normalizer_register(provider=view.provider, kind=view.kind, normalizer=view.normalize)

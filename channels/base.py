@@ -7,7 +7,7 @@ over the class hierarchy), and one module per provider that only maps its vocabu
 
 import logging
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -29,14 +29,18 @@ class WebhookError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra or {}
         if code:
             self.code = code
 
     def response(self) -> JsonResponse:
-        return JsonResponse({"error": self.code, "detail": self.detail}, status=self.status)
+        body = {"error": self.code, "detail": self.detail, **self.extra}
+        return JsonResponse(body, status=self.status)
 
 
 class WebhookForbidden(WebhookError):

@@ -13,6 +13,11 @@ DEFAULTS: dict[str, Any] = {
     # Twilio auth tokens that may sign webhooks. Several are accepted so a token can be
     # rotated without dropping webhooks: add the new one, switch Twilio, remove the old one.
     "TWILIO_AUTH_TOKENS": [],
+    # Standard Webhooks secrets ("whsec_<base64>") that may sign POST /hooks/events/; several
+    # for rotation. A comma-separated string is accepted too.
+    "EVENTS_SECRETS": [],
+    # Largest batch accepted by the events endpoint.
+    "EVENTS_MAX_BATCH": 500,
     # The scheme://host[:port][/prefix] Twilio calls, when a proxy or tunnel sits in front of
     # Django. Twilio signs the URL it called; without this the URL Django sees is used.
     # It replaces Django's view of scheme, host and mount prefix (SCRIPT_NAME): the signed
@@ -25,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
         "X-Twilio-Signature",
         "X-Twilio-Webhooks-Signature-Settings",
         "I-Twilio-Idempotency-Token",
+        "Webhook-Id",
+        "Webhook-Timestamp",
+        "Webhook-Signature",
         "X-Forwarded-For",
     ],
 }
@@ -37,7 +45,7 @@ def _token_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
     return [item.strip() for item in items if item and item.strip()]
 
 
-_CLEAN = {"TWILIO_AUTH_TOKENS": _token_list}
+_CLEAN = {"TWILIO_AUTH_TOKENS": _token_list, "EVENTS_SECRETS": _token_list}
 
 
 class AuditorSettings:

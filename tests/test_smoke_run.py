@@ -158,6 +158,18 @@ def test_make_run_processes_serve_ingest_and_work_on_the_embedded_defaults(
         assert home.url == f"{base}/", home.url
         assert "Latest conversations" in home.text
         assert "+12125550147" in home.text
+
+        # The README's curl example signs and sends an event that is stored (docs stay true).
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        snippet = readme.split("Sign and send one from a shell", 1)[1]
+        snippet = snippet.split("```sh\n", 1)[1].split("```", 1)[0]
+        sent = subprocess.run(["bash", "-c", snippet.replace("127.0.0.1:8000", base[7:])],
+                              capture_output=True, text=True, timeout=30)
+        assert '"status": "processed"' in sent.stdout, (sent.stdout, sent.stderr)
+        with sqlite3.connect(data_dir / "db.sqlite3") as db:
+            body = db.execute("SELECT body FROM conversations_message "
+                              "WHERE provider_message_id = 'wc_42_1'").fetchone()
+        assert body == ("Can I talk to a person?",)
         assert proc.poll() is None, tail(log)
     finally:
         stop(proc)

@@ -1,0 +1,219 @@
+"""The project's own signed JSON events (`POST /hooks/events/`): web chat, the AI agent
+platform and the helpdesk.
+
+Signed per the Standard Webhooks spec (headers webhook-id, webhook-timestamp,
+webhook-signature), verified with the `standardwebhooks` package against every configured
+secret; timestamps more than 5 minutes off are refused (replay protection). The webhook-id
+is the idempotency key. The body is one event or a batch (a JSON array).
+
+Each event type has a JSON Schema in channels/schemas/; the types supported so far are
+the keys of BUILDERS. A batch with any invalid event (schema violation, unknown type, a
+time without an offset) is refused whole with a 400 listing each problem with its JSON
+path, and nothing is stored; a valid batch is stored and applied in one transaction.
+"""
+
+import binascii
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.utils.dateparse import parse_datetime
+from jsonschema import Draft202012Validator
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from conversations.conf import auditor_settings
+from conversations.events import MessageEvent, NormalizationError, NormalizedEvent, StatusEvent
+from conversations.models import RawEvent
+from conversations.services import IngestResult
+
+from .base import (
+    RawEventSpec,
+    WebhookError,
+    WebhookForbidden,
+    WebhookUnsupportedMediaType,
+    WebhookView,
+)
+
+PROVIDER = "events"
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+
+
+@cache
+def schema_validator(event_type: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+class StandardWebhooksValidator:
+    """Mixin: the request must carry a valid Standard Webhooks signature, made within 5 min."""
+
+    def validate_request(self, request: HttpRequest) -> None:
+        secrets = auditor_settings.EVENTS_SECRETS
+        if not secrets:
+            raise WebhookForbidden(
+                "no events secret is configured (HANDOFF_AUDITOR_EVENTS_SECRETS)",
+                code="not_configured",
+            )
+        headers = {name: request.headers.get(name, "") for name in (
+            "webhook-id", "webhook-timestamp", "webhook-signature")}
+        if not all(headers.values()):
+            raise WebhookForbidden(
+                "missing webhook-id, webhook-timestamp or webhook-signature header",
+                code="missing_signature",
+            )
+        reason = "no matching signature"
+        for secret in secrets:
+            try:
+                Webhook(secret).verify(request.body, headers, json_parse=False)
+                return
+            except WebhookVerificationError as exc:
+                reason = str(exc)
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                # A malformed signature header or a body that is not UTF-8: not verifiable.
+                reason = "malformed signature header or body"
+        raise WebhookForbidden(f"webhook signature refused: {reason}", code="invalid_signature")
+
+
+def _when(value: str | None, default: datetime, where: str) -> datetime:
+    if not value:
+        return default
+    parsed = parse_datetime(value)
+    if parsed is None or parsed.tzinfo is None:
+        raise NormalizationError(f"{where}: {value!r} is not an RFC 3339 time with an offset")
+    return parsed
+
+
+def _message_created(event: dict[str, Any], at: datetime, where: str) -> MessageEvent:
+    data = event["data"]
+    author = data["author"]
+    provider_message_id = data.get("provider_message_id") or None
+    return MessageEvent(
+        channel=data["channel"],
+        direction=data["direction"],
+        author_kind=author["kind"],
+        provider=data.get("provider") or PROVIDER,
+        provider_message_id=provider_message_id,
+        business_address=data["conversation"]["business_address"],
+        customer_address=data["conversation"]["customer_address"],
+        occurred_at=_when(data.get("sent_at"), at, f"{where} data.sent_at"),
+        body=data.get("body", ""),
+        author_id=author.get("id", ""),
+        author_name=author.get("name", ""),
+        media=[
+            {"url": m.get("url", ""), "content_type": m.get("content_type", "")}
+            for m in data.get("media", [])
+        ],
+        metadata=data.get("metadata", {}),
+    )
+
+
+def _message_status(event: dict[str, Any], at: datetime, where: str) -> StatusEvent:
+    data = event["data"]
+    return StatusEvent(
+        provider=data.get("provider") or PROVIDER,
+        provider_message_id=data["provider_message_id"],
+        status=data["status"],
+        provider_status=data["status"],
+        occurred_at=_when(data.get("occurred_at"), at, f"{where} data.occurred_at"),
+        error_code=data.get("error_code", ""),
+        error_message=data.get("error_message", ""),
+    )
+
+
+BUILDERS = {"message.created": _message_created, "message.status": _message_status}
+TIME_FIELDS = ("timestamp", "data.sent_at", "data.occurred_at")
+
+
+def events_problems(events: list[Any]) -> list[dict[str, Any]]:
+    """Every problem in a batch, as {"event": index, "path": "data.channel", "message"}."""
+    problems: list[dict[str, Any]] = []
+    for index, event in enumerate(events):
+        event_type = event.get("type") if isinstance(event, dict) else None
+        if event_type not in BUILDERS:
+            problems.append({"event": index, "path": "type", "message":
+                             f"{event_type!r} is not a supported event type "
+                             f"({', '.join(sorted(BUILDERS))})"})
+            continue
+        for error in schema_validator(event_type).iter_errors(event):
+            path = ".".join(str(p) for p in error.absolute_path) or "(event)"
+            problems.append({"event": index, "path": path, "message": error.message})
+        for dotted in TIME_FIELDS:
+            value: Any = event
+            for part in dotted.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str):
+                parsed = parse_datetime(value) if value else None
+                if parsed is None or parsed.tzinfo is None:
+                    problems.append({"event": index, "path": dotted, "message":
+                                     f"{value!r} is not an RFC 3339 time with an offset"})
+    return problems
+
+
+class EventsWebhookView(StandardWebhooksValidator, WebhookView):
+    provider = PROVIDER
+    kind = "events"
+
+    def raw_event_spec(self, request: HttpRequest) -> RawEventSpec:
+        if request.content_type != "application/json":
+            raise WebhookUnsupportedMediaType(
+                f"expected application/json, got {request.content_type or 'nothing'}"
+            )
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WebhookError(f"body is not JSON: {exc}") from exc
+        events = payload if isinstance(payload, list) else [payload]
+        if not events or not all(isinstance(e, dict) for e in events):
+            raise WebhookError("body must be an event object or a non-empty array of them")
+        limit = auditor_settings.EVENTS_MAX_BATCH
+        if len(events) > limit:
+            raise WebhookError(f"{len(events)} events in one batch; at most {limit}",
+                               code="batch_too_large")
+        problems = events_problems(events)
+        if problems:
+            raise WebhookError(
+                f"{len(problems)} problem(s) in {len(events)} event(s); nothing was stored",
+                code="invalid_events",
+                extra={"problems": problems[:100]},
+            )
+        return RawEventSpec(
+            kind=self.kind,
+            dedupe_key=f"webhook:{request.headers['webhook-id']}",
+            body=request.body.decode("utf-8"),
+            content_type=request.content_type,
+            headers=self.relevant_headers(request),
+            url=request.build_absolute_uri(),
+        )
+
+    def success_response(self, request: HttpRequest, result: IngestResult) -> JsonResponse:
+        raw = result.raw_event
+        return JsonResponse({
+            "status": raw.status,
+            "duplicate": result.duplicate,
+            "raw_event": raw.pk,
+            **({"error": raw.error} if raw.error else {}),
+        })
+
+    @classmethod
+    def normalize(cls, raw_event: RawEvent) -> list[NormalizedEvent]:
+        payload = json.loads(raw_event.body)
+        events = payload if isinstance(payload, list) else [payload]
+        problems = events_problems(events)
+        if problems:  # stored before a schema change; reprocessing reports why
+            first = problems[0]
+            raise NormalizationError(
+                f"event {first['event']} at {first['path']}: {first['message']}"
+                + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+            )
+        normalized: list[NormalizedEvent] = []
+        for index, event in enumerate(events):
+            where = f"event {index}"
+            at = _when(event.get("timestamp"), raw_event.received_at, f"{where} timestamp")
+            normalized.append(BUILDERS[event["type"]](event, at, where))
+        return normalized
+
+
+WEBHOOK_VIEWS: tuple[type[WebhookView], ...] = (EventsWebhookView,)
