@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from .models import Conversation, Flag, Message, MessageStatusEvent, Participant, RawEvent
+from .models import (
+    AIStep,
+    Conversation,
+    ConversationEvent,
+    ConversationKey,
+    Flag,
+    Message,
+    MessageStatusEvent,
+    Outcome,
+    Participant,
+    RawEvent,
+)
 
 
 class ParticipantInline(admin.TabularInline):
@@ -104,3 +115,33 @@ class FlagAdmin(admin.ModelAdmin):
     list_display = ("id", "raised_at", "kind", "severity", "status", "conversation")
     list_filter = ("kind", "severity", "status")
     raw_id_fields = ("conversation",)
+
+
+@admin.register(ConversationKey)
+class ConversationKeyAdmin(admin.ModelAdmin):
+    list_display = ("key", "conversation", "created_at")
+    search_fields = ("key",)
+    raw_id_fields = ("conversation",)
+
+
+@admin.register(AIStep)
+class AIStepAdmin(admin.ModelAdmin):
+    list_display = ("id", "occurred_at", "operation", "response_model", "prompt_name",
+                    "prompt_version", "tool_name", "finish_reason", "conversation")
+    list_filter = ("operation", "response_model", "prompt_version")
+    search_fields = ("external_id", "tool_name", "prompt_name")
+    raw_id_fields = ("conversation", "message", "raw_event")
+
+
+@admin.register(ConversationEvent)
+class ConversationEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "occurred_at", "type", "actor_kind", "actor_id", "conversation")
+    list_filter = ("type",)
+    raw_id_fields = ("conversation", "raw_event")
+
+
+@admin.register(Outcome)
+class OutcomeAdmin(admin.ModelAdmin):
+    list_display = ("id", "occurred_at", "csat", "resolved", "converted", "escalated",
+                    "verdict", "conversation")
+    raw_id_fields = ("conversation", "raw_event")

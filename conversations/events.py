@@ -24,6 +24,9 @@ class MessageEvent:
     customer_address: str
     occurred_at: datetime
     body: str = ""
+    # E-mail: the reply without its quoted history, and the subject line.
+    body_new: str = ""
+    subject: str = ""
     author_id: str = ""
     author_name: str = ""
     author_metadata: dict[str, Any] = field(default_factory=dict)

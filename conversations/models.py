@@ -172,6 +172,12 @@ class Message(models.Model):
     direction = models.CharField(max_length=16, choices=Direction.choices)
     author_kind = models.CharField(max_length=16, choices=AuthorKind.choices)
     body = models.TextField(blank=True)
+    # E-mail: the new part of a reply without the quoted history (what tone scoring and the
+    # replay show first); empty where the body is all new.
+    # New columns carry database defaults too: the ingest hot path and the bulk seeder write
+    # with SQL that names its columns, so a column they do not know must not break them.
+    body_new = models.TextField(blank=True, default="", db_default="")
+    subject = models.CharField(max_length=998, blank=True, default="", db_default="")
     provider = models.CharField(max_length=32)
     provider_message_id = models.CharField(max_length=255, null=True, blank=True)
     sent_at = models.DateTimeField()
@@ -306,3 +312,145 @@ class Flag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.severity}, {self.status})"
+
+
+class ConversationKey(models.Model):
+    """A name by which a conversation can be found: an e-mail Message-ID of one of its
+    messages ("email:<id@host>"), or the external id a platform uses for it
+    ("events:<id>"). Replies and events join their conversation through these."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="keys")
+    key = models.CharField(max_length=512, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class AIStep(models.Model):
+    """One AI decision, named after OpenTelemetry's GenAI conventions (gen_ai.*)."""
+
+    class Operation(models.TextChoices):
+        CHAT = "chat", "Chat"
+        EXECUTE_TOOL = "execute_tool", "Execute tool"
+        RETRIEVAL = "retrieval", "Retrieval"
+        INVOKE_AGENT = "invoke_agent", "Invoke agent"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="ai_steps"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_steps"
+    )
+    # The platform's id for this step: re-sent steps are recognised by it.
+    external_id = models.CharField(max_length=255)
+    # The produced message's provider id, kept so a step reported before its message joins
+    # it later.
+    message_provider = models.CharField(max_length=32, blank=True)
+    message_provider_id = models.CharField(max_length=255, blank=True)
+    occurred_at = models.DateTimeField()
+    operation = models.CharField(max_length=32, choices=Operation.choices)
+    agent_name = models.CharField(max_length=255, blank=True)
+    provider_name = models.CharField(max_length=64, blank=True)  # gen_ai.provider.name
+    request_model = models.CharField(max_length=255, blank=True)
+    response_model = models.CharField(max_length=255, blank=True)
+    prompt_name = models.CharField(max_length=255, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=64, blank=True)
+    tool_name = models.CharField(max_length=255, blank=True)
+    tool_arguments = models.JSONField(null=True, blank=True)
+    tool_result = models.JSONField(null=True, blank=True)
+    tool_error = models.TextField(blank=True)
+    # [{"id", "title", "source", "score"}]
+    retrieved_documents = models.JSONField(default=list, blank=True)
+    guardrails = models.JSONField(default=list, blank=True)
+    system_prompt = models.TextField(blank=True)
+    system_prompt_hash = models.CharField(max_length=128, blank=True)
+    raw_event = models.ForeignKey(
+        RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_steps"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "external_id"], name="ai_step_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "occurred_at"], name="ai_step_timeline"),
+            models.Index(fields=["request_model", "prompt_version"], name="ai_step_release"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.response_model or self.request_model} {self.external_id}"
+
+
+class ConversationEvent(models.Model):
+    """A handoff or conversation lifecycle event (handoff.requested, conversation.closed...),
+    kept as reported; the handoff state machine consumes them."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="events"
+    )
+    external_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    actor_kind = models.CharField(max_length=16, choices=AuthorKind.choices, blank=True)
+    actor_id = models.CharField(max_length=255, blank=True)
+    actor_name = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    raw_event = models.ForeignKey(
+        RawEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversation_events",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "external_id"], name="conversation_event_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["conversation", "occurred_at"], name="conversation_event_timeline"
+            ),
+            models.Index(fields=["type", "occurred_at"], name="conversation_event_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Outcome(models.Model):
+    """What a journey achieved: CSAT, resolution, conversion, a reviewer's verdict."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="outcomes"
+    )
+    external_id = models.CharField(max_length=255)
+    occurred_at = models.DateTimeField()
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)  # 1-5
+    resolved = models.BooleanField(null=True, blank=True)
+    converted = models.BooleanField(null=True, blank=True)
+    escalated = models.BooleanField(null=True, blank=True)
+    verdict = models.CharField(max_length=255, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    raw_event = models.ForeignKey(
+        RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="outcomes"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "external_id"], name="outcome_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"outcome {self.external_id}"

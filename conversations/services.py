@@ -302,9 +302,10 @@ _PARTICIPANT_FIND = f"""
 _PARTICIPANT_RENAME = f"UPDATE {_PARTICIPANT} SET display_name = %s WHERE id = %s"
 
 _MESSAGE_FIELDS = (
-    "conversation_id", "participant_id", "direction", "author_kind", "body", "provider",
-    "provider_message_id", "sent_at", "status", "status_rank", "status_at", "error_code",
-    "num_segments", "media", "metadata", "raw_event_id", "created_at",
+    "conversation_id", "participant_id", "direction", "author_kind", "body", "body_new",
+    "subject", "provider", "provider_message_id", "sent_at", "status", "status_rank",
+    "status_at", "error_code", "num_segments", "media", "metadata", "raw_event_id",
+    "created_at",
 )
 _MESSAGE_INSERT = f"""
     INSERT INTO {_MESSAGE} ({", ".join(_MESSAGE_FIELDS)})
@@ -433,6 +434,8 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
             direction=event.direction,
             author_kind=event.author_kind,
             body=event.body,
+            body_new=event.body_new,
+            subject=event.subject,
             provider=event.provider,
             # "" is no id: two such messages must not collide on the unique index.
             provider_message_id=event.provider_message_id or None,
