@@ -25,7 +25,16 @@ from jsonschema import Draft202012Validator
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from conversations.conf import auditor_settings
-from conversations.events import MessageEvent, NormalizationError, NormalizedEvent, StatusEvent
+from conversations.events import (
+    AIStepEvent,
+    ConversationRef,
+    LifecycleEvent,
+    MessageEvent,
+    NormalizationError,
+    NormalizedEvent,
+    OutcomeEvent,
+    StatusEvent,
+)
 from conversations.models import RawEvent
 from conversations.services import IngestResult
 
@@ -107,6 +116,7 @@ def _message_created(event: dict[str, Any], at: datetime, where: str) -> Message
             for m in data.get("media", [])
         ],
         metadata=data.get("metadata", {}),
+        conversation_external_id=data["conversation"].get("external_id", ""),
     )
 
 
@@ -123,7 +133,99 @@ def _message_status(event: dict[str, Any], at: datetime, where: str) -> StatusEv
     )
 
 
-BUILDERS = {"message.created": _message_created, "message.status": _message_status}
+def _ref(data: dict[str, Any]) -> ConversationRef:
+    conversation = data["conversation"]
+    return ConversationRef(
+        channel=conversation["channel"],
+        business_address=conversation.get("business_address", ""),
+        customer_address=conversation.get("customer_address", ""),
+        external_id=conversation.get("external_id", ""),
+    )
+
+
+def _ai_step(event: dict[str, Any], at: datetime, where: str) -> AIStepEvent:
+    data = event["data"]
+    usage, tool, prompt = data.get("usage", {}), data.get("tool", {}), data.get("prompt", {})
+    produced = data.get("message", {})
+
+    def whole(value: float | None) -> int | None:
+        return None if value is None else round(value)
+
+    fields = {
+        "agent_name": data.get("agent", {}).get("name", ""),
+        "provider_name": data.get("provider", ""),
+        "request_model": data.get("request_model", ""),
+        "response_model": data.get("response_model", ""),
+        "prompt_name": prompt.get("name", ""),
+        "prompt_version": prompt.get("version", ""),
+        "parameters": data.get("parameters", {}),
+        "input_tokens": usage.get("input_tokens"),
+        "output_tokens": usage.get("output_tokens"),
+        "cached_tokens": usage.get("cached_tokens"),
+        "cost": None if data.get("cost") is None else str(data["cost"]),
+        "latency_ms": whole(data.get("latency_ms")),
+        "time_to_first_token_ms": whole(data.get("time_to_first_token_ms")),
+        "finish_reason": data.get("finish_reason", ""),
+        "tool_name": tool.get("name", ""),
+        "tool_arguments": tool.get("arguments"),
+        "tool_result": tool.get("result"),
+        "tool_error": tool.get("error", ""),
+        "retrieved_documents": data.get("retrieved_documents", []),
+        "guardrails": data.get("guardrails", []),
+        "system_prompt": data.get("system_prompt", ""),
+        "system_prompt_hash": data.get("system_prompt_hash", ""),
+    }
+    return AIStepEvent(
+        conversation=_ref(data),
+        external_id=event["id"],
+        occurred_at=at,
+        operation=data["operation"],
+        fields=fields,
+        message_provider=produced.get("provider", ""),
+        message_provider_id=produced.get("provider_message_id", ""),
+    )
+
+
+def _lifecycle(event: dict[str, Any], at: datetime, where: str) -> LifecycleEvent:
+    data = event["data"]
+    agent = data.get("agent", {})
+    requested_by = data.get("requested_by", "")
+    actor_kind = {"ai": "ai", "customer": "customer", "rule": "system"}.get(requested_by, "")
+    if agent:
+        actor_kind = "human"
+    return LifecycleEvent(
+        conversation=_ref(data),
+        external_id=event["id"],
+        type=event["type"],
+        occurred_at=at,
+        actor_kind=actor_kind,
+        actor_id=agent.get("id", ""),
+        actor_name=agent.get("name", ""),
+        data={k: v for k, v in data.items() if k not in {"conversation", "agent"}},
+    )
+
+
+def _outcome(event: dict[str, Any], at: datetime, where: str) -> OutcomeEvent:
+    data = event["data"]
+    fields = {name: data.get(name) for name in ("csat", "resolved", "converted", "escalated")}
+    fields.update(verdict=data.get("verdict", ""), attributes=data.get("attributes", {}))
+    return OutcomeEvent(
+        conversation=_ref(data), external_id=event["id"], occurred_at=at, fields=fields
+    )
+
+
+BUILDERS = {
+    "message.created": _message_created,
+    "message.status": _message_status,
+    "ai.step": _ai_step,
+    "handoff.requested": _lifecycle,
+    "handoff.queued": _lifecycle,
+    "handoff.assigned": _lifecycle,
+    "handoff.returned": _lifecycle,
+    "conversation.resolved": _lifecycle,
+    "conversation.closed": _lifecycle,
+    "outcome.recorded": _outcome,
+}
 TIME_FIELDS = ("timestamp", "data.sent_at", "data.occurred_at")
 
 

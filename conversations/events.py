@@ -34,6 +34,8 @@ class MessageEvent:
     media: list[dict[str, str]] = field(default_factory=list)
     status: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The platform's id for the conversation, registered so later events can name it.
+    conversation_external_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,4 +53,50 @@ class StatusEvent:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-NormalizedEvent = MessageEvent | StatusEvent
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationRef:
+    """How an event names its conversation: by the platform's external id, by addresses, or
+    both. An unknown conversation is opened (events may come before any message)."""
+
+    channel: str
+    business_address: str = ""
+    customer_address: str = ""
+    external_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AIStepEvent:
+    conversation: ConversationRef
+    external_id: str
+    occurred_at: datetime
+    operation: str
+    fields: dict[str, Any] = field(default_factory=dict)  # AIStep columns, by name
+    message_provider: str = ""
+    message_provider_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleEvent:
+    """handoff.* and conversation.* events, kept as reported."""
+
+    conversation: ConversationRef
+    external_id: str
+    type: str
+    occurred_at: datetime
+    actor_kind: str = ""
+    actor_id: str = ""
+    actor_name: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeEvent:
+    conversation: ConversationRef
+    external_id: str
+    occurred_at: datetime
+    fields: dict[str, Any] = field(default_factory=dict)  # Outcome columns, by name
+
+
+NormalizedEvent = MessageEvent | StatusEvent | AIStepEvent | LifecycleEvent | OutcomeEvent

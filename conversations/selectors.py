@@ -1,8 +1,21 @@
 """Reads. Views, commands and later the API call these instead of building querysets."""
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 
-from .models import Conversation, Message, MessageStatusEvent, RawEvent
+from .models import (
+    AIStep,
+    Conversation,
+    ConversationEvent,
+    Flag,
+    Message,
+    MessageStatusEvent,
+    Outcome,
+    RawEvent,
+)
 
 
 def conversation_list(*, channel: str | None = None) -> QuerySet[Conversation]:
@@ -45,3 +58,32 @@ def raw_events_for_reprocessing(
     if provider:
         qs = qs.filter(provider=provider)
     return qs.order_by("received_at", "id")
+
+
+@dataclass(frozen=True)
+class JourneyItem:
+    """One entry of a conversation's timeline: `kind` names the model, `obj` is the row."""
+
+    at: datetime
+    kind: str  # message | ai_step | event | outcome | flag
+    obj: Any
+
+
+_JOURNEY_ORDER = {"event": 0, "ai_step": 1, "message": 2, "outcome": 3, "flag": 4}
+
+
+def conversation_journey(*, conversation: Conversation) -> list[JourneyItem]:
+    """Everything that happened in a conversation, in time order, in six queries whatever
+    its length: messages (with participants and status histories), AI steps, handoff and
+    conversation events, outcomes, flags. Ties: events, then AI steps, then messages."""
+    items = [JourneyItem(m.sent_at, "message", m)
+             for m in conversation_messages(conversation=conversation)]
+    items += [JourneyItem(s.occurred_at, "ai_step", s)
+              for s in AIStep.objects.filter(conversation=conversation)]
+    items += [JourneyItem(e.occurred_at, "event", e)
+              for e in ConversationEvent.objects.filter(conversation=conversation)]
+    items += [JourneyItem(o.occurred_at, "outcome", o)
+              for o in Outcome.objects.filter(conversation=conversation)]
+    items += [JourneyItem(f.raised_at, "flag", f)
+              for f in Flag.objects.filter(conversation=conversation)]
+    return sorted(items, key=lambda i: (i.at, _JOURNEY_ORDER[i.kind], i.obj.pk))

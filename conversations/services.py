@@ -28,16 +28,29 @@ from django.db import (
 )
 from django.utils import timezone
 
-from .events import MessageEvent, NormalizationError, NormalizedEvent, StatusEvent
+from .events import (
+    AIStepEvent,
+    ConversationRef,
+    LifecycleEvent,
+    MessageEvent,
+    NormalizationError,
+    NormalizedEvent,
+    OutcomeEvent,
+    StatusEvent,
+)
 from .models import (
     STATUS_RANK,
+    AIStep,
     AuthorKind,
     Conversation,
+    ConversationEvent,
+    ConversationKey,
     DeliveryStatus,
     Direction,
     Flag,
     Message,
     MessageStatusEvent,
+    Outcome,
     Participant,
     RawEvent,
 )
@@ -260,6 +273,12 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
             message_record(event=event, raw_event=raw_event)
         elif isinstance(event, StatusEvent):
             message_status_record(event=event, raw_event=raw_event)
+        elif isinstance(event, AIStepEvent):
+            ai_step_record(event=event, raw_event=raw_event)
+        elif isinstance(event, LifecycleEvent):
+            conversation_event_record(event=event, raw_event=raw_event)
+        elif isinstance(event, OutcomeEvent):
+            outcome_record(event=event, raw_event=raw_event)
         else:  # pragma: no cover - a new event type without a handler is a programming error
             raise TypeError(f"unhandled event {type(event).__name__}")
 
@@ -476,6 +495,17 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
         conversation_touch(
             conversation_id=conversation_id, at=event.occurred_at, from_customer=from_customer
         )
+    if event.conversation_external_id:
+        conversation_key_add(
+            conversation_id=conversation_id, key=f"events:{event.conversation_external_id}"
+        )
+    if event.provider_message_id and event.author_kind == AuthorKind.AI:
+        # The AI step that produced this message may have been reported first.
+        AIStep.objects.filter(
+            message__isnull=True,
+            message_provider=event.provider,
+            message_provider_id=event.provider_message_id,
+        ).update(message=message.pk)
     if event.provider_message_id and event.direction == Direction.OUTBOUND:
         # Status reports may have arrived first. Join those committed already, and once more
         # after commit for one committed concurrently with this message (see the docstring
@@ -645,6 +675,104 @@ def message_statuses_reconcile() -> int:
                 provider=provider, provider_message_id=provider_message_id
             )
     return joined
+
+
+# --- the rest of the journey: AI steps, handoff/conversation events, outcomes -----------
+
+
+def conversation_key_add(*, conversation_id: int, key: str) -> None:
+    """Register a name for a conversation; a name already taken keeps its conversation."""
+    ConversationKey.objects.bulk_create(
+        [ConversationKey(conversation_id=conversation_id, key=key)], ignore_conflicts=True
+    )
+
+
+def conversation_resolve(*, ref: ConversationRef, at: datetime) -> Conversation:
+    """The conversation an event names, opened if unknown (events may precede messages).
+
+    By external id first; else by addresses. A conversation opened from an external id
+    alone uses that id as its customer address until a message tells more.
+    """
+    key = f"events:{ref.external_id}" if ref.external_id else ""
+    if key:
+        found = ConversationKey.objects.filter(key=key).select_related("conversation").first()
+        if found is not None:
+            return found.conversation
+    if not ref.customer_address and not key:
+        raise NormalizationError("the event names no conversation (external_id or addresses)")
+    conversation = conversation_get_or_open(
+        channel=ref.channel,
+        business_address=ref.business_address,
+        customer_address=ref.customer_address or ref.external_id,
+        at=at,
+    )
+    if key:
+        conversation_key_add(conversation_id=conversation.pk, key=key)
+        # A concurrent event may have registered the key to another thread first.
+        conversation = ConversationKey.objects.get(key=key).conversation
+    return conversation
+
+
+def ai_step_record(*, event: AIStepEvent, raw_event: RawEvent | None = None) -> AIStep:
+    """Record one AI decision, linked to the message it produced (now or when it arrives).
+    A step re-sent with the same id is updated in place, not duplicated."""
+    conversation = conversation_resolve(ref=event.conversation, at=event.occurred_at)
+    message = None
+    if event.message_provider_id:
+        message = Message.objects.filter(
+            provider=event.message_provider or "events",
+            provider_message_id=event.message_provider_id,
+        ).first()
+    step, _ = AIStep.objects.update_or_create(
+        conversation=conversation,
+        external_id=event.external_id,
+        defaults={
+            **event.fields,
+            "occurred_at": event.occurred_at,
+            "operation": event.operation,
+            "message": message,
+            "message_provider": event.message_provider or "events",
+            "message_provider_id": event.message_provider_id,
+            "raw_event": raw_event,
+        },
+    )
+    return step
+
+
+def conversation_event_record(
+    *, event: LifecycleEvent, raw_event: RawEvent | None = None
+) -> ConversationEvent:
+    """Keep a handoff or conversation event. `conversation.closed` also closes the thread,
+    so the customer's next message opens a new one."""
+    conversation = conversation_resolve(ref=event.conversation, at=event.occurred_at)
+    record, created = ConversationEvent.objects.get_or_create(
+        conversation=conversation,
+        external_id=event.external_id,
+        defaults={
+            "type": event.type,
+            "occurred_at": event.occurred_at,
+            "actor_kind": event.actor_kind,
+            "actor_id": event.actor_id,
+            "actor_name": event.actor_name,
+            "data": event.data,
+            "raw_event": raw_event,
+        },
+    )
+    if created and event.type == "conversation.closed":
+        Conversation.objects.filter(
+            pk=conversation.pk, status=Conversation.Status.OPEN
+        ).update(status=Conversation.Status.CLOSED, closed_at=event.occurred_at)
+    return record
+
+
+def outcome_record(*, event: OutcomeEvent, raw_event: RawEvent | None = None) -> Outcome:
+    conversation = conversation_resolve(ref=event.conversation, at=event.occurred_at)
+    outcome, _ = Outcome.objects.update_or_create(
+        conversation=conversation,
+        external_id=event.external_id,
+        defaults={**event.fields, "occurred_at": event.occurred_at, "raw_event": raw_event},
+    )
+    return outcome
 
 
 # --- flags ------------------------------------------------------------------------------

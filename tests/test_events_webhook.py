@@ -156,14 +156,14 @@ def test_schema_violations_are_400_with_each_json_path_and_store_nothing(client)
 
 
 def test_unsupported_event_type_and_naive_time_are_400(client):
-    step = {"type": "ai.step", "data": {"operation": "chat"}}
+    step = {"type": "agent.dreamt", "data": {"operation": "chat"}}
     naive = json.loads(events_fixture("web_chat_customer"))
     naive["data"]["sent_at"] = "2026-11-22T09:00:00"
     response = post(client, json.dumps([step, naive]).encode())
     assert response.status_code == 400
     problems = response.json()["problems"]
     assert problems[0]["event"] == 0 and problems[0]["path"] == "type"
-    assert "'ai.step' is not a supported event type" in problems[0]["message"]
+    assert "'agent.dreamt' is not a supported event type" in problems[0]["message"]
     assert problems[1] == {"event": 1, "path": "data.sent_at",
                            "message": "'2026-11-22T09:00:00' is not an RFC 3339 time with an "
                                       "offset"}
