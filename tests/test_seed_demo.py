@@ -21,6 +21,7 @@ from audit.demo import (
     sms_segments,
     twilio_sid,
 )
+from audit.demo_events import JOURNEYS as WEB_JOURNEYS
 from conversations.models import (
     STATUS_RANK,
     Conversation,
@@ -117,12 +118,13 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
 
     assert Conversation.objects.filter(channel="whatsapp").exists()
     assert Conversation.objects.filter(channel="sms").exists()
-    assert Conversation.objects.count() == len(SCENARIOS)
+    assert Conversation.objects.exclude(channel="web").count() == len(SCENARIOS)
+    assert Conversation.objects.filter(channel="web").count() == len(WEB_JOURNEYS)
     assert_counts_match_messages(Conversation.objects.all())
 
     # Every customer message and status callback came through a processed raw event.
     assert not RawEvent.objects.exclude(status=RawEvent.Status.PROCESSED).exists()
-    inbound = Message.objects.filter(direction="inbound")
+    inbound = Message.objects.filter(direction="inbound", provider="twilio")
     assert inbound.count() == RawEvent.objects.filter(kind="message").count()
     assert not inbound.filter(raw_event__isnull=True).exists()
     assert MessageStatusEvent.objects.count() == RawEvent.objects.filter(kind="status").count()
@@ -171,7 +173,8 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
 def test_default_mode_twice_adds_nothing():
     seed()
     before = table_counts()
-    assert seed() == f"demo data already present ({len(SCENARIOS)} journeys)\n"
+    journeys = len(SCENARIOS) + len(WEB_JOURNEYS)
+    assert seed() == f"demo data already present ({journeys} journeys)\n"
     assert table_counts() == before
 
 
@@ -258,3 +261,27 @@ def test_bulk_refuses_to_run_beside_another_bulk_run():
         with pytest.raises(BulkSeedBusy):
             demo_bulk_seed(conversations=5)
     assert not bulk_conversations().exists()
+
+
+@pytest.mark.django_db
+def test_web_chat_journeys_come_with_ai_steps_handoffs_and_outcomes():
+    from conversations.models import AIStep, ConversationEvent, Outcome
+
+    call_command("seed_demo", stdout=StringIO())
+    web = Conversation.objects.filter(channel="web")
+    assert web.count() == 4
+    assert RawEvent.objects.filter(provider="events", status="processed").count() == 4
+    # Every chat step is linked to the AI message it produced.
+    chats = AIStep.objects.filter(operation="chat")
+    assert chats.count() == 5 and not chats.filter(message__isnull=True).exists()
+    assert set(chats.values_list("message__author_kind", flat=True)) == {"ai"}
+    assert AIStep.objects.exclude(tool_error="").count() == 1
+    assert ConversationEvent.objects.filter(type="handoff.requested").count() == 3
+    assert sorted(Outcome.objects.values_list("csat", flat=True)) == [1, 5, 5]
+    assert web.filter(status="closed").count() == 1
+    before = (AIStep.objects.count(), ConversationEvent.objects.count(), RawEvent.objects.count())
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "already present" in out.getvalue()
+    assert before == (AIStep.objects.count(), ConversationEvent.objects.count(),
+                      RawEvent.objects.count())
