@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install lint bench-ingest seed-large clean
+.PHONY: run test install lint bench-ingest bench-events seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ lint: install
 # Benchmarks (figures printed; see bench/README.md).
 bench-ingest: install
 	$(PY) bench/ingest.py
+
+bench-events: install
+	$(PY) bench/events.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

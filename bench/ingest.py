@@ -114,7 +114,7 @@ class CpuSample:
     procs: dict[int, tuple[str, int, int]]  # pid -> (command, parent pid, busy ticks)
 
 
-def cpu_sample() -> CpuSample:
+def cpu_sample(db_name: str = DB_NAME) -> CpuSample:
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     procs = {}
@@ -126,21 +126,21 @@ def cpu_sample() -> CpuSample:
         except OSError:  # exited meanwhile
             continue
         comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        if comm == "postgres" and _foreign_backend(entry.path):
+        if comm == "postgres" and _foreign_backend(entry.path, db_name):
             comm = "postgres (other database)"
         rest = raw[raw.rindex(")") + 2 :].split()
         procs[int(entry.name)] = (comm, int(rest[1]), int(rest[11]) + int(rest[12]))
     return CpuSample(user + nice + system + irq + softirq + steal, procs)
 
 
-def _foreign_backend(proc_dir: str) -> bool:
+def _foreign_backend(proc_dir: str, db_name: str = DB_NAME) -> bool:
     """A PostgreSQL backend serving another database (its title names user and database);
     the server's own processes (WAL writer, checkpointer...) count as ours."""
     try:
         title = Path(proc_dir, "cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
-    return ("127.0.0.1(" in title or "[local]" in title) and f" {DB_NAME} " not in title
+    return ("127.0.0.1(" in title or "[local]" in title) and f" {db_name} " not in title
 
 
 def cpu_split(
@@ -186,17 +186,17 @@ def ensure_wrk() -> str:
     return found
 
 
-def database_recreate() -> None:
+def database_recreate(db_name: str = DB_NAME) -> None:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db_name}")
 
 
-def server_env(data_dir: str) -> dict[str, str]:
+def server_env(data_dir: str, database_url: str = DATABASE_URL) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_AUDITOR_")}
     # No PUBLIC_BASE_URL: the signed URL is the one gunicorn is reached at.
     env.update(
-        DATABASE_URL=DATABASE_URL,
+        DATABASE_URL=database_url,
         TWILIO_AUTH_TOKEN=TOKEN,
         HANDOFF_AUDITOR_DATA_DIR=data_dir,
         DJANGO_DEBUG="0",
@@ -350,11 +350,12 @@ def requests_write(path: Path, url: str, count: int) -> tuple[str, str]:
 
 
 def wrk_run(wrk: str, label: str, server_pid: int, port: int, path: str,
-            requests_file: Path, seconds: int) -> WrkResult:
+            requests_file: Path, seconds: int, *, db_name: str = DB_NAME,
+            request_format: str = "twilio") -> WrkResult:
     cmd = [
         wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
         "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}{path}",
-        "--", str(requests_file), path, str(WRK_THREADS),
+        "--", str(requests_file), path, str(WRK_THREADS), request_format,
     ]
     print(f"wrk: {label} — POST {path}, {CONNECTIONS} connections, {WRK_THREADS} threads, "
           f"{seconds} s", flush=True)
@@ -369,7 +370,7 @@ def wrk_run(wrk: str, label: str, server_pid: int, port: int, path: str,
         head.append(line)
         if line.startswith("Running"):
             break
-    before = cpu_sample()
+    before = cpu_sample(db_name)
     started = time.monotonic()
     with tqdm(total=seconds, desc=f"  {label}", unit="s",
               bar_format="{desc}: {bar} {n:.0f}/{total} s") as bar:
@@ -379,7 +380,7 @@ def wrk_run(wrk: str, label: str, server_pid: int, port: int, path: str,
             bar.refresh()
     # wait4 rather than wait: wrk's CPU time is only known once it has exited.
     _, status, usage = os.wait4(proc.pid, 0)
-    after = cpu_sample()
+    after = cpu_sample(db_name)
     proc.returncode = os.waitstatus_to_exitcode(status)
     output = "".join(head) + proc.stdout.read()
     proc.stdout.close()
@@ -414,8 +415,8 @@ def wrk_check(label: str, result: WrkResult) -> list[str]:
 # --- verification -----------------------------------------------------------------------
 
 
-def stored_counts() -> dict[str, int]:
-    with psycopg.connect(DATABASE_URL) as conn:
+def stored_counts(database_url: str = DATABASE_URL) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
         row = conn.execute(
             """
             SELECT

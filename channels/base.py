@@ -6,6 +6,8 @@ over the class hierarchy), and one module per provider that only maps its vocabu
 """
 
 import logging
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -21,6 +23,9 @@ from conversations.models import RawEvent
 from conversations.services import TRANSIENT_DATABASE_ERRORS, IngestResult, raw_event_ingest
 
 logger = logging.getLogger(__name__)
+
+# Tries of the ingest transaction before answering 503 (deadlocks and the like clear).
+INGEST_ATTEMPTS = 3
 
 
 class WebhookError(Exception):
@@ -99,25 +104,33 @@ class WebhookView(View):
         except WebhookError as exc:
             logger.info("%s webhook refused (%s): %s", self.provider, exc.status, exc.detail)
             return exc.response()
-        try:
-            result = raw_event_ingest(
-                provider=self.provider,
-                kind=spec.kind,
-                dedupe_key=spec.dedupe_key,
-                body=spec.body,
-                content_type=spec.content_type,
-                headers=spec.headers,
-                url=spec.url,
-            )
-        except TRANSIENT_DATABASE_ERRORS as exc:
-            # Nothing was stored (the transaction rolled back): ask the provider to retry.
-            logger.warning("%s webhook deferred, database unavailable: %s", self.provider, exc)
-            response = JsonResponse(
-                {"error": "unavailable", "detail": "storage is unavailable, retry later"},
-                status=503,
-            )
-            response["Retry-After"] = "30"
-            return response
+        for attempt in range(1, INGEST_ATTEMPTS + 1):
+            try:
+                result = raw_event_ingest(
+                    provider=self.provider,
+                    kind=spec.kind,
+                    dedupe_key=spec.dedupe_key,
+                    body=spec.body,
+                    content_type=spec.content_type,
+                    headers=spec.headers,
+                    url=spec.url,
+                )
+                break
+            except TRANSIENT_DATABASE_ERRORS as exc:
+                # The transaction rolled back whole. A deadlock between two batches that
+                # touch the same conversations in different orders clears on a retry; a
+                # database that stays unavailable gets the provider to retry later.
+                if attempt < INGEST_ATTEMPTS:
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)
+                    continue
+                logger.warning("%s webhook deferred, database unavailable: %s",
+                               self.provider, exc)
+                response = JsonResponse(
+                    {"error": "unavailable", "detail": "storage is unavailable, retry later"},
+                    status=503,
+                )
+                response["Retry-After"] = "30"
+                return response
         return self.success_response(request, result)
 
     def check_body(self, request: HttpRequest) -> None:
