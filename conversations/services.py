@@ -267,7 +267,35 @@ def raw_events_reprocess(
 # --- conversations and messages ---------------------------------------------------------
 
 
+_CONVERSATION_LOCK = f"SELECT id FROM {_CONVERSATION} WHERE id = %s FOR UPDATE"
+
+
+def _conversations_lock_in_order(events: list[NormalizedEvent]) -> None:
+    """A batch that touches several conversations takes their rows in one global order
+    (sorted by channel and addresses) before applying anything, so two concurrent batches
+    queue behind each other instead of deadlocking on opposite orders. SQLite serializes
+    writers anyway (IMMEDIATE transactions)."""
+    if connection.vendor != "postgresql":
+        return
+    first_seen: dict[tuple[str, str, str], datetime] = {}
+    for event in events:
+        if isinstance(event, MessageEvent) and event.channel != "email":
+            key = (event.channel, event.business_address, event.customer_address)
+            first_seen[key] = min(first_seen.get(key, event.occurred_at), event.occurred_at)
+    if len(first_seen) < 2:
+        return
+    with _Statements() as sql:
+        for (channel, business_address, customer_address), at in sorted(first_seen.items()):
+            conversation_id = _conversation_open_id(
+                sql, channel=channel, business_address=business_address,
+                customer_address=customer_address, at=at,
+            )
+            sql.run(_CONVERSATION_LOCK, [conversation_id])
+
+
 def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | None = None) -> None:
+    events = list(events)
+    _conversations_lock_in_order(events)
     for event in events:
         if isinstance(event, MessageEvent):
             message_record(event=event, raw_event=raw_event)
