@@ -9,9 +9,13 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels (provider webhooks)"
 
     def ready(self) -> None:
+        from anymail.signals import inbound
+
         from conversations.services import normalizer_register
 
-        from . import events, twilio
+        from . import email, events, twilio
 
         for view in (*twilio.WEBHOOK_VIEWS, *events.WEBHOOK_VIEWS):
             normalizer_register(provider=view.provider, kind=view.kind, normalizer=view.normalize)
+        normalizer_register(provider=email.PROVIDER, kind=email.KIND, normalizer=email.normalize)
+        inbound.connect(email.inbound_received, dispatch_uid="handoff_auditor.email.inbound")

@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
+from . import email
 from .events import EventsWebhookView
 from .twilio import TwilioMessageWebhookView, TwilioStatusWebhookView
 
@@ -9,4 +10,6 @@ urlpatterns = [
     path("twilio/messages/", TwilioMessageWebhookView.as_view(), name="twilio-messages"),
     path("twilio/status/", TwilioStatusWebhookView.as_view(), name="twilio-status"),
     path("events/", EventsWebhookView.as_view(), name="events"),
+    # django-anymail's own URL patterns (mailgun/inbound/, postmark/inbound/, ...), guarded.
+    path("email/", include((email.urlpatterns, "anymail"))),
 ]

@@ -156,6 +156,23 @@ HANDOFF_AUDITOR = {
     "TWILIO_AUTH_TOKENS": env_list("TWILIO_AUTH_TOKEN"),
     "EVENTS_SECRETS": env_list("HANDOFF_AUDITOR_EVENTS_SECRETS"),
     "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+    "EMAIL_ADDRESSES": env_list("HANDOFF_AUDITOR_EMAIL_ADDRESSES"),
+    "EMAIL_THREAD_WINDOW_HOURS": int(
+        os.environ.get("HANDOFF_AUDITOR_EMAIL_THREAD_WINDOW_HOURS", "72")
+    ),
+}
+
+# Inbound e-mail through django-anymail (/hooks/email/<esp>/inbound/). Only secrets that are
+# set are passed on: an empty Mailgun signing key would verify signatures anyone can make.
+# Postmark and SendGrid are secured by basic auth: WEBHOOK_SECRET is "user:password" (or
+# several, comma-separated, for rotation).
+ANYMAIL = {
+    name: value
+    for name, value in {
+        "MAILGUN_WEBHOOK_SIGNING_KEY": os.environ.get("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        "WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET"),
+    }.items()
+    if value
 }
 
 LOGGING = {

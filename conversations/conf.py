@@ -23,6 +23,15 @@ DEFAULTS: dict[str, Any] = {
     # It replaces Django's view of scheme, host and mount prefix (SCRIPT_NAME): the signed
     # URL is this base + the path inside the Django project + the query string.
     "PUBLIC_BASE_URL": "",
+    # The business's own e-mail addresses (support mailboxes). Mail from one of them is
+    # outbound; the first of them among To/Cc (or the envelope recipient) is the thread's
+    # business address. A comma-separated string is accepted too.
+    "EMAIL_ADDRESSES": [],
+    # Who writes outbound mail from those addresses: "human" or "ai".
+    "EMAIL_OUTBOUND_AUTHOR": "human",
+    # A message with no known In-Reply-To/References joins the customer's open thread with
+    # the same normalized subject if that thread was active within this many hours.
+    "EMAIL_THREAD_WINDOW_HOURS": 72,
     # Raw-event headers worth keeping for audit, by provider (case-insensitive).
     "RAW_EVENT_HEADERS": [
         "Content-Type",
@@ -45,7 +54,15 @@ def _token_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
     return [item.strip() for item in items if item and item.strip()]
 
 
-_CLEAN = {"TWILIO_AUTH_TOKENS": _token_list, "EVENTS_SECRETS": _token_list}
+def _address_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    return [item.lower() for item in _token_list(value)]
+
+
+_CLEAN = {
+    "TWILIO_AUTH_TOKENS": _token_list,
+    "EVENTS_SECRETS": _token_list,
+    "EMAIL_ADDRESSES": _address_list,
+}
 
 
 class AuditorSettings:

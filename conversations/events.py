@@ -36,6 +36,10 @@ class MessageEvent:
     metadata: dict[str, Any] = field(default_factory=dict)
     # The platform's id for the conversation, registered so later events can name it.
     conversation_external_id: str = ""
+    # E-mail threading: the Message-IDs this message answers (In-Reply-To first, then
+    # References from the newest), and the subject without Re:/Fwd: prefixes.
+    references: tuple[str, ...] = ()
+    thread_subject: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -85,9 +85,12 @@ class Conversation(models.Model):
         constraints = [
             # One open thread per customer per business address per channel: concurrent
             # webhooks for a new customer race on this index instead of creating two threads.
+            # Not for e-mail: there each thread (Message-ID chain or subject) is its own
+            # conversation, found through ConversationKey (services.email_message_record).
+            # services._CONVERSATION_OPEN names this predicate in its ON CONFLICT clause.
             models.UniqueConstraint(
                 fields=["channel", "business_address", "customer_address"],
-                condition=Q(status="open"),
+                condition=Q(status="open") & ~Q(channel="email"),
                 name="conversation_one_open_thread",
             ),
         ]

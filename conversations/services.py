@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -28,6 +28,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from .conf import auditor_settings
 from .events import (
     AIStepEvent,
     ConversationRef,
@@ -42,6 +43,7 @@ from .models import (
     STATUS_RANK,
     AIStep,
     AuthorKind,
+    Channel,
     Conversation,
     ConversationEvent,
     ConversationKey,
@@ -297,7 +299,9 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
     events = list(events)
     _conversations_lock_in_order(events)
     for event in events:
-        if isinstance(event, MessageEvent):
+        if isinstance(event, MessageEvent) and event.channel == Channel.EMAIL:
+            email_message_record(event=event, raw_event=raw_event)
+        elif isinstance(event, MessageEvent):
             message_record(event=event, raw_event=raw_event)
         elif isinstance(event, StatusEvent):
             message_status_record(event=event, raw_event=raw_event)
@@ -330,7 +334,8 @@ _CONVERSATION_OPEN = f"""
                                  started_at, last_activity_at, message_count, metadata,
                                  created_at)
     VALUES (%s, %s, %s, 'open', '', %s, %s, 0, %s, %s)
-    ON CONFLICT (channel, business_address, customer_address) WHERE status = 'open'
+    ON CONFLICT (channel, business_address, customer_address)
+    WHERE (status = 'open' AND NOT (channel = 'email'))
     DO NOTHING
     RETURNING id"""
 _CONVERSATION_OPEN_FIND = f"""
@@ -852,3 +857,152 @@ def flag_set_status(*, flag: Flag, status: str, by: str, note: str = "") -> Flag
         flag.note = note
     flag.save(update_fields=["status", "status_changed_at", "status_changed_by", "note"])
     return flag
+
+
+# --- e-mail threads ---------------------------------------------------------------------
+#
+# E-mail is not one open thread per customer: each Message-ID chain is its own conversation
+# (the partial unique index leaves channel "email" out), found through ConversationKey
+# ("email:<message-id>") or, for mail that names no known message, by customer, business
+# address and normalized subject within EMAIL_THREAD_WINDOW_HOURS. Off the hot path: ORM
+# for the lookups, the shared SQL for the message INSERT.
+
+
+def _email_lock(*, business_address: str, customer_address: str) -> None:
+    """Serialize threading for one customer and mailbox until the transaction ends, so two
+    concurrent messages of a new thread do not open two conversations (PostgreSQL only;
+    SQLite writes one transaction at a time anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                [f"email:{business_address}:{customer_address}"],
+            )
+
+
+def conversation_for_email_thread(
+    *, business_address: str, customer_address: str, message_id: str,
+    references: Sequence[str], thread_subject: str, at: datetime,
+) -> Conversation | None:
+    """The conversation an e-mail belongs to, or None for a new thread.
+
+    By key first: the message's own Message-ID (a reply that arrived first registered it),
+    then In-Reply-To and References, nearest first. Else the customer's open thread on this
+    mailbox with the same normalized subject, active within the configured window.
+    """
+    ids = [i for i in (message_id, *references) if i]
+    if ids:
+        keys = {k.key: k.conversation_id for k in ConversationKey.objects.filter(
+            key__in=[f"email:{i}" for i in ids])}
+        for i in ids:
+            if f"email:{i}" in keys:
+                return Conversation.objects.get(pk=keys[f"email:{i}"])
+    window = timedelta(hours=auditor_settings.EMAIL_THREAD_WINDOW_HOURS)
+    return (
+        Conversation.objects.filter(
+            channel=Channel.EMAIL,
+            business_address=business_address,
+            customer_address=customer_address,
+            status=Conversation.Status.OPEN,
+            subject__iexact=thread_subject,
+            last_activity_at__gte=at - window,
+            last_activity_at__lte=at + window,
+        )
+        .order_by("-last_activity_at", "-pk")
+        .first()
+    )
+
+
+def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) -> Message:
+    """Record one e-mail in its thread; a Message-ID already recorded is returned as is.
+
+    Same guarantees as message_record: dedupe on (provider, provider_message_id), counters
+    through conversation_touch, message_recorded after commit.
+    """
+    provider_message_id = event.provider_message_id or None
+    if provider_message_id:
+        existing = Message.objects.filter(
+            provider=event.provider, provider_message_id=provider_message_id
+        ).first()
+        if existing is not None:
+            return existing
+    _email_lock(business_address=event.business_address,
+                customer_address=event.customer_address)
+    external_key = (
+        f"events:{event.conversation_external_id}" if event.conversation_external_id else ""
+    )
+    named = ConversationKey.objects.filter(key=external_key).first() if external_key else None
+    conversation = Conversation.objects.get(pk=named.conversation_id) if named else None
+    conversation = conversation or conversation_for_email_thread(
+        business_address=event.business_address,
+        customer_address=event.customer_address,
+        message_id=provider_message_id or "",
+        references=event.references,
+        thread_subject=event.thread_subject,
+        at=event.occurred_at,
+    )
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            channel=Channel.EMAIL,
+            business_address=event.business_address,
+            customer_address=event.customer_address,
+            subject=event.thread_subject[:998],
+            started_at=event.occurred_at,
+            last_activity_at=event.occurred_at,
+        )
+    for i in (provider_message_id, *event.references):
+        if i:
+            conversation_key_add(conversation_id=conversation.pk, key=f"email:{i}"[:512])
+    if external_key:  # an e-mail reported by the platform (events webhook) names its thread
+        conversation_key_add(conversation_id=conversation.pk, key=external_key)
+    author_id = event.author_id or (
+        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
+    )
+    status = event.status or (
+        DeliveryStatus.RECEIVED if event.direction == Direction.INBOUND
+        else DeliveryStatus.UNKNOWN
+    )
+    with _Statements() as sql:
+        participant_id = _participant_id(
+            sql, conversation_id=conversation.pk, kind=event.author_kind,
+            external_id=author_id, display_name=event.author_name,
+            metadata=event.author_metadata,
+        )
+        message = Message(
+            conversation_id=conversation.pk,
+            participant_id=participant_id,
+            direction=event.direction,
+            author_kind=event.author_kind,
+            body=event.body,
+            body_new=event.body_new,
+            subject=event.subject[:998],
+            provider=event.provider,
+            provider_message_id=provider_message_id,
+            sent_at=event.occurred_at,
+            status=status,
+            status_rank=STATUS_RANK.get(status, 0),
+            status_at=event.occurred_at,
+            num_segments=event.num_segments,
+            media=event.media,
+            metadata=event.metadata,
+            raw_event=raw_event,
+            created_at=timezone.now(),
+        )
+        row = sql.one(_MESSAGE_INSERT, [
+            _db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
+        ])
+    if row is None:  # recorded concurrently (the lock is per thread, not per Message-ID)
+        return Message.objects.get(
+            provider=event.provider, provider_message_id=provider_message_id
+        )
+    message.pk = row[0]
+    message._state.adding = False
+    message._state.db = connection.alias
+    conversation_touch(
+        conversation_id=conversation.pk, at=event.occurred_at,
+        from_customer=event.author_kind == AuthorKind.CUSTOMER,
+    )
+    transaction.on_commit(
+        lambda: message_recorded.send(sender=Message, message_id=message.pk), robust=True
+    )
+    return message
