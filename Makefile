@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# The demo's support mailbox, so its e-mail replies read as ours (see README, E-mail).
+run: export HANDOFF_AUDITOR_EMAIL_ADDRESSES ?= support@brisa-home.example
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0

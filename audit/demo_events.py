@@ -162,3 +162,107 @@ def demo_web_journeys_seed(*, now: datetime | None = None) -> tuple[int, list[st
         if result.raw_event.status == RawEvent.Status.FAILED:
             failed.append(result.raw_event.dedupe_key)
     return added, failed
+
+
+# --- e-mail ------------------------------------------------------------------------------
+
+SUPPORT_MAILBOX = "support@brisa-home.example"
+
+
+@dataclass(frozen=True)
+class DemoEmail:
+    message_id: str
+    sender: str
+    to: str
+    subject: str
+    text: str | None
+    html: str | None = None
+    charset: str = "utf-8"
+    in_reply_to: str = ""
+    attachment: tuple[str, str, bytes] | None = None  # filename, content type, bytes
+    minutes: float = 0
+
+
+EMAIL_THREADS: tuple[tuple[str, timedelta, tuple[DemoEmail, ...]], ...] = (
+    ("email-en-invoice", timedelta(days=3, hours=2), (
+        DemoEmail("<demo-inv-1@mail.customer.example>", "Priya Natarajan <priya@customer.example>",
+                  SUPPORT_MAILBOX, "Wrong VAT on invoice INV-20931",
+                  "Hello,\n\nThe invoice for order #8812 shows 20% VAT but I'm a business "
+                  "customer in Ireland (reverse charge). Could you reissue it?\n\nThanks,\nPriya",
+                  html="<p>Hello,</p><p>The invoice for order #8812 shows <b>20% VAT</b> but "
+                       "I'm a business customer in Ireland (reverse charge). Could you reissue "
+                       "it?</p><p>Thanks,<br>Priya</p>",
+                  attachment=("INV-20931.pdf", "application/pdf", b"%PDF-1.4 demo invoice")),
+        DemoEmail("<demo-inv-2@brisa-home.example>", f"Emma Walsh <{SUPPORT_MAILBOX}>",
+                  "priya@customer.example", "Re: Wrong VAT on invoice INV-20931",
+                  "Hi Priya,\n\nSorry about that! Could you send us your VAT number so billing "
+                  "can reissue the invoice?\n\nBest,\nEmma — Brisa Home support\n\n"
+                  "On Mon, Priya Natarajan wrote:\n> The invoice for order #8812 shows 20% VAT",
+                  in_reply_to="<demo-inv-1@mail.customer.example>", minutes=95),
+        DemoEmail("<demo-inv-3@mail.customer.example>", "Priya Natarajan <priya@customer.example>",
+                  SUPPORT_MAILBOX, "Re: Wrong VAT on invoice INV-20931",
+                  "Sure, it's IE6388047V.\n\nOn Mon, Emma Walsh wrote:\n> Could you send us "
+                  "your VAT number so billing can reissue the invoice?",
+                  in_reply_to="<demo-inv-2@brisa-home.example>", minutes=140),
+    )),
+    ("email-de-html-unanswered", timedelta(days=1, hours=9), (
+        DemoEmail("<demo-de-1@post.kunde.example>", "Jürgen Weiß <juergen@kunde.example>",
+                  SUPPORT_MAILBOX, "Reklamation: Stuhl wackelt",
+                  None, html="<html><body><p>Guten Tag,</p><p>der Stuhl <i>Lisboa</i> wackelt "
+                             "seit der Lieferung. Ich möchte ihn zurückgeben. Grüße, J. Weiß"
+                             "</p></body></html>",
+                  charset="iso-8859-1"),
+    )),
+)
+
+
+def _mime(mail: DemoEmail, at: datetime, references: list[str]) -> str:
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
+    message = EmailMessage()
+    message["Message-ID"] = mail.message_id
+    message["From"] = mail.sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(at)
+    if mail.in_reply_to:
+        message["In-Reply-To"] = mail.in_reply_to
+        message["References"] = " ".join(references)
+    if mail.text is not None:
+        message.set_content(mail.text, charset=mail.charset)
+        if mail.html:
+            message.add_alternative(mail.html, subtype="html", charset=mail.charset)
+    else:
+        message.set_content(mail.html or "", subtype="html", charset=mail.charset)
+    if mail.attachment:
+        name, content_type, data = mail.attachment
+        maintype, subtype = content_type.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return message.as_string()
+
+
+def demo_email_threads_seed(*, now: datetime | None = None) -> tuple[int, list[str]]:
+    """Ingest the e-mail threads as an ESP's inbound webhook would hand them over (raw MIME
+    through the same raw-event store and normalizer); returns (added, failed keys)."""
+    now = now or timezone.now()
+    added, failed = 0, []
+    for _key, ago, mails in EMAIL_THREADS:
+        references: list[str] = []
+        for mail in mails:
+            at = now - ago + timedelta(minutes=mail.minutes)
+            if mail.in_reply_to:
+                references.append(mail.in_reply_to)
+            result = raw_event_ingest(
+                provider="email",
+                kind="inbound",
+                dedupe_key=f"message-id:{mail.message_id}",
+                body=_mime(mail, at, references),
+                content_type="message/rfc822",
+                headers={"esp": "demo"},
+                received_at=at,
+            )
+            added += not result.duplicate
+            if result.raw_event.status == RawEvent.Status.FAILED:
+                failed.append(result.raw_event.dedupe_key)
+    return added, failed

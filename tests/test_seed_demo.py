@@ -21,6 +21,7 @@ from audit.demo import (
     sms_segments,
     twilio_sid,
 )
+from audit.demo_events import EMAIL_THREADS
 from audit.demo_events import JOURNEYS as WEB_JOURNEYS
 from conversations.models import (
     STATUS_RANK,
@@ -118,7 +119,7 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
 
     assert Conversation.objects.filter(channel="whatsapp").exists()
     assert Conversation.objects.filter(channel="sms").exists()
-    assert Conversation.objects.exclude(channel="web").count() == len(SCENARIOS)
+    assert Conversation.objects.exclude(channel__in=["web", "email"]).count() == len(SCENARIOS)
     assert Conversation.objects.filter(channel="web").count() == len(WEB_JOURNEYS)
     assert_counts_match_messages(Conversation.objects.all())
 
@@ -173,7 +174,7 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
 def test_default_mode_twice_adds_nothing():
     seed()
     before = table_counts()
-    journeys = len(SCENARIOS) + len(WEB_JOURNEYS)
+    journeys = len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS)
     assert seed() == f"demo data already present ({journeys} journeys)\n"
     assert table_counts() == before
 
@@ -285,3 +286,20 @@ def test_web_chat_journeys_come_with_ai_steps_handoffs_and_outcomes():
     assert "already present" in out.getvalue()
     assert before == (AIStep.objects.count(), ConversationEvent.objects.count(),
                       RawEvent.objects.count())
+
+
+@pytest.mark.django_db
+def test_email_threads_thread_and_strip_quotes(settings):
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR,
+                                "EMAIL_ADDRESSES": ["support@brisa-home.example"]}
+    call_command("seed_demo", stdout=StringIO())
+    email = Conversation.objects.filter(channel="email")
+    assert email.count() == 2
+    invoice = email.get(messages__subject__startswith="Wrong VAT")
+    messages = list(invoice.messages.order_by("sent_at"))
+    assert [m.direction for m in messages] == ["inbound", "outbound", "inbound"]
+    assert messages[1].author_kind == "human"
+    assert messages[0].media[0]["content_type"] == "application/pdf"
+    assert messages[2].body_new.strip() == "Sure, it's IE6388047V."
+    german = email.exclude(pk=invoice.pk).get().messages.get()
+    assert "der Stuhl Lisboa wackelt" in german.body  # HTML-only, iso-8859-1

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audit.demo import SCENARIOS, BulkSeedBusy, demo_bulk_seed, demo_scenarios_seed
+from audit.demo_events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from audit.demo_events import JOURNEYS as WEB_JOURNEYS
-from audit.demo_events import demo_web_journeys_seed
 
 
 class Command(BaseCommand):
@@ -51,22 +51,24 @@ class Command(BaseCommand):
     def _scenarios(self) -> None:
         report = demo_scenarios_seed()
         web_added, web_failed = demo_web_journeys_seed()
-        report.failed.extend(web_failed)
-        report.raw_events += web_added
+        mail_added, mail_failed = demo_email_threads_seed()
+        report.failed.extend(web_failed + mail_failed)
+        report.raw_events += web_added + mail_added
         if report.failed:
             # A journey the normalizer rejects is a bug in the demo data or the parser.
             raise CommandError(
                 f"{len(report.failed)} demo raw events failed to normalize: "
                 f"{', '.join(report.failed[:5])} (see RawEvent.error)"
             )
-        journeys = len(SCENARIOS) + len(WEB_JOURNEYS)
+        journeys = len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS)
         if report.added_nothing:
             self.stdout.write(f"demo data already present ({journeys} journeys)")
             return
         self.stdout.write(
             f"seeded {report.conversations} conversations, {report.messages} messages, "
-            f"{report.status_callbacks} status callbacks and {web_added} web-chat journeys "
-            f"with AI steps, handoff events and outcomes ({report.raw_events} raw events)"
+            f"{report.status_callbacks} status callbacks, {web_added} web-chat journeys "
+            f"with AI steps, handoff events and outcomes, and {mail_added} e-mails "
+            f"({report.raw_events} raw events)"
         )
 
     def _bulk(self, options: dict[str, Any]) -> None:
