@@ -445,6 +445,38 @@ def participant_get_or_create(
     return Participant.objects.get(pk=pk)
 
 
+def _message_from_event(
+    event: MessageEvent,
+    *,
+    conversation_id: int,
+    participant_id: int,
+    status: str,
+    raw_event: RawEvent | None,
+) -> Message:
+    """The unsaved Message row for an event; its fields feed the SQL INSERT."""
+    return Message(
+        conversation_id=conversation_id,
+        participant_id=participant_id,
+        direction=event.direction,
+        author_kind=event.author_kind,
+        body=event.body,
+        body_new=event.body_new,
+        subject=event.subject[:998],
+        provider=event.provider,
+        # "" is no id: two such messages must not collide on the unique index.
+        provider_message_id=event.provider_message_id or None,
+        sent_at=event.occurred_at,
+        status=status,
+        status_rank=STATUS_RANK.get(status, 0),
+        status_at=event.occurred_at,
+        num_segments=event.num_segments,
+        media=event.media,
+        metadata=event.metadata,
+        raw_event=raw_event,
+        created_at=timezone.now(),
+    )
+
+
 def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) -> Message:
     """Record one message; a message already known by its provider id is returned as is.
 
@@ -480,26 +512,9 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
             if event.direction == Direction.INBOUND
             else DeliveryStatus.UNKNOWN
         )
-        message = Message(
-            conversation_id=conversation_id,
-            participant_id=participant_id,
-            direction=event.direction,
-            author_kind=event.author_kind,
-            body=event.body,
-            body_new=event.body_new,
-            subject=event.subject,
-            provider=event.provider,
-            # "" is no id: two such messages must not collide on the unique index.
-            provider_message_id=event.provider_message_id or None,
-            sent_at=event.occurred_at,
-            status=status,
-            status_rank=STATUS_RANK.get(status, 0),
-            status_at=event.occurred_at,
-            num_segments=event.num_segments,
-            media=event.media,
-            metadata=event.metadata,
-            raw_event=raw_event,
-            created_at=timezone.now(),
+        message = _message_from_event(
+            event, conversation_id=conversation_id, participant_id=participant_id,
+            status=status, raw_event=raw_event,
         )
         insert_params = [
             _db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
@@ -968,25 +983,9 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
             external_id=author_id, display_name=event.author_name,
             metadata=event.author_metadata,
         )
-        message = Message(
-            conversation_id=conversation.pk,
-            participant_id=participant_id,
-            direction=event.direction,
-            author_kind=event.author_kind,
-            body=event.body,
-            body_new=event.body_new,
-            subject=event.subject[:998],
-            provider=event.provider,
-            provider_message_id=provider_message_id,
-            sent_at=event.occurred_at,
-            status=status,
-            status_rank=STATUS_RANK.get(status, 0),
-            status_at=event.occurred_at,
-            num_segments=event.num_segments,
-            media=event.media,
-            metadata=event.metadata,
-            raw_event=raw_event,
-            created_at=timezone.now(),
+        message = _message_from_event(
+            event, conversation_id=conversation.pk, participant_id=participant_id,
+            status=status, raw_event=raw_event,
         )
         row = sql.one(_MESSAGE_INSERT, [
             _db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
