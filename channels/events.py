@@ -15,7 +15,7 @@ path, and nothing is stored; a valid batch is stored and applied in one transact
 import binascii
 import json
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,18 @@ BUILDERS = {
 TIME_FIELDS = ("timestamp", "data.sent_at", "data.occurred_at")
 
 
+@lru_cache(maxsize=16)
+def batch_checked(body: str) -> tuple[tuple[Any, ...], tuple[dict[str, Any], ...]]:
+    """The events of a body and their problems. Cached: the view checks a batch and the
+    normalizer, in the same request, gets the same body, so it is parsed and validated
+    once. Callers must not mutate what it returns. Raises ValueError for non-JSON."""
+    payload = json.loads(body)
+    events = tuple(payload) if isinstance(payload, list) else (payload,)
+    if not all(isinstance(e, dict) for e in events):
+        return events, ()
+    return events, tuple(events_problems(list(events)))
+
+
 def events_problems(events: list[Any]) -> list[dict[str, Any]]:
     """Every problem in a batch, as {"event": index, "path": "data.channel", "message"}."""
     problems: list[dict[str, Any]] = []
@@ -264,17 +276,16 @@ class EventsWebhookView(StandardWebhooksValidator, WebhookView):
                 f"expected application/json, got {request.content_type or 'nothing'}"
             )
         try:
-            payload = json.loads(request.body)
+            body = request.body.decode("utf-8")
+            events, problems = batch_checked(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise WebhookError(f"body is not JSON: {exc}") from exc
-        events = payload if isinstance(payload, list) else [payload]
         if not events or not all(isinstance(e, dict) for e in events):
             raise WebhookError("body must be an event object or a non-empty array of them")
         limit = auditor_settings.EVENTS_MAX_BATCH
         if len(events) > limit:
             raise WebhookError(f"{len(events)} events in one batch; at most {limit}",
                                code="batch_too_large")
-        problems = events_problems(events)
         if problems:
             raise WebhookError(
                 f"{len(problems)} problem(s) in {len(events)} event(s); nothing was stored",
@@ -284,7 +295,7 @@ class EventsWebhookView(StandardWebhooksValidator, WebhookView):
         return RawEventSpec(
             kind=self.kind,
             dedupe_key=f"webhook:{request.headers['webhook-id']}",
-            body=request.body.decode("utf-8"),
+            body=body,
             content_type=request.content_type,
             headers=self.relevant_headers(request),
             url=request.build_absolute_uri(),
@@ -301,9 +312,7 @@ class EventsWebhookView(StandardWebhooksValidator, WebhookView):
 
     @classmethod
     def normalize(cls, raw_event: RawEvent) -> list[NormalizedEvent]:
-        payload = json.loads(raw_event.body)
-        events = payload if isinstance(payload, list) else [payload]
-        problems = events_problems(events)
+        events, problems = batch_checked(raw_event.body)
         if problems:  # stored before a schema change; reprocessing reports why
             first = problems[0]
             raise NormalizationError(
