@@ -27,7 +27,6 @@ import base64
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -361,8 +360,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RunBroken as exc:
-        print(f"\nbench-events BROKEN: {exc}", file=sys.stderr)
-        sys.exit(1)
+    bench.cli(main, "bench-events")

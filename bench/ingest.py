@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -536,9 +537,14 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli(run: Callable[[], int], name: str) -> None:
+    """Exit with run()'s status; a broken run prints why and exits 1."""
     try:
-        sys.exit(main())
+        sys.exit(run())
     except RunBroken as exc:
-        print(f"\nbench-ingest BROKEN: {exc}", file=sys.stderr)
+        print(f"\n{name} BROKEN: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli(main, "bench-ingest")
