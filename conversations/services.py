@@ -56,7 +56,7 @@ from .models import (
     Participant,
     RawEvent,
 )
-from .signals import message_recorded
+from .signals import journey_recorded, message_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -296,23 +296,31 @@ def _conversations_lock_in_order(events: list[NormalizedEvent]) -> None:
 
 
 def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | None = None) -> None:
+    """Apply normalized events in order, then tell the other apps (journey_recorded) which
+    messages and conversation events the batch holds, inside the same transaction."""
     events = list(events)
     _conversations_lock_in_order(events)
+    messages: list[Message] = []
+    conversation_events: list[ConversationEvent] = []
     for event in events:
         if isinstance(event, MessageEvent) and event.channel == Channel.EMAIL:
-            email_message_record(event=event, raw_event=raw_event)
+            messages.append(email_message_record(event=event, raw_event=raw_event))
         elif isinstance(event, MessageEvent):
-            message_record(event=event, raw_event=raw_event)
+            messages.append(message_record(event=event, raw_event=raw_event))
         elif isinstance(event, StatusEvent):
             message_status_record(event=event, raw_event=raw_event)
         elif isinstance(event, AIStepEvent):
             ai_step_record(event=event, raw_event=raw_event)
         elif isinstance(event, LifecycleEvent):
-            conversation_event_record(event=event, raw_event=raw_event)
+            conversation_events.append(conversation_event_record(event=event, raw_event=raw_event))
         elif isinstance(event, OutcomeEvent):
             outcome_record(event=event, raw_event=raw_event)
         else:  # pragma: no cover - a new event type without a handler is a programming error
             raise TypeError(f"unhandled event {type(event).__name__}")
+    if messages or conversation_events:
+        journey_recorded.send(
+            sender=Message, messages=messages, conversation_events=conversation_events
+        )
 
 
 # What message_record needs to know, in one round trip: is the message known already, the

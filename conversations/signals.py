@@ -1,9 +1,16 @@
 """Signals other apps receive in their AppConfig.ready(), so this app imports none of them.
 
+journey_recorded(messages, conversation_events): sent by `services.events_apply` inside the
+ingest transaction, once per applied batch, with every Message and ConversationEvent row
+the batch recorded or found again (a re-applied raw event sends the rows it already made).
+Receivers must be idempotent; the handoff machine advances on it, so a handoff never lags
+behind the messages that moved it.
+
 message_recorded(message_id): sent after the transaction that recorded a new message
-commits (handoffs advance on it, scoring queues tone checks).
+commits (scoring queues tone checks).
 """
 
 from django.dispatch import Signal
 
+journey_recorded = Signal()
 message_recorded = Signal()
