@@ -189,4 +189,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.reconcile_delivery_statuses",
         "schedule": 300.0,
     },
+    "sweep-handoffs": {
+        "task": "handoffs.tasks.sweep_handoffs",
+        "schedule": float(os.environ.get("HANDOFF_AUDITOR_SWEEP_SECONDS", "30")),
+    },
 }

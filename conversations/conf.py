@@ -32,6 +32,48 @@ DEFAULTS: dict[str, Any] = {
     # A message with no known In-Reply-To/References joins the customer's open thread with
     # the same normalized subject if that thread was active within this many hours.
     "EMAIL_THREAD_WINDOW_HOURS": 72,
+    # --- handoffs (see README, Handoffs) ---
+    # SLA limits in seconds per waiting state, by channel ("*": any other channel). Used when
+    # no active SLAPolicy row (admin) matches the handoff's channel and queue. A limit of
+    # None means no limit for that state.
+    "SLA_POLICIES": {
+        "*": {"requested": 300, "queued": 900, "assigned": 300, "reply": 900},
+        "whatsapp": {"requested": 120, "queued": 600, "assigned": 300, "reply": 600},
+        "sms": {"requested": 120, "queued": 600, "assigned": 300, "reply": 600},
+        "web": {"requested": 60, "queued": 300, "assigned": 120, "reply": 300},
+        "email": {"requested": 3600, "queued": 14400, "assigned": 14400, "reply": 28800},
+    },
+    # Business hours for those defaults: None counts every second; else a calendar dict
+    # {"timezone": "Europe/Madrid", "weekly": {"mon": [["09:00", "18:00"]], ...},
+    #  "holidays": ["2026-12-25"], "holidays_country": "ES"}.
+    "SLA_CALENDAR": None,
+    # Resolve a handoff_stalled flag, with a note, once a human finally replies.
+    "SLA_AUTO_RESOLVE": True,
+    # AI messages allowed after it requested a human ("I'm connecting you now"); one more
+    # before a human engages raises handoff_dropped (ai_kept_answering).
+    "HANDOFF_AI_REPLIES_ALLOWED": 1,
+    # handoff_missed: a customer asked for a human and no handoff was requested within this
+    # many AI replies (or before the conversation closed).
+    "HANDOFF_MISSED_AI_TURNS": 2,
+    # What "asking for a human" looks like (regular expressions, case-insensitive).
+    "HUMAN_REQUEST_PATTERNS": [
+        # English
+        r"\b(talk|speak|chat)\s+(to|with)\s+(a|an|some|your|the)?\s*"
+        r"(real\s+|live\s+)?(human|person|agent|representative|rep|someone|somebody|operator)\b",
+        r"\b(real|live|actual)\s+(person|human|agent)\b",
+        r"\b(human|customer\s+service)\s+(agent|representative|please)\b",
+        r"\b(get|give|connect|transfer)\s+me\s+(to\s+)?(a|an|some)?\s*"
+        r"(human|person|agent|representative|manager|someone)\b",
+        r"\bnot\s+(a|the)\s+(bot|robot|machine|ai)\b",
+        # Spanish
+        r"\b(hablar|comunicarme|chatear|contactar)\s+con\s+(un|una|el|la|alg[uú]n|alguien)?\s*"
+        r"(humano|persona|agente|asesor|asesora|representante|operador|operadora|encargado)\b",
+        r"\b(persona|agente)\s+(real|humano|humana)\b",
+        r"\bno\s+(quiero|deseo)\s+(hablar\s+con\s+)?(un|el|una)?\s*(bot|robot|m[aá]quina)\b",
+        r"\b(p[aá]same|comun[ií]came|con[eé]ctame)\s+con\s+(un|una|alguien)",
+    ],
+    # WhatsApp's customer-service window, counted from the customer's last message.
+    "WHATSAPP_WINDOW_HOURS": 24,
     # Raw-event headers worth keeping for audit, by provider (case-insensitive).
     "RAW_EVENT_HEADERS": [
         "Content-Type",

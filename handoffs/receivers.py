@@ -1,0 +1,9 @@
+"""Signal receivers: thin, they hand over to services."""
+
+from typing import Any
+
+from .services import journey_apply
+
+
+def on_journey_recorded(*, messages: list, conversation_events: list, **_: Any) -> None:
+    journey_apply(messages=messages, conversation_events=conversation_events)

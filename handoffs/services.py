@@ -1,0 +1,1029 @@
+"""Writes of the handoff machine: applying journey events, SLA waits, the sweep, flags.
+
+`journey_apply` runs inside the ingest transaction (conversations' `journey_recorded`
+signal). Per conversation it takes the conversation's row lock, so concurrent events for
+one handoff are serialized, and applies the batch's events in time order:
+
+- conversation events map to triggers (machine.EVENT_TRIGGERS); a human agent's outbound
+  message is the `engage` trigger; `machine.next_state` decides, and every event that
+  concerns a handoff is logged in HandoffTransition, applied or not, with its reason;
+- entering a waiting state opens a Wait with its SLA deadline (business time where the
+  policy says so); leaving it closes the Wait with the time waited and whether it met;
+- while engaged, each customer message opens a reply Wait that the next human reply ends;
+- flags that an event proves at once are raised at once: handoff_dropped (closed before a
+  human engaged; the AI kept answering after requesting a human) and handoff_missed.
+
+`handoffs_sweep` (Celery beat, `manage.py sweep_handoffs`) raises what only the passing of
+time proves: handoff_stalled for Waits past their deadline, and handoff_dropped for
+WhatsApp handoffs whose 24-hour window closed while the customer waited. It reads only
+rows that are due, through partial indexes, so its cost follows what is due, not what is
+open.
+
+Every write is idempotent: transitions are unique per source event or message, Waits per
+source message, and AI replies are counted once by message id, so `reprocess_events`
+changes nothing the second time.
+"""
+
+import functools
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from conversations.conf import auditor_settings
+from conversations.models import (
+    AIStep,
+    AuthorKind,
+    Channel,
+    Conversation,
+    ConversationEvent,
+    Direction,
+    Flag,
+    Message,
+)
+from conversations.services import flag_raise, flag_set_status
+
+from .business_time import Calendar, business_add, business_seconds
+from .machine import ACTIVE, EVENT_TRIGGERS, OPENING, TERMINAL, WAITING, State, Trigger, next_state
+from .models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
+
+STALLED = "handoff_stalled"
+DROPPED = "handoff_dropped"
+MISSED = "handoff_missed"
+AUTO = "handoff-auditor"  # who changes a flag's status automatically
+
+Source = HandoffTransition.Source
+
+
+# --- SLA policies and calendars ---------------------------------------------------------
+
+
+def sla_policy_resolve(*, channel: str, queue: str = "") -> dict[str, Any]:
+    """The policy in force for a channel and queue, as a snapshot kept on the handoff.
+
+    The most specific active SLAPolicy row wins (queue before channel); without one, the
+    HANDOFF_AUDITOR["SLA_POLICIES"] defaults for the channel (or "*")."""
+    candidates = (
+        SLAPolicy.objects.filter(active=True)
+        .filter(Q(channel=channel) | Q(channel=""), Q(queue=queue) | Q(queue=""))
+        .select_related("calendar")
+    )
+    best = max(candidates, key=lambda p: (bool(p.queue), bool(p.channel)), default=None)
+    if best is not None:
+        return {
+            "id": best.pk,
+            "name": best.name,
+            "limits": best.limits(),
+            "calendar": best.calendar.as_dict() if best.calendar else None,
+            "auto_resolve": best.auto_resolve,
+        }
+    defaults = auditor_settings.SLA_POLICIES
+    limits = defaults.get(channel) or defaults.get("*") or {}
+    return {
+        "id": None,
+        "name": f"default ({channel if channel in defaults else '*'})",
+        "limits": {k: limits.get(k) for k in ("requested", "queued", "assigned", "reply")},
+        "calendar": auditor_settings.SLA_CALENDAR,
+        "auto_resolve": bool(auditor_settings.SLA_AUTO_RESOLVE),
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _calendar_cached(key: str) -> Calendar:
+    return Calendar.from_dict(json.loads(key))
+
+
+def policy_calendar(policy: dict[str, Any]) -> Calendar | None:
+    """The Calendar of a policy snapshot (parsed once per distinct calendar)."""
+    data = policy.get("calendar")
+    return _calendar_cached(json.dumps(data, sort_keys=True)) if data else None
+
+
+def _policy_ref(policy: dict[str, Any]) -> dict[str, Any]:
+    return {"id": policy.get("id"), "name": policy.get("name")}
+
+
+# --- waits ------------------------------------------------------------------------------
+
+
+def _wait_open(
+    handoff: Handoff, *, kind: str, at: datetime, source_message: Message | None = None
+) -> Wait:
+    allowed = (handoff.policy.get("limits") or {}).get(kind)
+    calendar = policy_calendar(handoff.policy)
+    return Wait.objects.create(
+        handoff=handoff,
+        kind=kind,
+        started_at=at,
+        allowed_seconds=allowed,
+        business_hours=calendar is not None,
+        deadline_at=None if allowed is None else business_add(at, allowed, calendar),
+        source_message=source_message,
+    )
+
+
+def _waits_close(
+    handoff: Handoff, *, at: datetime, kinds: Iterable[str] | None = None
+) -> list[Wait]:
+    """End the handoff's open waits (those begun by `at`) and record how long they took."""
+    open_waits = Wait.objects.filter(handoff=handoff, ended_at__isnull=True, started_at__lte=at)
+    if kinds is not None:
+        open_waits = open_waits.filter(kind__in=list(kinds))
+    calendar = policy_calendar(handoff.policy)
+    closed = []
+    for wait in open_waits:
+        wait.ended_at = at
+        wait.waited_seconds = business_seconds(wait.started_at, at, calendar)
+        wait.met = (
+            None if wait.allowed_seconds is None else (wait.waited_seconds <= wait.allowed_seconds)
+        )
+        wait.save(update_fields=["ended_at", "waited_seconds", "met"])
+        closed.append(wait)
+    return closed
+
+
+def _wait_evidence(wait: Wait) -> dict[str, Any]:
+    return {
+        "state": wait.kind,
+        "entered_at": wait.started_at.isoformat(),
+        "ended_at": wait.ended_at.isoformat() if wait.ended_at else None,
+        "waited_seconds": None if wait.waited_seconds is None else round(wait.waited_seconds, 1),
+        "allowed_seconds": wait.allowed_seconds,
+        "met": wait.met,
+    }
+
+
+# --- flags ------------------------------------------------------------------------------
+
+
+def _flag_dropped(handoff: Handoff, *, reason: str, evidence: dict[str, Any], at: datetime) -> Flag:
+    """One active handoff_dropped flag per handoff; each reason found is added to it."""
+    if reason not in handoff.dropped_reasons:
+        handoff.dropped_reasons = [*handoff.dropped_reasons, reason]
+        Handoff.objects.filter(pk=handoff.pk).update(dropped_reasons=handoff.dropped_reasons)
+    current = Flag.objects.filter(
+        kind=DROPPED,
+        subject_type=Flag.SubjectType.HANDOFF,
+        subject_id=handoff.pk,
+        status__in=Flag.ACTIVE_STATUSES,
+    ).first()
+    details = dict((current.evidence.get("details") if current else None) or {})
+    details[reason] = evidence
+    flag, _ = flag_raise(
+        conversation=handoff.conversation,
+        kind=DROPPED,
+        severity=Flag.Severity.HIGH,
+        subject_type=Flag.SubjectType.HANDOFF,
+        subject_id=handoff.pk,
+        evidence={
+            "reason": reason,
+            "reasons": list(details),
+            "handoff": handoff.number,
+            "channel": handoff.channel,
+            "requested_at": handoff.requested_at.isoformat(),
+            "requested_by": handoff.requested_by,
+            "state": handoff.state,
+            "policy": _policy_ref(handoff.policy),
+            "details": details,
+        },
+        at=at,
+    )
+    return flag
+
+
+def _stalled_flags_clear(
+    handoff: Handoff, *, at: datetime, note: str, kinds: Iterable[str] | None = None
+) -> int:
+    """The condition cleared (a human replied): resolve the stalled flag if the policy says
+    so, with a note saying what cleared it."""
+    if not handoff.policy.get("auto_resolve", True):
+        return 0
+    flags = Flag.objects.filter(
+        kind=STALLED,
+        subject_type=Flag.SubjectType.HANDOFF,
+        subject_id=handoff.pk,
+        status__in=Flag.ACTIVE_STATUSES,
+    )
+    cleared = 0
+    for flag in flags:
+        if kinds is not None and flag.evidence.get("state") not in set(kinds):
+            continue
+        flag_set_status(flag=flag, status=Flag.Status.RESOLVED, by=AUTO, note=note)
+        cleared += 1
+    return cleared
+
+
+# --- applying journey events --------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    at: datetime
+    order: int  # events before messages at the same instant
+    seq: int
+    trigger: Trigger | None = None
+    event: ConversationEvent | None = None
+    message: Message | None = None
+
+
+@functools.lru_cache(maxsize=8)
+def _human_request_regex(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+def human_request_match(text: str) -> str:
+    """The words by which a customer message asks for a human, or ''."""
+    patterns = tuple(auditor_settings.HUMAN_REQUEST_PATTERNS)
+    if not text or not patterns:
+        return ""
+    found = _human_request_regex(patterns).search(text)
+    return found.group(0) if found else ""
+
+
+def _is_human_reply(message: Message) -> bool:
+    return message.author_kind == AuthorKind.HUMAN and message.direction == Direction.OUTBOUND
+
+
+def _is_ai_reply(message: Message) -> bool:
+    return message.author_kind == AuthorKind.AI and message.direction == Direction.OUTBOUND
+
+
+def _is_customer(message: Message) -> bool:
+    return message.author_kind == AuthorKind.CUSTOMER
+
+
+def journey_apply(
+    *, messages: Iterable[Message], conversation_events: Iterable[ConversationEvent]
+) -> None:
+    """Let the machine see a batch of recorded messages and conversation events."""
+    by_conversation: dict[int, list[_Item]] = defaultdict(list)
+    seq = 0
+    for event in conversation_events:
+        trigger = EVENT_TRIGGERS.get(event.type)
+        if trigger is not None:
+            seq += 1
+            by_conversation[event.conversation_id].append(
+                _Item(at=event.occurred_at, order=0, seq=seq, trigger=trigger, event=event)
+            )
+    for message in messages:
+        seq += 1
+        by_conversation[message.conversation_id].append(
+            _Item(
+                at=message.sent_at,
+                order=1,
+                seq=seq,
+                trigger=Trigger.ENGAGE if _is_human_reply(message) else None,
+                message=message,
+            )
+        )
+    if not by_conversation:
+        return
+    # One unlocked look decides which conversations have work; most inbound messages in
+    # conversations without a handoff have none and cost nothing more.
+    active = set(
+        Handoff.objects.filter(
+            conversation_id__in=by_conversation, state__in=sorted(ACTIVE)
+        ).values_list("conversation_id", flat=True)
+    )
+    watching: set[int] = set()
+    if any(
+        i.message is not None and _is_ai_reply(i.message) or i.trigger is not None
+        for items in by_conversation.values()
+        for i in items
+    ):
+        watching = set(
+            HumanAsk.objects.filter(
+                conversation_id__in=by_conversation, status=HumanAsk.Status.WATCHING
+            ).values_list("conversation_id", flat=True)
+        )
+    for conversation_id in sorted(by_conversation):
+        items = by_conversation[conversation_id]
+        if (
+            conversation_id in active
+            or conversation_id in watching
+            or any(
+                i.trigger is not None
+                or (
+                    i.message is not None
+                    and _is_customer(i.message)
+                    and human_request_match(i.message.body)
+                )
+                for i in items
+            )
+        ):
+            _conversation_apply(
+                conversation_id, sorted(items, key=lambda i: (i.at, i.order, i.seq))
+            )
+
+
+def _conversation_apply(conversation_id: int, items: list[_Item]) -> None:
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    handoff = Handoff.objects.filter(conversation=conversation, state__in=sorted(ACTIVE)).first()
+    seen = _sources_seen(items)
+    for item in items:
+        if item.event is not None:
+            if (Source.CONVERSATION_EVENT, item.event.pk) in seen:
+                continue
+            handoff = _trigger_apply(
+                conversation,
+                handoff,
+                item.trigger,
+                at=item.at,
+                source=(Source.CONVERSATION_EVENT, item.event.pk),
+                event=item.event,
+            )
+        else:
+            handoff = _message_apply(conversation, handoff, item.message, seen)
+
+
+def _sources_seen(items: list[_Item]) -> set[tuple[str, int]]:
+    event_ids = [i.event.pk for i in items if i.event is not None]
+    message_ids = [i.message.pk for i in items if i.trigger == Trigger.ENGAGE and i.message]
+    if not event_ids and not message_ids:
+        return set()
+    rows = HandoffTransition.objects.filter(
+        Q(source_type=Source.CONVERSATION_EVENT, source_id__in=event_ids)
+        | Q(source_type=Source.MESSAGE, source_id__in=message_ids)
+    ).values_list("source_type", "source_id")
+    return {(t, i) for t, i in rows}
+
+
+def _log(
+    handoff: Handoff,
+    *,
+    trigger: Trigger,
+    at: datetime,
+    source: tuple[str, int],
+    from_state: str,
+    to_state: str = "",
+    reason: str = "",
+    evidence: dict[str, Any] | None = None,
+) -> HandoffTransition:
+    return HandoffTransition.objects.create(
+        handoff=handoff,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        applied=bool(to_state),
+        occurred_at=at,
+        source_type=source[0],
+        source_id=source[1],
+        reason=reason,
+        evidence=evidence or {},
+    )
+
+
+def _actor(event: ConversationEvent | None, message: Message | None) -> tuple[str, str]:
+    if event is not None and event.actor_kind == AuthorKind.HUMAN:
+        return event.actor_id, event.actor_name
+    if message is not None and message.participant_id:
+        participant = message.participant
+        return participant.external_id, participant.display_name
+    return "", ""
+
+
+def _trigger_apply(
+    conversation: Conversation,
+    handoff: Handoff | None,
+    trigger: Trigger,
+    *,
+    at: datetime,
+    source: tuple[str, int],
+    event: ConversationEvent | None = None,
+    message: Message | None = None,
+) -> Handoff | None:
+    """Apply one trigger; returns the conversation's active handoff afterwards."""
+    if handoff is None:
+        return _no_active_handoff(
+            conversation, trigger, at=at, source=source, event=event, message=message
+        )
+    if at < handoff.requested_at:
+        if trigger == Trigger.REQUEST:
+            # The request arrived after later steps: it dates the handoff, it moves nothing.
+            _log(
+                handoff,
+                trigger=trigger,
+                at=at,
+                source=source,
+                from_state=handoff.state,
+                reason=f"already {handoff.state}; requested_at corrected from "
+                f"{handoff.requested_at.isoformat()}",
+            )
+            handoff.requested_at = at
+            handoff.requested_by = handoff.requested_by or _requested_by(event)
+            handoff.save(update_fields=["requested_at", "requested_by", "updated_at"])
+            return handoff
+        _log(
+            handoff,
+            trigger=trigger,
+            at=at,
+            source=source,
+            from_state=handoff.state,
+            reason="occurred before this handoff was requested",
+        )
+        return handoff
+    target, why = next_state(State(handoff.state), trigger)
+    if target is None:
+        _log(handoff, trigger=trigger, at=at, source=source, from_state=handoff.state, reason=why)
+        return handoff
+    return _enter(
+        handoff, target, trigger=trigger, at=at, source=source, event=event, message=message
+    )
+
+
+def _requested_by(event: ConversationEvent | None) -> str:
+    if event is None:
+        return ""
+    return str((event.data or {}).get("requested_by") or event.actor_kind or "")
+
+
+def _no_active_handoff(
+    conversation: Conversation,
+    trigger: Trigger,
+    *,
+    at: datetime,
+    source: tuple[str, int],
+    event: ConversationEvent | None,
+    message: Message | None,
+) -> Handoff | None:
+    latest = Handoff.objects.filter(conversation=conversation).order_by("-number").first()
+    if latest is not None and latest.ended_at is not None and at <= latest.ended_at:
+        # A late event of a handoff that has ended: logged there, opens nothing.
+        _log(
+            latest,
+            trigger=trigger,
+            at=at,
+            source=source,
+            from_state=latest.state,
+            reason=f"the handoff already ended ({latest.state})",
+        )
+        return None
+    if trigger in (Trigger.RESOLVE, Trigger.CLOSE):
+        _asks_missed(conversation, at=at, why=f"conversation {trigger}d without a handoff")
+        return None
+    if trigger == Trigger.RETURN:
+        return None
+    if trigger == Trigger.ENGAGE:
+        # A human who replies while the AI is in charge takes over: a handoff nobody
+        # requested. Mail a human answers with no AI around is not a handoff.
+        since = latest.ended_at if latest is not None else None
+        ai_messages = Message.objects.filter(
+            conversation=conversation, author_kind=AuthorKind.AI, sent_at__lte=at
+        )
+        ai_steps = AIStep.objects.filter(conversation=conversation, occurred_at__lte=at)
+        if since is not None:
+            ai_messages = ai_messages.filter(sent_at__gt=since)
+            ai_steps = ai_steps.filter(occurred_at__gt=since)
+        if not (ai_messages.exists() or ai_steps.exists()):
+            return None
+        state = State.ENGAGED
+    else:
+        state = OPENING[trigger]
+    handoff = _open(
+        conversation,
+        state=state,
+        trigger=trigger,
+        at=at,
+        event=event,
+        message=message,
+        number=(latest.number + 1) if latest else 1,
+    )
+    _log(
+        handoff,
+        trigger=trigger,
+        at=at,
+        source=source,
+        from_state="",
+        to_state=state,
+        reason="opened"
+        if trigger != Trigger.ENGAGE
+        else "a human replied while the AI was in charge, with no handoff requested (takeover)",
+        evidence=_wait_deadline_evidence(handoff),
+    )
+    _asks_satisfied(conversation, handoff=handoff, at=at)
+    return handoff
+
+
+def _open(
+    conversation: Conversation,
+    *,
+    state: State,
+    trigger: Trigger,
+    at: datetime,
+    event: ConversationEvent | None,
+    message: Message | None,
+    number: int,
+) -> Handoff:
+    data = (event.data if event else None) or {}
+    queue = str(data.get("queue") or "")
+    agent_id, agent_name = _actor(event, message)
+    staffed = state in (State.ASSIGNED, State.ENGAGED)
+    handoff = Handoff.objects.create(
+        conversation=conversation,
+        number=number,
+        channel=conversation.channel,
+        state=state,
+        state_entered_at=at,
+        requested_by=_requested_by(event) if trigger != Trigger.ENGAGE else "human",
+        reason=str(data.get("reason") or ""),
+        queue=queue,
+        agent_id=agent_id if staffed else "",
+        agent_name=agent_name if staffed else "",
+        requested_at=at,
+        queued_at=at if state == State.QUEUED else None,
+        assigned_at=at if state == State.ASSIGNED else None,
+        engaged_at=at if state == State.ENGAGED else None,
+        time_to_human=0.0 if state == State.ENGAGED else None,
+        time_to_human_business=0.0 if state == State.ENGAGED else None,
+        policy=sla_policy_resolve(channel=conversation.channel, queue=queue),
+        last_customer_message_at=conversation.last_customer_message_at,
+    )
+    _window_set(handoff)
+    if handoff.window_expires_at is not None:
+        handoff.save(update_fields=["window_expires_at"])
+    if state in WAITING:
+        _wait_open(handoff, kind=state, at=at)
+    return handoff
+
+
+def _window_set(handoff: Handoff) -> None:
+    """WhatsApp: while the customer waits for a human, the 24-hour window may close."""
+    if (
+        handoff.channel == Channel.WHATSAPP
+        and handoff.state in WAITING
+        and handoff.last_customer_message_at is not None
+    ):
+        handoff.window_expires_at = handoff.last_customer_message_at + timedelta(
+            hours=auditor_settings.WHATSAPP_WINDOW_HOURS
+        )
+    else:
+        handoff.window_expires_at = None
+
+
+def _wait_deadline_evidence(handoff: Handoff) -> dict[str, Any]:
+    wait = (
+        Wait.objects.filter(handoff=handoff, ended_at__isnull=True).order_by("-started_at").first()
+    )
+    if wait is None:
+        return {}
+    return {
+        "wait": wait.kind,
+        "deadline_at": wait.deadline_at.isoformat() if wait.deadline_at else None,
+        "allowed_seconds": wait.allowed_seconds,
+        "business_hours": wait.business_hours,
+        "policy": _policy_ref(handoff.policy),
+    }
+
+
+def _enter(
+    handoff: Handoff,
+    target: State,
+    *,
+    trigger: Trigger,
+    at: datetime,
+    source: tuple[str, int] | None,
+    event: ConversationEvent | None = None,
+    message: Message | None = None,
+) -> Handoff | None:
+    """Move a handoff to `target` (a forward move from the table) and do what it implies."""
+    before = State(handoff.state)
+    agent_id, agent_name = _actor(event, message)
+    reason = ""
+    changed = ["state", "state_entered_at", "updated_at"]
+    if target == before:  # reassignment
+        reason = f"reassigned from {handoff.agent_id or 'nobody'}"
+        handoff.agent_id, handoff.agent_name = agent_id, agent_name
+        changed = ["agent_id", "agent_name", "updated_at"]
+        handoff.save(update_fields=changed)
+        _log(
+            handoff,
+            trigger=trigger,
+            at=at,
+            source=source,
+            from_state=before,
+            to_state=target,
+            reason=reason,
+        )
+        return handoff
+
+    closed = _waits_close(handoff, at=at)
+    handoff.state, handoff.state_entered_at = target, at
+    if trigger == Trigger.QUEUE:
+        queue = str(((event.data if event else None) or {}).get("queue") or "")
+        handoff.queued_at = at
+        if queue and queue != handoff.queue:
+            handoff.queue = queue
+            handoff.policy = sla_policy_resolve(channel=handoff.channel, queue=queue)
+            changed.append("policy")
+        changed += ["queued_at", "queue"]
+    if target in (State.ASSIGNED, State.ENGAGED) and agent_id:
+        handoff.agent_id, handoff.agent_name = agent_id, agent_name
+        changed += ["agent_id", "agent_name"]
+    if target == State.ASSIGNED:
+        handoff.assigned_at = at
+        changed.append("assigned_at")
+    if target == State.ENGAGED:
+        handoff.engaged_at = at
+        handoff.time_to_human = (at - handoff.requested_at).total_seconds()
+        handoff.time_to_human_business = business_seconds(
+            handoff.requested_at, at, policy_calendar(handoff.policy)
+        )
+        changed += ["engaged_at", "time_to_human", "time_to_human_business"]
+    if target in TERMINAL:
+        handoff.ended_at = at
+        changed.append("ended_at")
+    _window_set(handoff)
+    changed.append("window_expires_at")
+    handoff.save(update_fields=changed)
+
+    if target in WAITING:
+        _wait_open(handoff, kind=target, at=at)
+    evidence: dict[str, Any] = {"waits_closed": [_wait_evidence(w) for w in closed]}
+    evidence.update(_wait_deadline_evidence(handoff))
+    if target == State.ENGAGED:
+        evidence["time_to_human_seconds"] = round(handoff.time_to_human or 0, 1)
+        evidence["time_to_human_business_seconds"] = round(handoff.time_to_human_business or 0, 1)
+        _stalled_flags_clear(
+            handoff,
+            at=at,
+            kinds=WAITING,
+            note=f"Cleared automatically: a human ({handoff.agent_name or handoff.agent_id or 'agent'}) "
+            f"replied at {at.isoformat()}, {round(handoff.time_to_human or 0)} s after the request.",
+        )
+    if source is not None:
+        _log(
+            handoff,
+            trigger=trigger,
+            at=at,
+            source=source,
+            from_state=before,
+            to_state=target,
+            reason=reason,
+            evidence=evidence,
+        )
+    if target == State.ABANDONED:
+        _flag_dropped(
+            handoff,
+            reason=f"{trigger}d_before_human",
+            at=at,
+            evidence={
+                "state_when_ended": before,
+                "ended_at": at.isoformat(),
+                "waited_seconds": round((at - handoff.requested_at).total_seconds(), 1),
+                "waits": [_wait_evidence(w) for w in closed],
+            },
+        )
+    return None if target in TERMINAL else handoff
+
+
+def _message_apply(
+    conversation: Conversation,
+    handoff: Handoff | None,
+    message: Message,
+    seen: set[tuple[str, int]],
+) -> Handoff | None:
+    at = message.sent_at
+    if _is_human_reply(message):
+        if (Source.MESSAGE, message.pk) in seen:
+            return handoff
+        if handoff is not None and handoff.state == State.ENGAGED:
+            waits = _waits_close(handoff, at=at, kinds=[Wait.Kind.REPLY])
+            if waits:
+                _stalled_flags_clear(
+                    handoff,
+                    at=at,
+                    kinds=[Wait.Kind.REPLY],
+                    note=f"Cleared automatically: a human replied at {at.isoformat()}.",
+                )
+            return handoff
+        return _trigger_apply(
+            conversation,
+            handoff,
+            Trigger.ENGAGE,
+            at=at,
+            source=(Source.MESSAGE, message.pk),
+            message=message,
+        )
+    if _is_customer(message):
+        if handoff is not None and at >= handoff.requested_at:
+            _customer_waits(handoff, message)
+        elif handoff is None:
+            matched = human_request_match(message.body)
+            if matched:
+                HumanAsk.objects.get_or_create(
+                    message=message,
+                    defaults={
+                        "conversation": conversation,
+                        "asked_at": at,
+                        "matched": matched[:255],
+                    },
+                )
+        return handoff
+    if _is_ai_reply(message):
+        _asks_count_ai_turn(conversation, message)
+        if (
+            handoff is not None
+            and handoff.state in WAITING
+            and at >= handoff.requested_at
+            and (handoff.last_ai_message_id or 0) < message.pk
+        ):
+            handoff.ai_replies_after_request += 1
+            handoff.last_ai_message_id = message.pk
+            handoff.save(update_fields=["ai_replies_after_request", "last_ai_message_id"])
+            allowed = auditor_settings.HANDOFF_AI_REPLIES_ALLOWED
+            if handoff.ai_replies_after_request > allowed:
+                _flag_dropped(
+                    handoff,
+                    reason="ai_kept_answering",
+                    at=at,
+                    evidence={
+                        "ai_replies_after_request": handoff.ai_replies_after_request,
+                        "allowed": allowed,
+                        "state": handoff.state,
+                        "latest_ai_message": message.pk,
+                        "latest_ai_message_at": at.isoformat(),
+                        "excerpt": message.body[:200],
+                    },
+                )
+    return handoff
+
+
+def _customer_waits(handoff: Handoff, message: Message) -> None:
+    at = message.sent_at
+    if handoff.last_customer_message_at is None or at > handoff.last_customer_message_at:
+        handoff.last_customer_message_at = at
+        _window_set(handoff)
+        handoff.save(update_fields=["last_customer_message_at", "window_expires_at"])
+    if (
+        handoff.state == State.ENGAGED
+        and not Wait.objects.filter(
+            Q(source_message=message) | Q(ended_at__isnull=True, kind=Wait.Kind.REPLY),
+            handoff=handoff,
+        ).exists()
+    ):
+        _wait_open(handoff, kind=Wait.Kind.REPLY, at=at, source_message=message)
+
+
+# --- handoff_missed ---------------------------------------------------------------------
+
+
+def _asks_satisfied(conversation: Conversation, *, handoff: Handoff, at: datetime) -> None:
+    HumanAsk.objects.filter(
+        conversation=conversation, status=HumanAsk.Status.WATCHING, asked_at__lte=at
+    ).update(status=HumanAsk.Status.SATISFIED, handoff=handoff, decided_at=at)
+
+
+def _asks_count_ai_turn(conversation: Conversation, message: Message) -> None:
+    asks = HumanAsk.objects.filter(
+        conversation=conversation,
+        status=HumanAsk.Status.WATCHING,
+        asked_at__lte=message.sent_at,
+    ).filter(Q(last_ai_message_id__isnull=True) | Q(last_ai_message_id__lt=message.pk))
+    limit = auditor_settings.HANDOFF_MISSED_AI_TURNS
+    for ask in asks.select_related("message"):
+        ask.ai_turns += 1
+        ask.last_ai_message_id = message.pk
+        if ask.ai_turns >= limit:
+            _ask_missed(
+                ask,
+                at=message.sent_at,
+                why=f"the AI answered {ask.ai_turns} times without requesting a human",
+            )
+        ask.save(update_fields=["ai_turns", "last_ai_message_id", "status", "decided_at"])
+
+
+def _asks_missed(conversation: Conversation, *, at: datetime, why: str) -> None:
+    for ask in HumanAsk.objects.filter(
+        conversation=conversation, status=HumanAsk.Status.WATCHING, asked_at__lte=at
+    ).select_related("message"):
+        _ask_missed(ask, at=at, why=why)
+        ask.save(update_fields=["status", "decided_at"])
+
+
+def _ask_missed(ask: HumanAsk, *, at: datetime, why: str) -> None:
+    ask.status, ask.decided_at = HumanAsk.Status.MISSED, at
+    flag_raise(
+        conversation=ask.conversation,
+        kind=MISSED,
+        severity=Flag.Severity.HIGH,
+        subject_type=Flag.SubjectType.MESSAGE,
+        subject_id=ask.message_id,
+        evidence={
+            "asked_at": ask.asked_at.isoformat(),
+            "matched": ask.matched,
+            "excerpt": ask.message.body[:200],
+            "ai_turns": ask.ai_turns,
+            "allowed_ai_turns": auditor_settings.HANDOFF_MISSED_AI_TURNS,
+            "why": why,
+        },
+        at=at,
+    )
+
+
+# --- the sweep --------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    stalled: int = 0
+    window_expired: int = 0
+    flags_created: int = 0
+    flags_refreshed: int = 0
+    batches: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+
+
+def handoffs_sweep(
+    *,
+    now: datetime | None = None,
+    batch_size: int = 5000,
+    on_progress: Callable[[SweepResult], Any] | None = None,
+) -> SweepResult:
+    """Raise what the passing of time proves. Reads only due rows (partial indexes); each
+    batch is its own transaction and skips rows another sweep holds, so two sweeps can
+    run at once without flagging anything twice."""
+    now = now or timezone.now()
+    result = SweepResult()
+    while _sweep_waits(now, batch_size, result):
+        result.batches += 1
+        if on_progress:
+            on_progress(result)
+    while _sweep_windows(now, batch_size, result):
+        result.batches += 1
+        if on_progress:
+            on_progress(result)
+    return result
+
+
+def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
+    with transaction.atomic():
+        due = list(
+            Wait.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(ended_at__isnull=True, stalled_at__isnull=True, deadline_at__lte=now)
+            .select_related("handoff")
+            .order_by("deadline_at")[:batch_size]
+        )
+        if not due:
+            return False
+        findings = []
+        for wait in due:
+            handoff = wait.handoff
+            calendar = policy_calendar(handoff.policy)
+            waited = business_seconds(wait.started_at, now, calendar)
+            allowed = wait.allowed_seconds or 0.0
+            findings.append(
+                (
+                    handoff,
+                    {
+                        "state": wait.kind,
+                        "entered_at": wait.started_at.isoformat(),
+                        "deadline_at": wait.deadline_at.isoformat(),
+                        "waited_seconds": round(waited, 1),
+                        "allowed_seconds": wait.allowed_seconds,
+                        "over_by_seconds": round(waited - allowed, 1),
+                        "business_hours": wait.business_hours,
+                        "policy": _policy_ref(handoff.policy),
+                        "handoff": handoff.number,
+                        "channel": handoff.channel,
+                        "queue": handoff.queue,
+                        "agent": handoff.agent_id,
+                        "detected_at": now.isoformat(),
+                    },
+                )
+            )
+            result.by_state[wait.kind] = result.by_state.get(wait.kind, 0) + 1
+        Wait.objects.filter(pk__in=[w.pk for w in due]).update(stalled_at=now)
+        Handoff.objects.filter(pk__in={w.handoff_id for w in due}).update(
+            stalled_count=F("stalled_count") + 1
+        )
+        created, refreshed = _stalled_flags_raise(findings, now)
+    result.stalled += len(due)
+    result.flags_created += created
+    result.flags_refreshed += refreshed
+    return True
+
+
+def _stalled_flags_raise(
+    findings: list[tuple[Handoff, dict[str, Any]]], now: datetime
+) -> tuple[int, int]:
+    """handoff_stalled for many handoffs in a few statements: one active flag per handoff,
+    a second stall of the same handoff adds to that flag's history."""
+    ids = [h.pk for h, _ in findings]
+    existing = {
+        f.subject_id: f
+        for f in Flag.objects.filter(
+            kind=STALLED,
+            subject_type=Flag.SubjectType.HANDOFF,
+            subject_id__in=ids,
+            status__in=Flag.ACTIVE_STATUSES,
+        )
+    }
+    new, refreshed = [], []
+    for handoff, evidence in findings:
+        severity = Flag.Severity.MEDIUM if handoff.stalled_count < 1 else Flag.Severity.HIGH
+        flag = existing.get(handoff.pk)
+        if flag is None:
+            new.append(
+                Flag(
+                    conversation_id=handoff.conversation_id,
+                    kind=STALLED,
+                    severity=severity,
+                    subject_type=Flag.SubjectType.HANDOFF,
+                    subject_id=handoff.pk,
+                    evidence={**evidence, "stalls": [evidence["state"]]},
+                    raised_at=now,
+                )
+            )
+        else:
+            history = [*flag.evidence.get("stalls", []), evidence["state"]]
+            flag.evidence = {**evidence, "stalls": history}
+            flag.severity = Flag.Severity.HIGH
+            flag.updated_at = now
+            refreshed.append(flag)
+    try:
+        with transaction.atomic():
+            Flag.objects.bulk_create(new)
+    except IntegrityError:
+        # Raised concurrently through another path: one at a time, merging.
+        for flag in new:
+            flag_raise(
+                conversation=Conversation(pk=flag.conversation_id),
+                kind=STALLED,
+                severity=flag.severity,
+                subject_type=flag.subject_type,
+                subject_id=flag.subject_id,
+                evidence=flag.evidence,
+                at=now,
+            )
+    if refreshed:
+        Flag.objects.bulk_update(refreshed, ["evidence", "severity", "updated_at"])
+    return len(new), len(refreshed)
+
+
+def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
+    with transaction.atomic():
+        due = list(
+            Handoff.objects.select_for_update(skip_locked=True)
+            .filter(window_expires_at__lte=now)
+            .select_related("conversation")
+            .order_by("window_expires_at")[:batch_size]
+        )
+        if not due:
+            return False
+        for handoff in due:
+            expired_at = handoff.window_expires_at
+            if handoff.state in WAITING:
+                _flag_dropped(
+                    handoff,
+                    reason="whatsapp_window_expired",
+                    at=now,
+                    evidence={
+                        "last_customer_message_at": handoff.last_customer_message_at.isoformat(),
+                        "window_expired_at": expired_at.isoformat(),
+                        "window_hours": auditor_settings.WHATSAPP_WINDOW_HOURS,
+                        "state": handoff.state,
+                        "waited_seconds": round((now - handoff.requested_at).total_seconds(), 1),
+                        "note": "only a template message can reach the customer now "
+                        "(Twilio error 63016)",
+                    },
+                )
+                result.window_expired += 1
+        Handoff.objects.filter(pk__in=[h.pk for h in due]).update(window_expires_at=None)
+    return True
+
+
+# --- rebuilding ---------------------------------------------------------------------------
+
+
+def handoffs_rebuild(*, conversation_ids: Iterable[int] | None = None) -> int:
+    """Drop the derived handoff rows of some conversations (all when None) and replay their
+    messages and events through the machine, in time order. For a changed machine or
+    policy applied to history; returns how many conversations were replayed."""
+    conversations = Conversation.objects.all()
+    if conversation_ids is not None:
+        conversations = conversations.filter(pk__in=list(conversation_ids))
+    count = 0
+    for conversation_id in conversations.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            Handoff.objects.filter(conversation_id=conversation_id).delete()
+            HumanAsk.objects.filter(conversation_id=conversation_id).delete()
+            Flag.objects.filter(
+                conversation_id=conversation_id, kind__in=[STALLED, DROPPED, MISSED]
+            ).delete()
+            journey_apply(
+                messages=Message.objects.filter(conversation_id=conversation_id)
+                .select_related("participant")
+                .order_by("sent_at", "pk"),
+                conversation_events=ConversationEvent.objects.filter(
+                    conversation_id=conversation_id
+                ).order_by("occurred_at", "pk"),
+            )
+        count += 1
+    return count
