@@ -650,12 +650,15 @@ def _enter(
     if target == State.ENGAGED:
         evidence["time_to_human_seconds"] = round(handoff.time_to_human or 0, 1)
         evidence["time_to_human_business_seconds"] = round(handoff.time_to_human_business or 0, 1)
+        who = handoff.agent_name or handoff.agent_id or "agent"
         _stalled_flags_clear(
             handoff,
             at=at,
             kinds=WAITING,
-            note=f"Cleared automatically: a human ({handoff.agent_name or handoff.agent_id or 'agent'}) "
-            f"replied at {at.isoformat()}, {round(handoff.time_to_human or 0)} s after the request.",
+            note=(
+                f"Cleared automatically: a human ({who}) replied at {at.isoformat()}, "
+                f"{round(handoff.time_to_human or 0)} s after the request."
+            ),
         )
     if source is not None:
         _log(
