@@ -294,6 +294,9 @@ class HumanAsk(models.Model):
     matched = models.CharField(max_length=255)
     ai_turns = models.PositiveIntegerField(default=0)
     last_ai_message_id = models.BigIntegerField(null=True, blank=True)
+    # The customer asked again while this ask was watched (one finding, not one per ask).
+    repeats = models.PositiveIntegerField(default=0)
+    last_repeat_message_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.WATCHING)
     handoff = models.ForeignKey(
         Handoff, on_delete=models.SET_NULL, null=True, blank=True, related_name="asks"
@@ -309,3 +312,7 @@ class HumanAsk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.matched!r} at {self.asked_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    def repeats_seen(self, message_id: int) -> bool:
+        """Whether a repeat ask was counted already (re-applied events count once)."""
+        return (self.last_repeat_message_id or 0) >= message_id

@@ -719,7 +719,21 @@ def _message_apply(
             _customer_waits(handoff, message)
         elif handoff is None:
             matched = human_request_match(message.body)
-            if matched:
+            watched = (
+                HumanAsk.objects.filter(conversation=conversation, status=HumanAsk.Status.WATCHING)
+                .exclude(message=message)
+                .first()
+                if matched
+                else None
+            )
+            if watched is not None and watched.asked_at <= at:
+                # Asked again: the same finding, told with how often the customer asked.
+                if watched.repeats_seen(message.pk):
+                    return handoff
+                watched.repeats += 1
+                watched.last_repeat_message_id = message.pk
+                watched.save(update_fields=["repeats", "last_repeat_message_id"])
+            elif matched:
                 HumanAsk.objects.get_or_create(
                     message=message,
                     defaults={
@@ -823,6 +837,7 @@ def _ask_missed(ask: HumanAsk, *, at: datetime, why: str) -> None:
             "matched": ask.matched,
             "excerpt": ask.message.body[:200],
             "ai_turns": ask.ai_turns,
+            "times_asked": ask.repeats + 1,
             "allowed_ai_turns": auditor_settings.HANDOFF_MISSED_AI_TURNS,
             "why": why,
         },
