@@ -66,12 +66,15 @@ TRANSITIONS: dict[tuple[State, Trigger], State] = {
     (S.ENGAGED, T.CLOSE): S.RESOLVED,
 }
 
-# Where a handoff starts when its first event is not a request (out-of-order delivery:
-# the assignment arrived before the request). Other triggers never open a handoff.
+# Where a conversation with no handoff in progress starts one. Usually a request; an
+# assignment or queueing that arrives before its request (out-of-order delivery) starts
+# there; a human who replies while the AI is in charge takes over (engaged at once; the
+# services check that the AI was in charge). return, resolve and close never open one.
 OPENING: dict[Trigger, State] = {
     T.REQUEST: S.REQUESTED,
     T.QUEUE: S.QUEUED,
     T.ASSIGN: S.ASSIGNED,
+    T.ENGAGE: S.ENGAGED,
 }
 
 ORDER: dict[State, int] = {
@@ -108,7 +111,7 @@ def next_state(state: State, trigger: Trigger) -> tuple[State | None, str]:
     if state in TERMINAL:
         return None, f"the handoff already ended ({state})"
     opening = OPENING.get(trigger)
-    if opening == state or (trigger == T.ENGAGE and state == S.ENGAGED):
+    if opening == state:
         return None, f"already {state}"
     if opening is not None and ORDER[opening] < ORDER[state]:
         return None, f"{trigger} would move the handoff back from {state}"

@@ -164,6 +164,7 @@ class Handoff(models.Model):
     last_ai_message_id = models.BigIntegerField(null=True, blank=True)
     # Why the handoff never reached a human (closed_before_human, window_expired, ...).
     dropped_reasons = models.JSONField(default=list, blank=True)
+    dropped_at = models.DateTimeField(null=True, blank=True)  # when first found dropped
     stalled_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -167,7 +167,10 @@ def _flag_dropped(handoff: Handoff, *, reason: str, evidence: dict[str, Any], at
     """One active handoff_dropped flag per handoff; each reason found is added to it."""
     if reason not in handoff.dropped_reasons:
         handoff.dropped_reasons = [*handoff.dropped_reasons, reason]
-        Handoff.objects.filter(pk=handoff.pk).update(dropped_reasons=handoff.dropped_reasons)
+        handoff.dropped_at = handoff.dropped_at or at
+        Handoff.objects.filter(pk=handoff.pk).update(
+            dropped_reasons=handoff.dropped_reasons, dropped_at=handoff.dropped_at
+        )
     current = Flag.objects.filter(
         kind=DROPPED,
         subject_type=Flag.SubjectType.HANDOFF,
@@ -483,9 +486,7 @@ def _no_active_handoff(
             ai_steps = ai_steps.filter(occurred_at__gt=since)
         if not (ai_messages.exists() or ai_steps.exists()):
             return None
-        state = State.ENGAGED
-    else:
-        state = OPENING[trigger]
+    state = OPENING[trigger]
     handoff = _open(
         conversation,
         state=state,
