@@ -105,8 +105,8 @@ def _message_created(event: dict[str, Any], at: datetime, where: str) -> Message
         author_kind=author["kind"],
         provider=data.get("provider") or PROVIDER,
         provider_message_id=provider_message_id,
-        business_address=data["conversation"]["business_address"],
-        customer_address=data["conversation"]["customer_address"],
+        business_address=_address(data["channel"], data["conversation"]["business_address"]),
+        customer_address=_address(data["channel"], data["conversation"]["customer_address"]),
         occurred_at=_when(data.get("sent_at"), at, f"{where} data.sent_at"),
         body=data.get("body", ""),
         author_id=author.get("id", ""),
@@ -133,12 +133,21 @@ def _message_status(event: dict[str, Any], at: datetime, where: str) -> StatusEv
     )
 
 
+def _address(channel: str, address: str) -> str:
+    """WhatsApp addresses as Twilio writes them ("whatsapp:+1415...") name the same
+    conversation as the bare number the Twilio webhooks store."""
+    if channel == "whatsapp" and address[:9].lower() == "whatsapp:":
+        return address[9:].strip()
+    return address
+
+
 def _ref(data: dict[str, Any]) -> ConversationRef:
     conversation = data["conversation"]
+    channel = conversation["channel"]
     return ConversationRef(
-        channel=conversation["channel"],
-        business_address=conversation.get("business_address", ""),
-        customer_address=conversation.get("customer_address", ""),
+        channel=channel,
+        business_address=_address(channel, conversation.get("business_address", "")),
+        customer_address=_address(channel, conversation.get("customer_address", "")),
         external_id=conversation.get("external_id", ""),
     )
 

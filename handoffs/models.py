@@ -313,7 +313,3 @@ class HumanAsk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.matched!r} at {self.asked_at:%Y-%m-%d %H:%M} ({self.status})"
-
-    def repeats_seen(self, message_id: int) -> bool:
-        """Whether a repeat ask was counted already (re-applied events count once)."""
-        return (self.last_repeat_message_id or 0) >= message_id

@@ -202,10 +202,10 @@ def _sla(handoffs: Any, group_by: str | None, result: dict[str, HandoffMetrics],
     rows = (
         waits.annotate(group=_key(group_by, "handoff__"))
         .values("group", "kind")
-        .annotate(met=Count("id", filter=Q(met=True)), breached=Count("id", filter=breached))
+        .annotate(met_n=Count("id", filter=Q(met=True)), breached_n=Count("id", filter=breached))
     )
     for row in rows:
-        result[str(row["group"])].sla[row["kind"]] = SLAFigures(row["met"], row["breached"])
+        result[str(row["group"])].sla[row["kind"]] = SLAFigures(row["met_n"], row["breached_n"])
 
 
 def _handoff_rate(since: datetime, until: datetime, channel: str | None,

@@ -144,7 +144,16 @@ def _waits_close(
         wait.met = (
             None if wait.allowed_seconds is None else (wait.waited_seconds <= wait.allowed_seconds)
         )
-        wait.save(update_fields=["ended_at", "waited_seconds", "met"])
+        late = wait.met is False and wait.stalled_at is None
+        if late:
+            # The sweep did not see it open (beat down, or history rebuilt): the finding is
+            # raised now, so no late wait goes unflagged.
+            wait.stalled_at = at
+        wait.save(update_fields=["ended_at", "waited_seconds", "met", "stalled_at"])
+        if late:
+            Handoff.objects.filter(pk=handoff.pk).update(stalled_count=F("stalled_count") + 1)
+            evidence = _stall_evidence(wait, handoff, waited=wait.waited_seconds, at=at)
+            _stalled_flags_raise([(handoff, {**evidence, "detected": "when the wait ended"})], at)
         closed.append(wait)
     return closed
 
@@ -697,6 +706,10 @@ def _message_apply(
     if _is_human_reply(message):
         if (Source.MESSAGE, message.pk) in seen:
             return handoff
+        if handoff is not None and at < handoff.requested_at:
+            return handoff  # a reply from before this handoff: earlier history
+        if handoff is None and _within_ended_handoff(conversation, at):
+            return handoff  # a reply during a handoff that has ended since
         if handoff is not None and handoff.state == State.ENGAGED:
             waits = _waits_close(handoff, at=at, kinds=[Wait.Kind.REPLY])
             if waits:
@@ -719,30 +732,7 @@ def _message_apply(
         if handoff is not None and at >= handoff.requested_at:
             _customer_waits(handoff, message)
         elif handoff is None:
-            matched = human_request_match(message.body)
-            watched = (
-                HumanAsk.objects.filter(conversation=conversation, status=HumanAsk.Status.WATCHING)
-                .exclude(message=message)
-                .first()
-                if matched
-                else None
-            )
-            if watched is not None and watched.asked_at <= at:
-                # Asked again: the same finding, told with how often the customer asked.
-                if watched.repeats_seen(message.pk):
-                    return handoff
-                watched.repeats += 1
-                watched.last_repeat_message_id = message.pk
-                watched.save(update_fields=["repeats", "last_repeat_message_id"])
-            elif matched:
-                HumanAsk.objects.get_or_create(
-                    message=message,
-                    defaults={
-                        "conversation": conversation,
-                        "asked_at": at,
-                        "matched": matched[:255],
-                    },
-                )
+            _customer_ask(conversation, message)
         return handoff
     if _is_ai_reply(message):
         _asks_count_ai_turn(conversation, message)
@@ -773,6 +763,37 @@ def _message_apply(
     return handoff
 
 
+def _within_ended_handoff(conversation: Conversation, at: datetime) -> bool:
+    return Handoff.objects.filter(
+        conversation=conversation, requested_at__lte=at, ended_at__gte=at
+    ).exists()
+
+
+def _customer_ask(conversation: Conversation, message: Message) -> None:
+    """A customer message that asks for a human, with no handoff in progress: watch it, or
+    count it as a repeat of the ask already watched. Counted once, however often applied."""
+    matched = human_request_match(message.body)
+    if not matched:
+        return
+    asks = HumanAsk.objects.filter(conversation=conversation)
+    if asks.filter(
+        Q(message=message) | Q(message_id__lt=message.pk, last_repeat_message_id__gte=message.pk)
+    ).exists():
+        return
+    watched = asks.filter(status=HumanAsk.Status.WATCHING, asked_at__lte=message.sent_at).first()
+    if watched is not None:
+        watched.repeats += 1
+        watched.last_repeat_message_id = message.pk
+        watched.save(update_fields=["repeats", "last_repeat_message_id"])
+        return
+    HumanAsk.objects.create(
+        conversation=conversation,
+        message=message,
+        asked_at=message.sent_at,
+        matched=matched[:255],
+    )
+
+
 def _customer_waits(handoff: Handoff, message: Message) -> None:
     at = message.sent_at
     if handoff.last_customer_message_at is None or at > handoff.last_customer_message_at:
@@ -781,6 +802,8 @@ def _customer_waits(handoff: Handoff, message: Message) -> None:
         handoff.save(update_fields=["last_customer_message_at", "window_expires_at"])
     if (
         handoff.state == State.ENGAGED
+        and handoff.engaged_at is not None
+        and at >= handoff.engaged_at
         and not Wait.objects.filter(
             Q(source_message=message) | Q(ended_at__isnull=True, kind=Wait.Kind.REPLY),
             handoff=handoff,
@@ -894,29 +917,8 @@ def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
         findings = []
         for wait in due:
             handoff = wait.handoff
-            calendar = policy_calendar(handoff.policy)
-            waited = business_seconds(wait.started_at, now, calendar)
-            allowed = wait.allowed_seconds or 0.0
-            findings.append(
-                (
-                    handoff,
-                    {
-                        "state": wait.kind,
-                        "entered_at": wait.started_at.isoformat(),
-                        "deadline_at": wait.deadline_at.isoformat(),
-                        "waited_seconds": round(waited, 1),
-                        "allowed_seconds": wait.allowed_seconds,
-                        "over_by_seconds": round(waited - allowed, 1),
-                        "business_hours": wait.business_hours,
-                        "policy": _policy_ref(handoff.policy),
-                        "handoff": handoff.number,
-                        "channel": handoff.channel,
-                        "queue": handoff.queue,
-                        "agent": handoff.agent_id,
-                        "detected_at": now.isoformat(),
-                    },
-                )
-            )
+            waited = business_seconds(wait.started_at, now, policy_calendar(handoff.policy))
+            findings.append((handoff, _stall_evidence(wait, handoff, waited=waited, at=now)))
             result.by_state[wait.kind] = result.by_state.get(wait.kind, 0) + 1
         Wait.objects.filter(pk__in=[w.pk for w in due]).update(stalled_at=now)
         Handoff.objects.filter(pk__in={w.handoff_id for w in due}).update(
@@ -927,6 +929,24 @@ def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
     result.flags_created += created
     result.flags_refreshed += refreshed
     return True
+
+
+def _stall_evidence(wait: Wait, handoff: Handoff, *, waited: float, at: datetime) -> dict[str, Any]:
+    return {
+        "state": wait.kind,
+        "entered_at": wait.started_at.isoformat(),
+        "deadline_at": wait.deadline_at.isoformat() if wait.deadline_at else None,
+        "waited_seconds": round(waited, 1),
+        "allowed_seconds": wait.allowed_seconds,
+        "over_by_seconds": round(waited - (wait.allowed_seconds or 0.0), 1),
+        "business_hours": wait.business_hours,
+        "policy": _policy_ref(handoff.policy),
+        "handoff": handoff.number,
+        "channel": handoff.channel,
+        "queue": handoff.queue,
+        "agent": handoff.agent_id,
+        "detected_at": at.isoformat(),
+    }
 
 
 def _stalled_flags_raise(
@@ -1021,7 +1041,11 @@ def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
 # --- rebuilding ---------------------------------------------------------------------------
 
 
-def handoffs_rebuild(*, conversation_ids: Iterable[int] | None = None) -> int:
+def handoffs_rebuild(
+    *,
+    conversation_ids: Iterable[int] | None = None,
+    on_progress: Callable[[int], Any] | None = None,
+) -> int:
     """Drop the derived handoff rows of some conversations (all when None) and replay their
     messages and events through the machine, in time order. For a changed machine or
     policy applied to history; returns how many conversations were replayed."""
@@ -1036,13 +1060,33 @@ def handoffs_rebuild(*, conversation_ids: Iterable[int] | None = None) -> int:
             Flag.objects.filter(
                 conversation_id=conversation_id, kind__in=[STALLED, DROPPED, MISSED]
             ).delete()
-            journey_apply(
-                messages=Message.objects.filter(conversation_id=conversation_id)
-                .select_related("participant")
-                .order_by("sent_at", "pk"),
-                conversation_events=ConversationEvent.objects.filter(
-                    conversation_id=conversation_id
-                ).order_by("occurred_at", "pk"),
-            )
+            _replay_in_arrival_order(conversation_id)
         count += 1
+        if on_progress:
+            on_progress(1)
     return count
+
+
+def _replay_in_arrival_order(conversation_id: int) -> None:
+    """Apply a conversation's rows as they arrived: one journey_apply per raw event (a
+    webhook delivery), in the order the deliveries were received, as the live path did."""
+    units: dict[Any, tuple[Any, list[Message], list[ConversationEvent]]] = {}
+
+    def unit(row: Message | ConversationEvent, at: datetime) -> tuple:
+        raw = row.raw_event
+        key = ("raw", raw.pk) if raw is not None else ("row", type(row).__name__, row.pk)
+        order = (raw.received_at, raw.pk) if raw is not None else (at, 0)
+        return units.setdefault(key, (order, [], []))
+
+    messages = Message.objects.filter(conversation_id=conversation_id).select_related(
+        "participant", "raw_event"
+    )
+    for message in messages:
+        unit(message, message.sent_at)[1].append(message)
+    events = ConversationEvent.objects.filter(conversation_id=conversation_id).select_related(
+        "raw_event"
+    )
+    for event in events:
+        unit(event, event.occurred_at)[2].append(event)
+    for _, unit_messages, unit_events in sorted(units.values(), key=lambda u: u[0]):
+        journey_apply(messages=unit_messages, conversation_events=unit_events)
