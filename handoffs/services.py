@@ -29,6 +29,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +61,10 @@ MISSED = "handoff_missed"
 AUTO = "handoff-auditor"  # who changes a flag's status automatically
 
 Source = HandoffTransition.Source
+
+# While rebuild_handoffs replays history: the raw events replayed so far. Catching up then
+# looks only at rows that had arrived by then, as the live path would have.
+_replayed: ContextVar[set[int] | None] = ContextVar("handoffs_replayed", default=None)
 
 
 # --- SLA policies and calendars ---------------------------------------------------------
@@ -339,7 +344,10 @@ def _conversation_apply(conversation_id: int, items: list[_Item]) -> None:
     conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
     handoff = Handoff.objects.filter(conversation=conversation, state__in=sorted(ACTIVE)).first()
     seen = _sources_seen(items)
+    batch_messages = {i.message.pk for i in items if i.message is not None}
+    batch_events = {i.event.pk for i in items if i.event is not None}
     for item in items:
+        before = handoff
         if item.event is not None:
             if (Source.CONVERSATION_EVENT, item.event.pk) in seen:
                 continue
@@ -353,6 +361,64 @@ def _conversation_apply(conversation_id: int, items: list[_Item]) -> None:
             )
         else:
             handoff = _message_apply(conversation, handoff, item.message, seen)
+        if handoff is not None and (before is None or before.pk != handoff.pk):
+            handoff = _catch_up(
+                conversation, handoff, skip_messages=batch_messages, skip_events=batch_events
+            )
+
+
+def _catch_up(
+    conversation: Conversation,
+    handoff: Handoff,
+    *,
+    skip_messages: set[int],
+    skip_events: set[int],
+) -> Handoff | None:
+    """A handoff just opened: apply what arrived before it but is dated after its request
+    (out-of-order delivery: the agent's reply, or the close, overtook the handoff events),
+    in time order, so the order of arrival does not change where the handoff ends."""
+    since = handoff.requested_at
+    logged = HandoffTransition.objects.filter(handoff__conversation=conversation)
+    logged_events = set(
+        logged.filter(source_type=Source.CONVERSATION_EVENT).values_list("source_id", flat=True)
+    )
+    events = ConversationEvent.objects.filter(
+        conversation=conversation,
+        occurred_at__gte=since,
+        type__in=[t for t, trigger in EVENT_TRIGGERS.items() if trigger not in OPENING],
+    ).exclude(pk__in=skip_events | logged_events)
+    messages = (
+        Message.objects.filter(conversation=conversation, sent_at__gte=since)
+        .exclude(pk__in=skip_messages)
+        .select_related("participant")
+    )
+    replayed = _replayed.get()
+    if replayed is not None:
+        events = events.filter(raw_event_id__in=replayed)
+        messages = messages.filter(raw_event_id__in=replayed)
+    late: list[tuple[datetime, int, ConversationEvent | Message]] = []
+    late += [(event.occurred_at, 0, event) for event in events]
+    late += [(message.sent_at, 1, message) for message in messages]
+    for at, _, row in sorted(late, key=lambda x: (x[0], x[1], x[2].pk)):
+        if handoff is None:
+            break
+        if isinstance(row, ConversationEvent):
+            handoff = _trigger_apply(
+                conversation,
+                handoff,
+                EVENT_TRIGGERS[row.type],
+                at=at,
+                source=(Source.CONVERSATION_EVENT, row.pk),
+                event=row,
+            )
+        else:
+            seen = (
+                {(Source.MESSAGE, row.pk)}
+                if logged.filter(source_type=Source.MESSAGE, source_id=row.pk).exists()
+                else set()
+            )
+            handoff = _message_apply(conversation, handoff, row, seen)
+    return handoff
 
 
 def _sources_seen(items: list[_Item]) -> set[tuple[str, int]]:
@@ -430,7 +496,11 @@ def _trigger_apply(
             )
             handoff.requested_at = at
             handoff.requested_by = handoff.requested_by or _requested_by(event)
-            handoff.save(update_fields=["requested_at", "requested_by", "updated_at"])
+            changed = ["requested_at", "requested_by", "updated_at"]
+            if handoff.engaged_at is not None:
+                _time_to_human_set(handoff)
+                changed += ["time_to_human", "time_to_human_business"]
+            handoff.save(update_fields=changed)
             return handoff
         _log(
             handoff,
@@ -454,6 +524,13 @@ def _requested_by(event: ConversationEvent | None) -> str:
     if event is None:
         return ""
     return str((event.data or {}).get("requested_by") or event.actor_kind or "")
+
+
+def _time_to_human_set(handoff: Handoff) -> None:
+    handoff.time_to_human = (handoff.engaged_at - handoff.requested_at).total_seconds()
+    handoff.time_to_human_business = business_seconds(
+        handoff.requested_at, handoff.engaged_at, policy_calendar(handoff.policy)
+    )
 
 
 def _no_active_handoff(
@@ -641,10 +718,7 @@ def _enter(
         changed.append("assigned_at")
     if target == State.ENGAGED:
         handoff.engaged_at = at
-        handoff.time_to_human = (at - handoff.requested_at).total_seconds()
-        handoff.time_to_human_business = business_seconds(
-            handoff.requested_at, at, policy_calendar(handoff.policy)
-        )
+        _time_to_human_set(handoff)
         changed += ["engaged_at", "time_to_human", "time_to_human_business"]
     if target in TERMINAL:
         handoff.ended_at = at
@@ -658,6 +732,7 @@ def _enter(
     evidence: dict[str, Any] = {"waits_closed": [_wait_evidence(w) for w in closed]}
     evidence.update(_wait_deadline_evidence(handoff))
     if target == State.ENGAGED:
+        _reply_wait_overtaken(handoff, at=at)
         evidence["time_to_human_seconds"] = round(handoff.time_to_human or 0, 1)
         evidence["time_to_human_business_seconds"] = round(handoff.time_to_human_business or 0, 1)
         who = handoff.agent_name or handoff.agent_id or "agent"
@@ -761,6 +836,33 @@ def _message_apply(
                     },
                 )
     return handoff
+
+
+def _reply_wait_overtaken(handoff: Handoff, *, at: datetime) -> None:
+    """Customer messages dated after the engagement that arrived before it: the first one
+    after the latest human reply starts a reply wait, as if they had come in order."""
+    conversation_messages = Message.objects.filter(conversation_id=handoff.conversation_id)
+    last_human = (
+        conversation_messages.filter(
+            author_kind=AuthorKind.HUMAN, direction=Direction.OUTBOUND, sent_at__gte=at
+        )
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first()
+    ) or at
+    waiting = (
+        conversation_messages.filter(author_kind=AuthorKind.CUSTOMER, sent_at__gt=last_human)
+        .order_by("sent_at", "pk")
+        .first()
+    )
+    if (
+        waiting is not None
+        and not Wait.objects.filter(
+            Q(source_message=waiting) | Q(ended_at__isnull=True, kind=Wait.Kind.REPLY),
+            handoff=handoff,
+        ).exists()
+    ):
+        _wait_open(handoff, kind=Wait.Kind.REPLY, at=waiting.sent_at, source_message=waiting)
 
 
 def _within_ended_handoff(conversation: Conversation, at: datetime) -> bool:
@@ -1088,5 +1190,12 @@ def _replay_in_arrival_order(conversation_id: int) -> None:
     )
     for event in events:
         unit(event, event.occurred_at)[2].append(event)
-    for _, unit_messages, unit_events in sorted(units.values(), key=lambda u: u[0]):
-        journey_apply(messages=unit_messages, conversation_events=unit_events)
+    replayed: set[int] = set()
+    token = _replayed.set(replayed)
+    try:
+        for _, unit_messages, unit_events in sorted(units.values(), key=lambda u: u[0]):
+            raw_ids = {row.raw_event_id for row in (*unit_messages, *unit_events)}
+            replayed.update(i for i in raw_ids if i is not None)
+            journey_apply(messages=unit_messages, conversation_events=unit_events)
+    finally:
+        _replayed.reset(token)

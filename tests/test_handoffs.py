@@ -10,21 +10,31 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from audit.handoff_scenarios import SCENARIOS, Scenario, Step, scenario_get, scenario_play
-from conversations.models import Conversation, ConversationKey, Flag
+from audit.handoff_scenarios import (
+    REFERENCE_WEEK,
+    SCENARIOS,
+    Scenario,
+    Step,
+    scenario_get,
+    scenario_play,
+)
+from conversations.models import Conversation, Flag
 from handoffs.models import BusinessCalendar, Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 from handoffs.selectors import handoff_metrics, percentile
 from handoffs.services import handoffs_sweep
 from tests.conftest import TwilioClient
 from tests.signing import events_headers, twilio_fixture
 from tests.test_events_webhook import PATH, SECRET
-from tests.test_handoff_scenarios import MONDAY, play
+from tests.test_handoff_scenarios import play as play_scenario
+
+MONDAY = REFERENCE_WEEK
 
 pytestmark = pytest.mark.django_db
 
 
-def conversation_of(key: str) -> Conversation:
-    return ConversationKey.objects.get(key=f"events:scn-{key}").conversation
+def play(client, settings, scenario: Scenario) -> Conversation:
+    conversation, _ = play_scenario(client, settings, scenario)
+    return conversation
 
 
 def snapshot() -> dict[str, list]:
