@@ -1,5 +1,6 @@
 """A real Celery worker on the real Redis broker runs the catch-up task against PostgreSQL."""
 
+import json
 import os
 import signal
 import subprocess
@@ -75,3 +76,28 @@ def test_worker_on_redis_joins_reports_left_waiting(worker):
     assert message.status == "delivered", log.read_text()[-3000:]
     assert MessageStatusEvent.objects.get().message_id == message.pk
     assert Message.objects.count() == 1
+
+
+def test_worker_on_redis_sweeps_handoffs(worker):
+    """Beat's sweep task, run by a real worker: a handoff waiting past its SLA is flagged."""
+    from conversations.models import Flag
+    from conversations.services import raw_event_ingest
+    from handoffs.tasks import sweep_handoffs
+
+    queue, log = worker
+    asked = (timezone.now() - timezone.timedelta(hours=1)).isoformat()
+    ref = {"channel": "sms", "business_address": "+14155550100",
+           "customer_address": "+12125550199"}
+    raw_event_ingest(provider="events", kind="events", dedupe_key="webhook:sweep-worker",
+                     content_type="application/json", body=json.dumps([
+                         {"type": "handoff.requested", "id": "sweep-worker-req",
+                          "timestamp": asked, "data": {"conversation": ref,
+                                                       "requested_by": "customer"}}]))
+    sweep_handoffs.apply_async(queue=queue)
+
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and not Flag.objects.exists():
+        time.sleep(0.3)
+    flag = Flag.objects.filter(kind="handoff_stalled").first()
+    assert flag is not None, log.read_text()[-3000:]
+    assert flag.evidence["state"] == "requested" and flag.evidence["waited_seconds"] >= 3600
