@@ -23,14 +23,19 @@ from audit.demo import (
 )
 from audit.demo_events import EMAIL_THREADS
 from audit.demo_events import JOURNEYS as WEB_JOURNEYS
+from audit.demo_handoffs import SPREAD_DAYS
+from audit.handoff_scenarios import KINDS, scenario_conversation, scenario_verify
+from audit.handoff_scenarios import SCENARIOS as HANDOFF_SCENARIOS
 from conversations.models import (
     STATUS_RANK,
     Conversation,
+    Flag,
     Message,
     MessageStatusEvent,
     Participant,
     RawEvent,
 )
+from handoffs.models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 
 
 def seed(*args: str) -> str:
@@ -42,8 +47,14 @@ def seed(*args: str) -> str:
 def table_counts() -> tuple[int, ...]:
     return tuple(
         model.objects.count()
-        for model in (Conversation, Participant, Message, MessageStatusEvent, RawEvent)
+        for model in (Conversation, Participant, Message, MessageStatusEvent, RawEvent, Handoff,
+                      HandoffTransition, Wait, HumanAsk, Flag, SLAPolicy)
     )
+
+
+def journeys():
+    """The hand-written journeys' conversations, without the handoff scenarios'."""
+    return Conversation.objects.exclude(keys__key__startswith="events:scn-")
 
 
 def sid_of(scenario_key: str, index: int) -> str:
@@ -119,8 +130,8 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
 
     assert Conversation.objects.filter(channel="whatsapp").exists()
     assert Conversation.objects.filter(channel="sms").exists()
-    assert Conversation.objects.exclude(channel__in=["web", "email"]).count() == len(SCENARIOS)
-    assert Conversation.objects.filter(channel="web").count() == len(WEB_JOURNEYS)
+    assert journeys().exclude(channel__in=["web", "email"]).count() == len(SCENARIOS)
+    assert journeys().filter(channel="web").count() == len(WEB_JOURNEYS)
     assert_counts_match_messages(Conversation.objects.all())
 
     # Every customer message and status callback came through a processed raw event.
@@ -128,14 +139,16 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
     inbound = Message.objects.filter(direction="inbound", provider="twilio")
     assert inbound.count() == RawEvent.objects.filter(kind="message").count()
     assert not inbound.filter(raw_event__isnull=True).exists()
-    assert MessageStatusEvent.objects.count() == RawEvent.objects.filter(kind="status").count()
+    twilio_statuses = MessageStatusEvent.objects.filter(conversation__in=journeys())
+    assert twilio_statuses.count() == RawEvent.objects.filter(kind="status").count()
     assert not MessageStatusEvent.objects.filter(message__isnull=True).exists()
 
     bodies = list(Message.objects.values_list("body", flat=True))
     assert any(not body.isascii() for body in bodies)
     for sample in ("السلام", "发票", "नमस्ते", "📦", "🙏"):
         assert any(sample in body for body in bodies), sample
-    timestamps = Message.objects.aggregate(first=Min("sent_at"), last=Max("sent_at"))
+    timestamps = Message.objects.filter(conversation__in=journeys()).aggregate(
+        first=Min("sent_at"), last=Max("sent_at"))
     assert timezone.now() - timedelta(days=15) < timestamps["first"]
     assert timestamps["last"] <= timezone.now()
 
@@ -174,8 +187,8 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
 def test_default_mode_twice_adds_nothing():
     seed()
     before = table_counts()
-    journeys = len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS)
-    assert seed() == f"demo data already present ({journeys} journeys)\n"
+    count = len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
+    assert seed() == f"demo data already present ({count} journeys)\n"
     assert table_counts() == before
 
 
@@ -269,15 +282,18 @@ def test_web_chat_journeys_come_with_ai_steps_handoffs_and_outcomes():
     from conversations.models import AIStep, ConversationEvent, Outcome
 
     call_command("seed_demo", stdout=StringIO())
-    web = Conversation.objects.filter(channel="web")
+    web = journeys().filter(channel="web")
     assert web.count() == 4
-    assert RawEvent.objects.filter(provider="events", status="processed").count() == 4
+    demo_batches = RawEvent.objects.filter(provider="events",
+                                           dedupe_key__startswith="webhook:demo-")
+    assert demo_batches.filter(status="processed").count() == 4
     # Every chat step is linked to the AI message it produced.
     chats = AIStep.objects.filter(operation="chat")
     assert chats.count() == 5 and not chats.filter(message__isnull=True).exists()
     assert set(chats.values_list("message__author_kind", flat=True)) == {"ai"}
     assert AIStep.objects.exclude(tool_error="").count() == 1
-    assert ConversationEvent.objects.filter(type="handoff.requested").count() == 3
+    assert ConversationEvent.objects.filter(type="handoff.requested",
+                                            conversation__in=web).count() == 3
     assert sorted(Outcome.objects.values_list("csat", flat=True)) == [1, 5, 5]
     assert web.filter(status="closed").count() == 1
     before = (AIStep.objects.count(), ConversationEvent.objects.count(), RawEvent.objects.count())
@@ -293,7 +309,7 @@ def test_email_threads_thread_and_strip_quotes(settings):
     settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR,
                                 "EMAIL_ADDRESSES": ["support@brisa-home.example"]}
     call_command("seed_demo", stdout=StringIO())
-    email = Conversation.objects.filter(channel="email")
+    email = journeys().filter(channel="email")
     assert email.count() == 2
     invoice = email.get(messages__subject__startswith="Wrong VAT")
     messages = list(invoice.messages.order_by("sent_at"))
@@ -303,3 +319,38 @@ def test_email_threads_thread_and_strip_quotes(settings):
     assert messages[2].body_new.strip() == "Sure, it's IE6388047V."
     german = email.exclude(pk=invoice.pk).get().messages.get()
     assert "der Stuhl Lisboa wackelt" in german.body  # HTML-only, iso-8859-1
+
+
+# --- the handoff scenario library -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_demo_plays_every_handoff_scenario_with_what_it_promises():
+    seed()
+    for scenario in HANDOFF_SCENARIOS:
+        assert scenario_verify(scenario, scenario_conversation(scenario)) == []
+
+    scenario_conversations = Conversation.objects.filter(keys__key__startswith="events:scn-")
+    assert scenario_conversations.count() == len(HANDOFF_SCENARIOS)
+    handoffs = Handoff.objects.filter(conversation__in=scenario_conversations)
+    assert handoffs.count() == sum(len(s.states) for s in HANDOFF_SCENARIOS)
+    # Per flag kind: one conversation per scenario that must raise it, none elsewhere.
+    for kind in KINDS:
+        flagged = scenario_conversations.filter(flags__kind=kind).distinct().count()
+        assert flagged == sum(any(e.kind == kind for e in s.must) for s in HANDOFF_SCENARIOS)
+    flags = Flag.objects.filter(conversation__in=scenario_conversations)
+    assert flags.filter(kind="handoff_stalled", status="resolved").count() >= 5
+    assert flags.filter(kind="handoff_stalled", status="open").exists()
+    assert SLAPolicy.objects.filter(name="Web VIP queue", queue="vip").exists()
+
+    # Spread over the recent past: nothing in the future, nothing older than the spread
+    # (plus a week and a few days for a scenario kept to its weekday).
+    sent = Message.objects.filter(conversation__in=scenario_conversations).aggregate(
+        first=Min("sent_at"), last=Max("sent_at"))
+    now = timezone.now()
+    assert now - timedelta(days=SPREAD_DAYS + 11) < sent["first"] < now - timedelta(days=7)
+    assert sent["last"] <= now - timedelta(minutes=59)
+
+    before = table_counts()
+    assert "already present" in seed()
+    assert table_counts() == before

@@ -9,6 +9,8 @@ from tqdm import tqdm
 from audit.demo import SCENARIOS, BulkSeedBusy, demo_bulk_seed, demo_scenarios_seed
 from audit.demo_events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from audit.demo_events import JOURNEYS as WEB_JOURNEYS
+from audit.demo_handoffs import demo_handoff_scenarios_seed
+from audit.handoff_scenarios import SCENARIOS as HANDOFF_SCENARIOS
 
 
 class Command(BaseCommand):
@@ -52,22 +54,27 @@ class Command(BaseCommand):
         report = demo_scenarios_seed()
         web_added, web_failed = demo_web_journeys_seed()
         mail_added, mail_failed = demo_email_threads_seed()
-        report.failed.extend(web_failed + mail_failed)
-        report.raw_events += web_added + mail_added
+        # Last: their sweeps also see the journeys above, as beat would.
+        handoff_added, handoff_failed = demo_handoff_scenarios_seed()
+        report.failed.extend(web_failed + mail_failed + handoff_failed)
+        report.raw_events += web_added + mail_added + handoff_added
         if report.failed:
             # A journey the normalizer rejects is a bug in the demo data or the parser.
             raise CommandError(
                 f"{len(report.failed)} demo raw events failed to normalize: "
                 f"{', '.join(report.failed[:5])} (see RawEvent.error)"
             )
-        journeys = len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS)
+        journeys = (
+            len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
+        )
         if report.added_nothing:
             self.stdout.write(f"demo data already present ({journeys} journeys)")
             return
         self.stdout.write(
             f"seeded {report.conversations} conversations, {report.messages} messages, "
             f"{report.status_callbacks} status callbacks, {web_added} web-chat journeys "
-            f"with AI steps, handoff events and outcomes, and {mail_added} e-mails "
+            f"with AI steps, handoff events and outcomes, {mail_added} e-mails, and "
+            f"{len(HANDOFF_SCENARIOS)} handoff scenarios in {handoff_added} deliveries "
             f"({report.raw_events} raw events)"
         )
 
