@@ -159,7 +159,8 @@ def test_beat_schedule_entry_from_the_readme_names_a_registered_task(host):
     out = script(host, CONFIG_PROBE.join(["""
 from celery import current_app
 from django.conf import settings
-import conversations.tasks  # a host's Celery app autodiscovers this module
+import conversations.tasks  # a host's Celery app autodiscovers these modules
+import handoffs.tasks
 names = [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()]
 """, """
 print(json.dumps({"missing": [n for n in names if n not in current_app.tasks],

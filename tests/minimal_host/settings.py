@@ -69,4 +69,5 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-delivery-statuses": {
         "task": "conversations.tasks.reconcile_delivery_statuses", "schedule": 300.0,
     },
+    "sweep-handoffs": {"task": "handoffs.tasks.sweep_handoffs", "schedule": 30.0},
 }
