@@ -252,3 +252,22 @@ def test_whatsapp_messages_from_twilio_move_the_window(client, settings):
     details = flag.evidence["details"]["whatsapp_window_expired"]
     assert details["window_expired_at"] == (MONDAY + timedelta(hours=44)).isoformat()
     assert Conversation.objects.get().message_count == 2
+
+
+def test_a_message_with_no_handoff_around_costs_the_machine_one_query(client):
+    """The webhook hot path: an inbound message where no handoff is in progress and nobody
+    asks for a human is one indexed look at handoffs, nothing more."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    twilio = TwilioClient(client)
+    params = {**twilio_fixture("inbound_sms"), "Body": "Where is my order #5521?",
+              "MessageSid": "SMnohandoff", "SmsSid": "SMnohandoff", "SmsMessageSid": "SMnohandoff"}
+    with CaptureQueriesContext(connection) as queries:
+        assert twilio.message(params).status_code == 200
+    touching = [q["sql"] for q in queries if "handoffs_" in q["sql"]]
+    assert len(touching) == 1, touching
+    assert not Handoff.objects.exists() and not HumanAsk.objects.exists()
+    # The fixture's own words ask for a person: that message is watched.
+    assert twilio.message(twilio_fixture("inbound_sms")).status_code == 200
+    assert HumanAsk.objects.get().matched == "talk to a person"
