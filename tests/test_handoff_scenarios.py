@@ -24,7 +24,9 @@ from audit.handoff_scenarios import (
     scenario_start,
     scenario_verify,
 )
-from conversations.models import Conversation, Flag
+from conversations.models import Conversation, Flag, RawEvent
+from conversations.services import raw_events_reprocess
+from handoffs.models import Handoff, HandoffTransition, HumanAsk, Wait
 from handoffs.services import handoffs_sweep
 from tests.signing import events_headers
 from tests.test_events_webhook import PATH, SECRET
@@ -60,6 +62,14 @@ def play(client, settings, scenario: Scenario) -> tuple[Conversation, object]:
     return scenario_conversation(scenario), last
 
 
+def derived_rows() -> dict[str, list[tuple]]:
+    """What the machine wrote, field by field."""
+    return {
+        model.__name__: list(model.objects.order_by("pk").values_list())
+        for model in (Handoff, HandoffTransition, Wait, HumanAsk, Flag)
+    }
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.key)
 def test_scenario(client, settings, scenario):
@@ -71,6 +81,12 @@ def test_scenario(client, settings, scenario):
     later = handoffs_sweep(now=last + timedelta(days=40))
     assert (later.stalled, later.window_expired) == (0, 0)
     assert list(Flag.objects.values_list("pk", "status", "evidence").order_by("pk")) == flags
+
+    # Raw events are the source of truth: applying them all again changes nothing.
+    rows = derived_rows()
+    raw_events_reprocess(raw_events=RawEvent.objects.order_by("received_at", "pk"))
+    assert derived_rows() == rows
+    assert scenario_verify(scenario, conversation) == []
 
 
 def test_the_library_covers_every_channel_and_flag_kind():
