@@ -538,6 +538,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         must_not=(_e(STALLED), _e(DROPPED), _e(MISSED)),
         states=("engaged",),
+        checks=(
+            # The request dates the handoff and says who asked, though it came second.
+            _c("handoff:1", "requested_by", "ai"),
+            _c("handoff:1", "time_to_human", 78.0),
+        ),
     ),
     # --- WhatsApp ------------------------------------------------------------------------
     Scenario(
@@ -1125,6 +1130,44 @@ SCENARIOS: tuple[Scenario, ...] = (
             _c(f"flag:{STALLED}", "note", "a human replied", "contains"),
             _c("wait:1:reply", "met", False),
             _c("wait:1:assigned", "met", True),
+        ),
+    ),
+    Scenario(
+        "web-takeover-then-late-request",
+        "web",
+        "An agent replied; the AI's earlier request for a human was delivered after the reply",
+        (
+            _s(0, "customer", "Where is my order?"),
+            _s(0.1, "ai", "Let me check that for you."),
+            _s(1, "human", "Hi, Nora here: it left the warehouse this morning."),
+            _s(2, "handoff.requested", occurred=0.5, data={"reason": "tracking tool down"}),
+            _s(3, "conversation.resolved"),
+            _s(60, "sweep"),
+        ),
+        must_not=NO_FLAGS,
+        states=("resolved",),
+        checks=(
+            _c("handoff:1", "requested_by", "ai"),
+            _c("handoff:1", "time_to_human", 30.0),
+        ),
+    ),
+    Scenario(
+        "web-reply-overtaken-by-return",
+        "web",
+        "The agent's reply was delivered after the handoff had gone back to the AI",
+        (
+            _s(0, "customer", "Talk to an agent"),
+            _s(0.1, "handoff.requested", data={"requested_by": "customer"}),
+            _s(0.2, "handoff.queued"),
+            _s(3, "handoff.returned", data={"reason": "no agent free"}),
+            _s(4, "human", "Hi, Nora here.", occurred=2),
+            _s(60, "sweep"),
+        ),
+        must_not=NO_FLAGS,
+        states=("returned",),
+        checks=(
+            # Every event is kept in the log, applied or not: the late reply too.
+            _c("handoff:1", "transitions", 4),
         ),
     ),
     Scenario(

@@ -495,7 +495,9 @@ def _trigger_apply(
                 f"{handoff.requested_at.isoformat()}",
             )
             handoff.requested_at = at
-            handoff.requested_by = handoff.requested_by or _requested_by(event)
+            # Who asked is the request's to say: an assignment or a reply that opened the
+            # handoff before it arrived only implied a human.
+            handoff.requested_by = _requested_by(event) or handoff.requested_by
             changed = ["requested_at", "requested_by", "updated_at"]
             if handoff.engaged_at is not None:
                 _time_to_human_set(handoff)
@@ -783,8 +785,21 @@ def _message_apply(
             return handoff
         if handoff is not None and at < handoff.requested_at:
             return handoff  # a reply from before this handoff: earlier history
-        if handoff is None and _within_ended_handoff(conversation, at):
-            return handoff  # a reply during a handoff that has ended since
+        ended = _ended_handoff_around(conversation, at) if handoff is None else None
+        if ended is not None:
+            # A reply during a handoff that has ended since. If that handoff never saw it
+            # (it never engaged, or engaged later), the reply came late: keep it in the log.
+            if ended.engaged_at is None or at < ended.engaged_at:
+                _log(
+                    ended,
+                    trigger=Trigger.ENGAGE,
+                    at=at,
+                    source=(Source.MESSAGE, message.pk),
+                    from_state=ended.state,
+                    reason=f"the handoff already ended ({ended.state}); this reply, dated "
+                    "before its end, arrived after it",
+                )
+            return handoff
         if handoff is not None and handoff.state == State.ENGAGED:
             waits = _waits_close(handoff, at=at, kinds=[Wait.Kind.REPLY])
             if waits:
@@ -865,10 +880,12 @@ def _reply_wait_overtaken(handoff: Handoff, *, at: datetime) -> None:
         _wait_open(handoff, kind=Wait.Kind.REPLY, at=waiting.sent_at, source_message=waiting)
 
 
-def _within_ended_handoff(conversation: Conversation, at: datetime) -> bool:
-    return Handoff.objects.filter(
-        conversation=conversation, requested_at__lte=at, ended_at__gte=at
-    ).exists()
+def _ended_handoff_around(conversation: Conversation, at: datetime) -> Handoff | None:
+    return (
+        Handoff.objects.filter(conversation=conversation, requested_at__lte=at, ended_at__gte=at)
+        .order_by("-number")
+        .first()
+    )
 
 
 def _customer_ask(conversation: Conversation, message: Message) -> None:
