@@ -681,6 +681,48 @@ SCENARIOS: tuple[Scenario, ...] = (
         checks=(_c("handoff:1", "ai_replies_after_request", 0),),
     ),
     Scenario(
+        "whatsapp-close-overtook-request",
+        "whatsapp",
+        "The AI's request for a human was reported after the close it preceded",
+        (
+            _s(0, "customer", "I want to talk to a person"),
+            _s(0.1, "ai", "Connecting you."),
+            _s(2, "conversation.closed"),
+            _s(3, "handoff.requested", occurred=1),
+            _s(60, "sweep"),
+        ),
+        # The close judged the ask missed; the request, made before it, answered the ask
+        # within one AI turn: that finding resolves itself.
+        must=(_e(DROPPED, "closed_before_human"), _e(MISSED)),
+        must_not=(_e(STALLED),),
+        states=("abandoned",),
+        checks=(
+            _c(f"flag:{MISSED}", "status", "resolved"),
+            _c(f"flag:{MISSED}", "note", "reported late", "contains"),
+        ),
+    ),
+    Scenario(
+        "whatsapp-request-reported-after-second-turn",
+        "whatsapp",
+        "Asked for a person; the request, made before the AI's second reply, arrived after it",
+        (
+            _s(0, "customer", "I want to talk to a person"),
+            _s(0.1, "ai", "Sure, one moment."),
+            _s(0.3, "ai", "Connecting you."),
+            _s(1, "handoff.requested", occurred=0.2),
+            _s(2, "human", "Hi, Nora here."),
+            _s(60, "sweep"),
+        ),
+        # Judged missed at the second reply; the late request shows it was not.
+        must=(_e(MISSED),),
+        must_not=(_e(STALLED), _e(DROPPED)),
+        states=("engaged",),
+        checks=(
+            _c(f"flag:{MISSED}", "status", "resolved"),
+            _c("handoff:1", "ai_replies_after_request", 1),
+        ),
+    ),
+    Scenario(
         "whatsapp-kept-talking-then-closed",
         "whatsapp",
         "The AI asked for a human, kept chatting, and the chat was closed before anyone came",

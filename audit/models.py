@@ -1,1 +1,24 @@
-# The audit app reads the other apps' models; it has none of its own yet.
+"""The audit app keeps no data of its own; it declares the permissions its roles are made
+of (see roles.py)."""
+
+from django.db import models
+
+
+class AuditorAccess(models.Model):
+    """Not a table: a home for the auditor's permissions (Django attaches permissions to a
+    model). Roles (groups) bundle them; see roles.py."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_auditor", "Can open the inbox, replays and dashboards"),
+            ("view_pii", "Can see customer contact details and PII unmasked"),
+            ("act_on_flags", "Can acknowledge, resolve and dismiss flags"),
+            ("export_data", "Can export CSV reports"),
+            ("annotate", "Can annotate conversations (QA scorecards)"),
+            ("view_raw_events", "Can see the raw events behind a conversation"),
+        ]
+
+    def __str__(self) -> str:
+        return "auditor access"

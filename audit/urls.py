@@ -5,5 +5,9 @@ from . import views
 app_name = "audit"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views.inbox, name="home"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("conversations/<int:conversation_id>/", views.replay, name="replay"),
+    path("conversations/<int:conversation_id>/raw/", views.raw_events, name="raw_events"),
+    path("flags/<int:flag_id>/status/", views.flag_status, name="flag_status"),
 ]

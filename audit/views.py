@@ -1,16 +1,166 @@
+"""The pages: thin views over audit.selectors; every one checks the viewer's permission."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_GET, require_POST
 
-from conversations.selectors import conversation_list, status_events_waiting
+from conversations.models import Channel, Conversation, Flag, RawEvent
+from conversations.selectors import status_events_waiting
+from conversations.services import flag_set_status
+from handoffs.machine import State
+
+from .roles import FLAGS, PII, RAW, VIEW, can, role_of
+from .selectors import SORTS, BadCursor, InboxFilters, conversation_replay, inbox_page
+
+View = Callable[..., HttpResponse]
 
 
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    """Landing page after sign-in: the latest conversations (the full inbox comes later)."""
-    conversations = conversation_list()[:50]
-    return render(
-        request,
-        "audit/home.html",
-        {"conversations": conversations, "waiting_statuses": status_events_waiting().count()},
-    )
+def requires(codename: str) -> Callable[[View], View]:
+    """Signed in (else the sign-in page) and holding the permission (else 403)."""
+
+    def decorate(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not can(request.user, codename):
+                return render(request, "audit/forbidden.html",
+                              {"needed": codename}, status=403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _viewer(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    role = role_of(user)
+    return {"can_pii": can(user, PII), "can_flags": can(user, FLAGS),
+            "can_raw": can(user, RAW), "role": role, "role_label": role.replace("_", " ")}
+
+
+def _choices(values: list[str], blank: str = "any") -> list[tuple[str, str]]:
+    return [("", blank), *[(v, v.replace("_", " ")) for v in values]]
+
+
+FLAG_KINDS = [
+    "handoff_stalled", "handoff_dropped", "handoff_missed", "tone_off_brand", "tone_drift",
+    "reasoning_leak", "pii_leak",
+]
+
+
+class InboxFilterForm(forms.Form):
+    """The inbox filters, all in the query string so a view can be bookmarked and shared."""
+
+    channel = forms.ChoiceField(required=False, choices=[("", "any"), *Channel.choices])
+    flag_kind = forms.ChoiceField(required=False, choices=_choices(FLAG_KINDS))
+    flag_status = forms.ChoiceField(required=False,
+                                    choices=[("", "any"), *Flag.Status.choices])
+    handoff_state = forms.ChoiceField(required=False, choices=_choices([s.value for s in State]))
+    agent = forms.CharField(required=False, max_length=255)
+    model = forms.CharField(required=False, max_length=255, label="AI model")
+    prompt_version = forms.CharField(required=False, max_length=100)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
+
+    def filters(self) -> InboxFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        return InboxFilters(**{
+            name: data.get(name) or ("" if name not in ("since", "until") else None)
+            for name in InboxFilters.__dataclass_fields__
+        })
+
+
+@require_GET
+@requires(VIEW)
+def inbox(request: HttpRequest) -> HttpResponse:
+    form = InboxFilterForm(request.GET)
+    filters = form.filters()
+    sort = (form.cleaned_data.get("sort") if form.is_valid() else "") or "recent"
+    error = ""
+    try:
+        page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""))
+    except BadCursor as exc:
+        error = str(exc)
+        page = inbox_page(filters=filters, sort=sort)
+    kept = {k: v for k, v in request.GET.items() if k not in ("after",) and v}
+    status = 200 if not error and form.is_valid() else 400
+    return render(request, "audit/inbox.html", {
+        "form": form, "page": page, "error": error,
+        "next_url": f"?{urlencode({**kept, 'after': page.next_cursor})}"
+        if page.next_cursor else "",
+        "first_url": f"?{urlencode(kept)}" if "after" in request.GET else "",
+        "sort_urls": {s: f"?{urlencode({**kept, 'sort': s})}" for s in SORTS},
+        "filtered": any(v for k, v in kept.items() if k != "sort"),
+        "waiting_statuses": status_events_waiting().count(),
+        **_viewer(request),
+    }, status=status)
+
+
+@require_GET
+@requires(VIEW)
+def replay(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = get_object_or_404(Conversation, pk=conversation_id)
+    data = conversation_replay(conversation=conversation)
+    return render(request, "audit/replay.html", {
+        "replay": data, "conversation": conversation,
+        "flag_statuses": [s for s in Flag.Status.choices if s[0] != Flag.Status.OPEN],
+        "back": _safe_back(request, reverse("audit:inbox")),
+        **_viewer(request),
+    })
+
+
+def _safe_back(request: HttpRequest, default: str) -> str:
+    target = request.GET.get("back") or request.POST.get("back") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+class FlagStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=[s for s in Flag.Status.choices])
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
+
+
+@require_POST
+@requires(FLAGS)
+def flag_status(request: HttpRequest, flag_id: int) -> HttpResponse:
+    """Acknowledge, resolve, dismiss (false positive) or reopen a flag; records who and when."""
+    flag = get_object_or_404(Flag, pk=flag_id)
+    form = FlagStatusForm(request.POST)
+    if not form.is_valid():
+        return render(request, "audit/forbidden.html", {
+            "message": "That flag action was not understood: " + "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+        }, status=400)
+    flag_set_status(flag=flag, status=form.cleaned_data["status"],
+                    by=request.user.get_username(), note=form.cleaned_data["note"])
+    back = reverse("audit:replay", args=[flag.conversation_id])
+    return HttpResponseRedirect(f"{back}#flag-{flag.pk}")
+
+
+@require_GET
+@requires(RAW)
+def raw_events(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The raw events the conversation was built from, as the providers sent them."""
+    conversation = get_object_or_404(Conversation, pk=conversation_id)
+    ids = set(conversation.messages.values_list("raw_event_id", flat=True))
+    ids |= set(conversation.events.values_list("raw_event_id", flat=True))
+    ids |= set(conversation.ai_steps.values_list("raw_event_id", flat=True))
+    ids |= set(conversation.outcomes.values_list("raw_event_id", flat=True))
+    events = RawEvent.objects.filter(pk__in=[i for i in ids if i]).order_by("received_at", "id")
+    return render(request, "audit/raw_events.html", {
+        "conversation": conversation, "events": events, **_viewer(request),
+    })

@@ -80,6 +80,10 @@ class Conversation(models.Model):
     message_count = models.PositiveIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The highest severity among the conversation's open or acknowledged flags
+    # (FLAG_SEVERITY_RANK; 0: none), kept by the flag services, so the inbox sorts by
+    # severity through an index.
+    open_flag_rank = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
@@ -97,6 +101,10 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["-last_activity_at", "-id"], name="conversation_recent"),
             models.Index(fields=["channel", "-last_activity_at"], name="conversation_channel"),
+            models.Index(
+                fields=["-open_flag_rank", "-last_activity_at", "-id"],
+                name="conversation_by_severity",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -262,6 +270,11 @@ class MessageStatusEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_message_id} {self.status}"
+
+
+FLAG_SEVERITY_RANK: dict[str, int] = {
+    "info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5,
+}
 
 
 class Flag(models.Model):

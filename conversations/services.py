@@ -26,6 +26,8 @@ from django.db import (
     models,
     transaction,
 )
+from django.db.models import Case, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .conf import auditor_settings
@@ -40,6 +42,7 @@ from .events import (
     StatusEvent,
 )
 from .models import (
+    FLAG_SEVERITY_RANK,
     STATUS_RANK,
     AIStep,
     AuthorKind,
@@ -858,7 +861,8 @@ def flag_raise(
                 evidence=evidence,
                 raised_at=at,
             )
-            return flag, True
+        conversations_flag_rank_refresh(conversation_ids=[conversation.pk])
+        return flag, True
     except IntegrityError:
         flag = Flag.objects.select_for_update().get(
             kind=kind,
@@ -869,6 +873,7 @@ def flag_raise(
         flag.evidence = evidence
         flag.severity = severity
         flag.save(update_fields=["evidence", "severity", "updated_at"])
+        conversations_flag_rank_refresh(conversation_ids=[conversation.pk])
         return flag, False
 
 
@@ -879,7 +884,31 @@ def flag_set_status(*, flag: Flag, status: str, by: str, note: str = "") -> Flag
     if note:
         flag.note = note
     flag.save(update_fields=["status", "status_changed_at", "status_changed_by", "note"])
+    conversations_flag_rank_refresh(conversation_ids=[flag.conversation_id])
     return flag
+
+
+def conversations_flag_rank_refresh(*, conversation_ids: Iterable[int]) -> int:
+    """Recompute Conversation.open_flag_rank (the highest severity among active flags) for
+    some conversations, in one UPDATE. Every service that raises flags or changes their
+    status calls it."""
+    ids = list(set(conversation_ids))
+    if not ids:
+        return 0
+    rank = Case(
+        *[When(severity=name, then=Value(value)) for name, value in FLAG_SEVERITY_RANK.items()],
+        default=Value(0),
+        output_field=models.PositiveSmallIntegerField(),
+    )
+    highest = (
+        Flag.objects.filter(conversation=OuterRef("pk"), status__in=Flag.ACTIVE_STATUSES)
+        .annotate(rank=rank)
+        .order_by("-rank")
+        .values("rank")[:1]
+    )
+    return Conversation.objects.filter(pk__in=ids).update(
+        open_flag_rank=Coalesce(Subquery(highest), Value(0))
+    )
 
 
 # --- e-mail threads ---------------------------------------------------------------------

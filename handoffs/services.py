@@ -49,7 +49,11 @@ from conversations.models import (
     Flag,
     Message,
 )
-from conversations.services import flag_raise, flag_set_status
+from conversations.services import (
+    conversations_flag_rank_refresh,
+    flag_raise,
+    flag_set_status,
+)
 
 from .business_time import Calendar, business_add, business_seconds
 from .machine import ACTIVE, EVENT_TRIGGERS, OPENING, TERMINAL, WAITING, State, Trigger, next_state
@@ -938,6 +942,28 @@ def _asks_satisfied(conversation: Conversation, *, handoff: Handoff, at: datetim
     HumanAsk.objects.filter(
         conversation=conversation, status=HumanAsk.Status.WATCHING, asked_at__lte=at
     ).update(status=HumanAsk.Status.SATISFIED, handoff=handoff, decided_at=at)
+    # A request reported late: asks judged missed after it was made were answered in time.
+    for ask in HumanAsk.objects.filter(
+        conversation=conversation,
+        status=HumanAsk.Status.MISSED,
+        asked_at__lte=at,
+        decided_at__gt=at,
+    ):
+        ask.status, ask.handoff, ask.decided_at = HumanAsk.Status.SATISFIED, handoff, at
+        ask.save(update_fields=["status", "handoff", "decided_at"])
+        for flag in Flag.objects.filter(
+            kind=MISSED,
+            subject_type=Flag.SubjectType.MESSAGE,
+            subject_id=ask.message_id,
+            status__in=Flag.ACTIVE_STATUSES,
+        ):
+            flag_set_status(
+                flag=flag,
+                status=Flag.Status.RESOLVED,
+                by=AUTO,
+                note=f"Cleared automatically: a handoff was requested at {at.isoformat()} "
+                "(reported late), before the ask was judged missed.",
+            )
 
 
 def _asks_count_ai_turn(conversation: Conversation, message: Message) -> None:
@@ -1122,6 +1148,7 @@ def _stalled_flags_raise(
             )
     if refreshed:
         Flag.objects.bulk_update(refreshed, ["evidence", "severity", "updated_at"])
+    conversations_flag_rank_refresh(conversation_ids=[h.conversation_id for h, _ in findings])
     return len(new), len(refreshed)
 
 

@@ -156,7 +156,7 @@ def test_make_run_processes_serve_ingest_and_work_on_the_embedded_defaults(
         )
         assert home.status_code == 200, home.text[:2000]
         assert home.url == f"{base}/", home.url
-        assert "Latest conversations" in home.text
+        assert "<h1>Inbox</h1>" in home.text
         assert "+12125550147" in home.text
 
         # The README's curl example signs and sends an event that is stored (docs stay true).

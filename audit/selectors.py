@@ -1,0 +1,255 @@
+"""Reads for the pages and the API: the inbox (filtered, sorted, keyset-paginated), a
+conversation's replay (its journey with the handoffs woven in).
+
+Query counts do not depend on page size or data volume: one query for a page of
+conversations, then one per kind of detail for the whole page.
+"""
+
+import base64
+import binascii
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from conversations.models import (
+    FLAG_SEVERITY_RANK,
+    AIStep,
+    Conversation,
+    Flag,
+    Message,
+    Participant,
+)
+from conversations.selectors import JourneyItem, conversation_journey
+from handoffs.business_time import business_seconds
+from handoffs.machine import ACTIVE
+from handoffs.models import Handoff, HandoffTransition, Wait
+from handoffs.services import policy_calendar
+
+SORTS = ("recent", "severity")
+PAGE_SIZE = 50
+SEVERITY_BY_RANK = {rank: name for name, rank in FLAG_SEVERITY_RANK.items()}
+
+
+class BadCursor(ValueError):
+    """A page cursor that was not made by this code (edited or truncated)."""
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    channel: str = ""
+    flag_kind: str = ""
+    flag_status: str = ""
+    handoff_state: str = ""
+    agent: str = ""
+    model: str = ""
+    prompt_version: str = ""
+    since: date | None = None
+    until: date | None = None  # inclusive
+    q: str = ""
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def inbox_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
+    """Conversations matching the filters (no order yet)."""
+    qs = Conversation.objects.all()
+    f = filters
+    if f.channel:
+        qs = qs.filter(channel=f.channel)
+    if f.since:
+        qs = qs.filter(last_activity_at__gte=_day_start(f.since))
+    if f.until:
+        qs = qs.filter(last_activity_at__lt=_day_start(f.until + timedelta(days=1)))
+    if f.flag_kind or f.flag_status:
+        flags = Flag.objects.filter(conversation=OuterRef("pk"))
+        if f.flag_kind:
+            flags = flags.filter(kind=f.flag_kind)
+        if f.flag_status:
+            flags = flags.filter(status=f.flag_status)
+        qs = qs.filter(Exists(flags))
+    if f.handoff_state:
+        qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"),
+                                                     state=f.handoff_state)))
+    if f.agent:
+        qs = qs.filter(
+            Exists(Handoff.objects.filter(conversation=OuterRef("pk"), agent_id=f.agent))
+            | Exists(Participant.objects.filter(conversation=OuterRef("pk"), kind="human",
+                                                external_id=f.agent))
+        )
+    if f.model:
+        qs = qs.filter(Exists(AIStep.objects.filter(
+            Q(request_model=f.model) | Q(response_model=f.model), conversation=OuterRef("pk"))))
+    if f.prompt_version:
+        qs = qs.filter(Exists(AIStep.objects.filter(
+            conversation=OuterRef("pk"), prompt_version=f.prompt_version)))
+    if f.q:
+        qs = qs.filter(
+            Q(customer_address__icontains=f.q)
+            | Q(subject__icontains=f.q)
+            | Exists(Message.objects.filter(conversation=OuterRef("pk"), body__icontains=f.q))
+        )
+    return qs
+
+
+def _encode(values: list[Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        expected = 3 if sort == "severity" else 2
+        if not isinstance(values, list) or len(values) != expected:
+            raise ValueError("shape")
+        values[-2] = datetime.fromisoformat(values[-2])
+        values[-1] = int(values[-1])
+        if sort == "severity":
+            values[0] = int(values[0])
+        return values
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise BadCursor("this page link is not valid any more; start from the first page") \
+            from exc
+
+
+def _after(values: list[Any], sort: str) -> Q:
+    """Rows strictly after a cursor in the page order (keyset: no OFFSET)."""
+    at, pk = values[-2], values[-1]
+    later = Q(last_activity_at__lt=at) | Q(last_activity_at=at, id__lt=pk)
+    if sort == "severity":
+        return Q(open_flag_rank__lt=values[0]) | (Q(open_flag_rank=values[0]) & later)
+    return later
+
+
+@dataclass
+class InboxRow:
+    conversation: Conversation
+    handoff: Handoff | None = None
+    wait: dict[str, Any] | None = None  # the open SLA wait: kind, waited, allowed, over
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY_BY_RANK.get(self.conversation.open_flag_rank, "")
+
+
+@dataclass
+class InboxPage:
+    rows: list[InboxRow]
+    next_cursor: str
+    sort: str
+
+
+def inbox_page(*, filters: InboxFilters, sort: str = "recent", cursor: str = "",
+               size: int = PAGE_SIZE, now: datetime | None = None) -> InboxPage:
+    """One page of the inbox; `next_cursor` is empty on the last page."""
+    if sort not in SORTS:
+        sort = "recent"
+    order = ["-last_activity_at", "-id"]
+    if sort == "severity":
+        order = ["-open_flag_rank", *order]
+    qs = inbox_queryset(filters=filters).order_by(*order)
+    if cursor:
+        qs = qs.filter(_after(_decode(cursor, sort), sort))
+    conversations = list(qs[: size + 1])
+    more = len(conversations) > size
+    conversations = conversations[:size]
+    rows = inbox_rows(conversations=conversations, now=now)
+    next_cursor = ""
+    if more and conversations:
+        last = conversations[-1]
+        key = [last.last_activity_at.isoformat(), last.pk]
+        next_cursor = _encode([last.open_flag_rank, *key] if sort == "severity" else key)
+    return InboxPage(rows=rows, next_cursor=next_cursor, sort=sort)
+
+
+def inbox_rows(*, conversations: list[Conversation], now: datetime | None = None) -> list[InboxRow]:
+    """The details a page shows, in three queries for the whole page."""
+    now = now or timezone.now()
+    ids = [c.pk for c in conversations]
+    latest: dict[int, Handoff] = {}
+    for handoff in Handoff.objects.filter(conversation_id__in=ids).order_by(
+        "conversation_id", "-number"
+    ):
+        latest.setdefault(handoff.conversation_id, handoff)
+    waits: dict[int, Wait] = {}
+    active = [h.pk for h in latest.values() if h.state in ACTIVE]
+    for wait in Wait.objects.filter(handoff_id__in=active, ended_at__isnull=True).order_by(
+        "started_at"
+    ):
+        waits[wait.handoff_id] = wait
+    flags: dict[int, list[Flag]] = defaultdict(list)
+    for flag in Flag.objects.filter(
+        conversation_id__in=ids, status__in=Flag.ACTIVE_STATUSES
+    ).order_by("-raised_at"):
+        flags[flag.conversation_id].append(flag)
+    rows = []
+    for conversation in conversations:
+        handoff = latest.get(conversation.pk)
+        wait = waits.get(handoff.pk) if handoff else None
+        rows.append(InboxRow(
+            conversation=conversation, handoff=handoff,
+            wait=_wait_summary(wait, handoff, now) if wait and handoff else None,
+            flags=sorted(flags.get(conversation.pk, []),
+                         key=lambda f: -FLAG_SEVERITY_RANK.get(f.severity, 0)),
+        ))
+    return rows
+
+
+def _wait_summary(wait: Wait, handoff: Handoff, now: datetime) -> dict[str, Any]:
+    waited = business_seconds(wait.started_at, now, policy_calendar(handoff.policy))
+    allowed = wait.allowed_seconds
+    return {
+        "kind": wait.kind, "since": wait.started_at, "waited_seconds": waited,
+        "allowed_seconds": allowed, "deadline_at": wait.deadline_at,
+        "over": allowed is not None and waited > allowed,
+        "business_hours": wait.business_hours,
+    }
+
+
+# --- replay -----------------------------------------------------------------------------
+
+
+@dataclass
+class Replay:
+    conversation: Conversation
+    items: list[JourneyItem]
+    handoffs: list[Handoff]
+    ai_cost: float
+    ai_tokens: int
+
+
+def conversation_replay(*, conversation: Conversation) -> Replay:
+    """The whole journey in time order, with each handoff's transitions (and the SLA waits
+    they opened) woven in. Constant queries whatever the conversation's length."""
+    items = conversation_journey(conversation=conversation)
+    handoffs = list(
+        Handoff.objects.filter(conversation=conversation).order_by("number")
+    )
+    transitions = HandoffTransition.objects.filter(handoff__in=handoffs).select_related(
+        "handoff"
+    )
+    items += [JourneyItem(t.occurred_at, "transition", t) for t in transitions]
+    waits = Wait.objects.filter(handoff__in=handoffs).order_by("started_at")
+    by_handoff: dict[int, list[Wait]] = defaultdict(list)
+    for wait in waits:
+        by_handoff[wait.handoff_id].append(wait)
+    for handoff in handoffs:
+        handoff.wait_list = by_handoff.get(handoff.pk, [])
+    order = {"event": 0, "transition": 1, "ai_step": 2, "message": 3, "outcome": 4, "flag": 5}
+    items.sort(key=lambda i: (i.at, order.get(i.kind, 9), i.obj.pk))
+    steps = [i.obj for i in items if i.kind == "ai_step"]
+    return Replay(
+        conversation=conversation,
+        items=items,
+        handoffs=handoffs,
+        ai_cost=float(sum(s.cost or 0 for s in steps)),
+        ai_tokens=sum((s.input_tokens or 0) + (s.output_tokens or 0) for s in steps),
+    )

@@ -1,0 +1,58 @@
+"""Template filters for the audit pages: masking per role and friendly durations."""
+
+from typing import Any
+
+from django import template
+
+from audit.masking import mask_address, mask_text
+
+register = template.Library()
+
+
+@register.filter
+def customer(address: str, can_see_pii: bool) -> str:
+    """A customer address, masked unless the viewer may see PII."""
+    return address if can_see_pii else mask_address(address or "")
+
+
+@register.filter
+def pii(text: str, can_see_pii: bool) -> str:
+    """Free text with PII masked unless the viewer may see it."""
+    return text if can_see_pii else mask_text(text or "")
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    """1h 05m / 7m 30s / 42s."""
+    if seconds is None or seconds == "":
+        return "—"
+    total = int(round(float(seconds)))
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m {secs:02d}s"
+    return f"{sign}{secs}s"
+
+
+@register.filter
+def percent_of(part: Any, whole: Any) -> int:
+    """How full a bar is, 0-100."""
+    try:
+        return max(0, min(100, round(100 * float(part) / float(whole))))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0
+
+
+@register.filter
+def pretty(value: Any) -> str:
+    """JSON for people: indented, unicode kept."""
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
