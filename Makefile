@@ -32,6 +32,7 @@ run: install
 	exec bin/run
 
 test: install
+	bin/ensure-chromium
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
