@@ -1,0 +1,118 @@
+"""The pages in a real browser: headless Debian Chromium driven by Playwright against the
+live server, signing in through the form as each role."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import Page, expect, sync_playwright
+
+from audit.handoff_scenarios import scenario_get
+from audit.masking import mask_address
+from audit.roles import roles_ensure
+from conversations.models import Conversation, Flag
+from tests.test_handoff_scenarios import play
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# between browser steps are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(os.environ.get("HANDOFF_AUDITOR_SCREENSHOTS", "")) if os.environ.get(
+    "HANDOFF_AUDITOR_SCREENSHOTS") else None
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is needed at {CHROMIUM} (bin/ensure-chromium installs it)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def data(client, settings):
+    for key in ("whatsapp-window-expired", "sms-ai-kept-talking", "web-on-time",
+                "web-missed-request", "email-dropped-at-resolve"):
+        play(client, settings, scenario_get(key))
+    roles_ensure()
+    for role in ("manager", "qa_reviewer", "viewer"):
+        user = User.objects.create_user(f"{role}-1", password="correct horse")
+        user.groups.add(Group.objects.get(name=role))
+    return {c.channel: c for c in Conversation.objects.all()}
+
+
+def sign_in(browser, live_server, username: str, width: int = 1440) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(f"{live_server.url}/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "correct horse")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Inbox")
+    return page
+
+
+def shot(page: Page, name: str) -> None:
+    if SHOTS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_each_role_signs_in_and_sees_the_inbox(browser, live_server, data):
+    for role in ("manager", "qa_reviewer", "viewer"):
+        page = sign_in(browser, live_server, f"{role}-1")
+        expect(page.locator("#inbox tbody tr")).to_have_count(5)
+        expect(page.locator("header")).to_contain_text(role.replace("_", " "))
+        page.close()
+
+
+def test_a_manager_filters_opens_a_replay_and_acknowledges_a_flag(browser, live_server, data):
+    page = sign_in(browser, live_server, "manager-1")
+    shot(page, "inbox-1440")
+    page.select_option("#id_channel", "whatsapp")
+    page.click("form.filters button[type=submit]")
+    expect(page).to_have_url(re.compile(r"channel=whatsapp"))
+    rows = page.locator("#inbox tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("queued")
+    expect(rows.first).to_contain_text("dropped")
+    # The filtered view is a link: opening it again shows the same rows.
+    page.goto(page.url)
+    expect(page.locator("#inbox tbody tr")).to_have_count(1)
+
+    rows.first.locator("a").first.click()
+    expect(page.locator("#timeline")).to_contain_text("My washing machine leaks")
+    expect(page.locator("#handoffs")).to_contain_text("queued")
+    shot(page, "replay-1440")
+    flag = Flag.objects.get(conversation=data["whatsapp"], kind="handoff_dropped")
+    box = page.locator(f"#flag-{flag.pk}")
+    box.locator("select[name=status]").select_option("acknowledged")
+    box.locator("textarea[name=note]").fill("Paging the repairs team lead")
+    box.locator("button[type=submit]").click()
+    expect(page.locator(f"#flag-{flag.pk} .flag-status")).to_have_text("Acknowledged")
+    expect(page.locator(f"#flag-{flag.pk}")).to_contain_text("manager-1")
+    flag.refresh_from_db()
+    assert (flag.status, flag.status_changed_by, flag.note) == (
+        "acknowledged", "manager-1", "Paging the repairs team lead")
+    page.close()
+
+
+def test_a_viewer_sees_contacts_masked_and_no_flag_actions(browser, live_server, data):
+    page = sign_in(browser, live_server, "viewer-1", width=390)
+    shot(page, "inbox-390-viewer")
+    whatsapp = data["whatsapp"]
+    expect(page.locator("#inbox")).not_to_contain_text(whatsapp.customer_address)
+    expect(page.locator("#inbox")).to_contain_text(mask_address(whatsapp.customer_address))
+    page.goto(f"{live_server.url}/conversations/{whatsapp.pk}/")
+    expect(page.locator("h1")).to_contain_text(mask_address(whatsapp.customer_address))
+    expect(page.locator("#flags form")).to_have_count(0)
+    expect(page.locator("text=Raw events behind this conversation")).to_have_count(0)
+    shot(page, "replay-390-viewer")
+    page.close()
