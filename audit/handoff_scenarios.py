@@ -258,14 +258,19 @@ def scenario_ingest(events: list[Payload], delivery_id: str, at: datetime) -> In
 
 
 def scenario_policies_ensure(scenario: Scenario) -> None:
-    """Create the SLA policy rows the scenario needs (by name; existing rows are kept)."""
+    """Create the SLA policy rows the scenario needs. Rows that exist are kept: one of the
+    same name, or an active one for the same channel and queue (the admin's own)."""
     for spec in scenario.policies:
         fields = {
             name: timedelta(seconds=value) if name.endswith("_limit") else value
             for name, value in spec.items()
             if name != "name"
         }
-        SLAPolicy.objects.get_or_create(name=spec["name"], defaults=fields)
+        scope = SLAPolicy.objects.filter(
+            active=True, channel=fields.get("channel", ""), queue=fields.get("queue", "")
+        )
+        if not (SLAPolicy.objects.filter(name=spec["name"]).exists() or scope.exists()):
+            SLAPolicy.objects.create(name=spec["name"], **fields)
 
 
 # --- verifying what a scenario ends with ---------------------------------------------------
