@@ -593,6 +593,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         checks=(_c("handoff:1", "window_expires_at", None),),
     ),
     Scenario(
+        "whatsapp-window-customer-message-late",
+        "whatsapp",
+        "Twilio delivered the customer's message after the AI platform's handoff events; "
+        "nobody answered and the window closed",
+        (
+            _s(0.2, "handoff.requested", data={"requested_by": "customer"}),
+            _s(0.3, "handoff.queued", data={"queue": "repairs"}),
+            _s(0.5, "customer", "The oven door glass cracked, I need a technician", occurred=0),
+            _s(30, "sweep"),
+            _s(24 * 60 + 5, "sweep"),
+        ),
+        must=(_e(DROPPED, "whatsapp_window_expired"), _e(STALLED, "queued")),
+        must_not=(_e(MISSED),),
+        states=("queued",),
+        checks=(_c(f"flag:{DROPPED}", "evidence.details.whatsapp_window_expired.state", "queued"),),
+    ),
+    Scenario(
         "whatsapp-two-handoffs-after-return",
         "whatsapp",
         "Nora helped and handed back to the AI; an hour later the customer asked again",

@@ -823,7 +823,9 @@ def _message_apply(
             message=message,
         )
     if _is_customer(message):
-        if handoff is not None and at >= handoff.requested_at:
+        if handoff is not None:
+            # Even one dated before the request: delivered late (Twilio and the AI platform
+            # race), it is still the customer's last word, which opens WhatsApp's window.
             _customer_waits(handoff, message)
         elif handoff is None:
             _customer_ask(conversation, message)
