@@ -51,8 +51,8 @@ def tail(log: Path, chars: int = 6000) -> str:
 def answers(url: str, status: int = 200) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == status
-    except requests.ConnectionError:
-        return False
+    except (requests.ConnectionError, requests.Timeout):
+        return False  # not up yet (a busy machine starts gunicorn slowly): ask again
 
 
 @pytest.fixture
