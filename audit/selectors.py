@@ -22,6 +22,7 @@ from conversations.models import (
     Conversation,
     Flag,
     Message,
+    Outcome,
     Participant,
 )
 from conversations.selectors import JourneyItem, conversation_journey
@@ -51,6 +52,8 @@ class InboxFilters:
     since: date | None = None
     until: date | None = None  # inclusive
     q: str = ""
+    # "yes": an outcome said resolved or a handoff ended resolved (the dashboards' meaning).
+    resolved: str = ""
 
 
 def _day_start(day: date) -> datetime:
@@ -74,9 +77,18 @@ def inbox_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
         if f.flag_status:
             flags = flags.filter(status=f.flag_status)
         qs = qs.filter(Exists(flags))
-    if f.handoff_state:
+    if f.handoff_state in ("any", "none"):  # with a handoff at all, or without
+        handed_off = Exists(Handoff.objects.filter(conversation=OuterRef("pk")))
+        qs = qs.filter(handed_off if f.handoff_state == "any" else ~handed_off)
+    elif f.handoff_state:
         qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"),
                                                      state=f.handoff_state)))
+    if f.resolved:
+        resolved = (
+            Exists(Outcome.objects.filter(conversation=OuterRef("pk"), resolved=True))
+            | Exists(Handoff.objects.filter(conversation=OuterRef("pk"), state="resolved"))
+        )
+        qs = qs.filter(resolved if f.resolved == "yes" else ~resolved)
     if f.agent:
         qs = qs.filter(
             Exists(Handoff.objects.filter(conversation=OuterRef("pk"), agent_id=f.agent))

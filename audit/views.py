@@ -17,7 +17,7 @@ from conversations.selectors import status_events_waiting
 from conversations.services import flag_set_status
 from handoffs.machine import State
 
-from .roles import FLAGS, PII, RAW, VIEW, can, role_of
+from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
 from .selectors import SORTS, BadCursor, InboxFilters, conversation_replay, inbox_page
 
 View = Callable[..., HttpResponse]
@@ -44,7 +44,8 @@ def _viewer(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     role = role_of(user)
     return {"can_pii": can(user, PII), "can_flags": can(user, FLAGS),
-            "can_raw": can(user, RAW), "role": role, "role_label": role.replace("_", " ")}
+            "can_raw": can(user, RAW), "can_export": can(user, EXPORT),
+            "role": role, "role_label": role.replace("_", " ")}
 
 
 def _choices(values: list[str], blank: str = "any") -> list[tuple[str, str]]:
@@ -64,13 +65,17 @@ class InboxFilterForm(forms.Form):
     flag_kind = forms.ChoiceField(required=False, choices=_choices(FLAG_KINDS))
     flag_status = forms.ChoiceField(required=False,
                                     choices=[("", "any"), *Flag.Status.choices])
-    handoff_state = forms.ChoiceField(required=False, choices=_choices([s.value for s in State]))
+    handoff_state = forms.ChoiceField(
+        required=False, choices=[*_choices([s.value for s in State]), ("any", "any handoff"),
+                                ("none", "no handoff")])
     agent = forms.CharField(required=False, max_length=255)
     model = forms.CharField(required=False, max_length=255, label="AI model")
     prompt_version = forms.CharField(required=False, max_length=100)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     q = forms.CharField(required=False, max_length=200, label="Search")
+    resolved = forms.ChoiceField(required=False, choices=[("", "any"), ("yes", "resolved"),
+                                                          ("no", "not resolved")])
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
 
     def filters(self) -> InboxFilters:
