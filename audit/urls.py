@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import dashboards, views
 
 app_name = "audit"
 
@@ -10,4 +10,6 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/", views.replay, name="replay"),
     path("conversations/<int:conversation_id>/raw/", views.raw_events, name="raw_events"),
     path("flags/<int:flag_id>/status/", views.flag_status, name="flag_status"),
+    path("dashboards/", dashboards.dashboards, name="dashboards"),
+    path("export.csv", dashboards.export_csv, name="export_csv"),
 ]

@@ -1,0 +1,311 @@
+"""What the dashboards page shows, built from a Dashboard: headline tiles, charts (inline
+SVG from audit.charts) and tables, each figure formatted for people and linked to the
+inbox filtered to the conversations behind it."""
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.utils.safestring import SafeString
+
+from conversations.models import Channel
+
+from .charts import PALETTE, Point, Series, bar_chart, line_chart, nice_max
+from .dashboard_selectors import Dashboard, Period, Release, inbox_link
+
+CHANNEL_LABELS = dict(Channel.choices)
+DROPPED, STALLED = "handoff_dropped", "handoff_stalled"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
+def money(value: Decimal | float | None) -> str:
+    if value is None:
+        return "—"
+    if not value:
+        return "$0"
+    return f"${value:,.2f}" if value >= 1 else f"${value:,.4f}"
+
+
+def minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def csat(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+@dataclass
+class Cell:
+    text: str
+    href: str = ""
+    note: str = ""  # small print under the figure (the counts behind a rate)
+
+
+@dataclass
+class Tile:
+    label: str
+    value: str
+    href: str
+    note: str = ""
+
+
+@dataclass
+class Table:
+    caption: str
+    head: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    empty: str = "No data in this period."
+
+
+@dataclass
+class Chart:
+    heading: str
+    svg: SafeString
+    svg_narrow: SafeString  # the same chart drawn for phones (legible labels at 390 px)
+    note: str = ""
+    legend: list[tuple[str, str]] = field(default_factory=list)  # (name, colour)
+
+
+def _legend(*names: str) -> list[tuple[str, str]]:
+    return [(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate(names)]
+
+
+@dataclass
+class DashboardView:
+    tiles: list[Tile]
+    charts: list[Chart]
+    tables: list[Table]
+
+
+def _sla(metrics: Any, kinds: list[str], link: str) -> list[Cell]:
+    cells = []
+    for kind in kinds:
+        figures = metrics.sla.get(kind)
+        if figures is None or figures.rate is None:
+            cells.append(Cell("—"))
+            continue
+        cells.append(Cell(pct(figures.rate), link,
+                          f"{figures.met} of {figures.met + figures.breached}"))
+    return cells
+
+
+def _tiles(board: Dashboard) -> list[Tile]:
+    p, t, c = board.period, board.total, board.costs
+    met = sum(f.met for f in t.sla.values())
+    decided = met + sum(f.breached for f in t.sla.values())
+    return [
+        Tile("Handoff rate", pct(t.handoff_rate), inbox_link(p, handoff_state="any"),
+             f"{t.conversations_handed_off or 0} of {t.conversations_eligible or 0} "
+             "conversations with the AI"),
+        Tile("Time to human", f"{minutes(t.time_to_human_p50)} · {minutes(t.time_to_human_p90)}",
+             inbox_link(p, handoff_state="any"),
+             f"p50 · p90 over {t.reached_human} handoff{'s' * (t.reached_human != 1)} "
+             "that reached a human"),
+        Tile("SLA met", pct(met / decided if decided else None),
+             inbox_link(p, flag_kind=STALLED), f"{met} of {decided} waits, all states"),
+        Tile("Dropped", str(t.conversations_dropped), inbox_link(p, flag_kind=DROPPED),
+             f"{pct(t.dropped_rate)} of {t.conversations_with_handoff} handed-off conversations"),
+        Tile("Stalled", str(t.stalled), inbox_link(p, flag_kind=STALLED),
+             "handoffs that sat past an SLA limit"),
+        Tile("Returned to AI", pct(t.returned_rate), inbox_link(p, handoff_state="returned"),
+             f"{t.conversations_returned} conversation{'s' * (t.conversations_returned != 1)}"),
+        Tile("AI cost per conversation", money(c.cost_per_conversation), inbox_link(p),
+             f"{money(c.cost)} over {c.conversations} conversations"),
+        Tile("AI cost per resolved", money(c.cost_per_resolved), inbox_link(p, resolved="yes"),
+             f"{c.resolved} resolved ({pct(c.resolved_rate)})"),
+        Tile("CSAT", csat(c.csat), inbox_link(p), f"{c.rated} rated (1–5)"),
+    ]
+
+
+def _day_label(key: str) -> str:
+    return f"{key[8:10]}/{key[5:7]}"
+
+
+def _charts(board: Dashboard, width: int) -> list[Chart]:
+    p = board.period
+    days = board.by_day
+    longest = max((m.time_to_human_p90 or 0 for m in days), default=0)
+    unit, per = ("hours", 3600) if longest > 3 * 3600 else ("minutes", 60)
+
+    def day_link(key: str, **filters: str) -> str:
+        return inbox_link(p, day=date.fromisoformat(key), **filters)
+
+    rates = line_chart(
+        title="Handoff, dropped and returned rate per day", width=width,
+        y_format=lambda v: f"{100 * v:.0f}%",
+        series=[
+            Series("Handoff rate", [Point(_day_label(m.key), m.handoff_rate,
+                                          day_link(m.key, handoff_state="any"),
+                                          pct(m.handoff_rate)) for m in days]),
+            Series("Dropped rate", [Point(_day_label(m.key), m.dropped_rate,
+                                          day_link(m.key, flag_kind=DROPPED),
+                                          pct(m.dropped_rate)) for m in days]),
+            Series("Returned rate", [Point(_day_label(m.key), m.returned_rate,
+                                           day_link(m.key, handoff_state="returned"),
+                                           pct(m.returned_rate)) for m in days]),
+        ],
+    )
+    waits = line_chart(
+        title=f"Time to human per day, p50 and p90 ({unit})", width=width,
+        y_format=lambda v: f"{v / per:.3g}", y_max=nice_max(longest / per) * per,
+        series=[
+            Series("p50", [Point(_day_label(m.key), m.time_to_human_p50,
+                                 day_link(m.key, handoff_state="any"),
+                                 minutes(m.time_to_human_p50)) for m in days]),
+            Series("p90", [Point(_day_label(m.key), m.time_to_human_p90,
+                                 day_link(m.key, handoff_state="any"),
+                                 minutes(m.time_to_human_p90)) for m in days]),
+        ],
+    )
+    counts = line_chart(
+        title="Handoffs, dropped and stalled per day", width=width,
+        series=[
+            Series("Handoffs", [Point(_day_label(m.key), m.handoffs,
+                                      day_link(m.key, handoff_state="any")) for m in days]),
+            Series("Dropped", [Point(_day_label(m.key), m.conversations_dropped,
+                                     day_link(m.key, flag_kind=DROPPED)) for m in days]),
+            Series("Stalled", [Point(_day_label(m.key), m.stalled,
+                                     day_link(m.key, flag_kind=STALLED)) for m in days]),
+        ],
+    )
+    by_outcome = bar_chart(
+        title="CSAT by handoff outcome (1–5)", x_max=5, width=width,
+        points=[Point(b.label, b.csat, inbox_link(p, handoff_state=b.key),
+                      f"{csat(b.csat)} ({b.rated})") for b in board.csat],
+    )
+    by_channel = bar_chart(
+        title="Handoff rate by channel", x_max=1.0, color="#7c3aed", width=width,
+        points=[Point(CHANNEL_LABELS.get(m.key, m.key), m.handoff_rate,
+                      inbox_link(p, channel=m.key, handoff_state="any"), pct(m.handoff_rate))
+                for m in board.by_channel],
+    )
+    each_day = "Each point opens that day's conversations in the inbox."
+    return [
+        Chart("Rates per day", rates, rates, each_day,
+              _legend("Handoff rate", "Dropped rate", "Returned rate")),
+        Chart(f"Time to human per day ({unit})", waits, waits,
+              "Request to first human reply, wall clock; business time is in the channel table.",
+              _legend("p50", "p90")),
+        Chart("Volume per day", counts, counts, each_day,
+              _legend("Handoffs", "Dropped", "Stalled")),
+        Chart("CSAT by handoff outcome", by_outcome, by_outcome,
+              "By how the conversation's last handoff ended; (n) = rated conversations."),
+        Chart("Handoff rate by channel", by_channel, by_channel),
+    ]
+
+
+def _channel_tables(board: Dashboard) -> list[Table]:
+    p = board.period
+    handoffs = Table(
+        "Handoffs by channel",
+        ["Channel", "Handoff rate", "Handoffs", "Time to human p50 · p90",
+         "Business time p50 · p90", *[f"SLA met: {k}" for k in board.sla_kinds],
+         "Dropped", "Stalled", "Returned"],
+    )
+    with_total = [*board.by_channel, board.total] if len(board.by_channel) > 1 else board.by_channel
+    for m in with_total:
+        scoped = replace(p, channel="" if m.key == "all" else m.key)
+        link = inbox_link(scoped,
+                          handoff_state="any")
+        handoffs.rows.append([
+            Cell("All channels" if m.key == "all" else CHANNEL_LABELS.get(m.key, m.key), link),
+            Cell(pct(m.handoff_rate), link,
+                 f"{m.conversations_handed_off or 0} of {m.conversations_eligible or 0}"),
+            Cell(str(m.handoffs), link),
+            Cell(f"{minutes(m.time_to_human_p50)} · {minutes(m.time_to_human_p90)}", link),
+            Cell(f"{minutes(m.time_to_human_business_p50)} · "
+                 f"{minutes(m.time_to_human_business_p90)}", link),
+            *_sla(m, board.sla_kinds, inbox_link(
+                scoped, flag_kind=STALLED)),
+            Cell(str(m.conversations_dropped), inbox_link(
+                scoped, flag_kind=DROPPED),
+                pct(m.dropped_rate)),
+            Cell(str(m.stalled), inbox_link(
+                scoped, flag_kind=STALLED)),
+            Cell(pct(m.returned_rate), inbox_link(
+                scoped, handoff_state="returned"),
+                str(m.conversations_returned)),
+        ])
+    costs = Table("Cost, resolution and CSAT by channel",
+                  ["Channel", "Conversations", "Resolved", "AI cost", "Per conversation",
+                   "Per resolved", "CSAT"])
+    rows = [*board.costs_by_channel, board.costs] if len(board.costs_by_channel) > 1 \
+        else board.costs_by_channel
+    for c in rows:
+        scoped = replace(p, channel="" if c.key == "all" else c.key)
+        costs.rows.append([
+            Cell("All channels" if c.key == "all" else CHANNEL_LABELS.get(c.key, c.key),
+                 inbox_link(scoped)),
+            Cell(str(c.conversations), inbox_link(scoped)),
+            Cell(str(c.resolved), inbox_link(scoped, resolved="yes"), pct(c.resolved_rate)),
+            Cell(money(c.cost), inbox_link(scoped)),
+            Cell(money(c.cost_per_conversation), inbox_link(scoped)),
+            Cell(money(c.cost_per_resolved), inbox_link(scoped, resolved="yes")),
+            Cell(csat(c.csat), inbox_link(scoped), f"{c.rated} rated"),
+        ])
+    return [handoffs, costs]
+
+
+def _release_table(caption: str, head: str, rows: list[Release], period: Period,
+                   param: str) -> Table:
+    table = Table(caption, [head, "Conversations", "Handoff rate", "Dropped rate", "AI cost",
+                            "Per conversation", "CSAT"],
+                  empty="No AI steps with this information in the period.")
+    for r in rows:
+        link = inbox_link(period, **{param: r.key})
+        table.rows.append([
+            Cell(r.key, link), Cell(str(r.conversations), link),
+            Cell(pct(r.handoff_rate), inbox_link(period, **{param: r.key},
+                                                 handoff_state="any"), str(r.handed_off)),
+            Cell(pct(r.dropped_rate), inbox_link(period, **{param: r.key}, flag_kind=DROPPED),
+                 str(r.dropped)),
+            Cell(money(r.cost), link), Cell(money(r.cost_per_conversation), link),
+            Cell(csat(r.csat), link, f"{r.rated} rated"),
+        ])
+    return table
+
+
+def _daily_table(board: Dashboard) -> Table:
+    p = board.period
+    table = Table("Day by day", ["Day", "Handoff rate", "Handoffs", "Time to human p50 · p90",
+                                 "Dropped", "Stalled", "Returned"])
+    for m in reversed(board.by_day):
+        day = date.fromisoformat(m.key)
+        link = inbox_link(p, day=day, handoff_state="any")
+        table.rows.append([
+            Cell(m.key, link),
+            Cell(pct(m.handoff_rate), link,
+                 f"{m.conversations_handed_off or 0} of {m.conversations_eligible or 0}"),
+            Cell(str(m.handoffs), link),
+            Cell(f"{minutes(m.time_to_human_p50)} · {minutes(m.time_to_human_p90)}", link),
+            Cell(str(m.conversations_dropped), inbox_link(p, day=day, flag_kind=DROPPED)),
+            Cell(str(m.stalled), inbox_link(p, day=day, flag_kind=STALLED)),
+            Cell(pct(m.returned_rate), inbox_link(p, day=day, handoff_state="returned")),
+        ])
+    return table
+
+
+def dashboard_view(board: Dashboard) -> DashboardView:
+    p = board.period
+    return DashboardView(
+        tiles=_tiles(board),
+        charts=[replace(wide, svg_narrow=narrow.svg) for wide, narrow in
+                zip(_charts(board, 560), _charts(board, 340), strict=True)],
+        tables=[
+            *_channel_tables(board),
+            _release_table("By AI model", "Model", board.models, p, "model"),
+            _release_table("By prompt version", "Prompt version", board.prompts, p,
+                           "prompt_version"),
+            _daily_table(board),
+        ],
+    )
