@@ -132,7 +132,8 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
     assert Conversation.objects.filter(channel="sms").exists()
     assert journeys().exclude(channel__in=["web", "email"]).count() == len(SCENARIOS)
     assert journeys().filter(channel="web").count() == len(WEB_JOURNEYS)
-    assert_counts_match_messages(Conversation.objects.all())
+    # (A scenario's conversation may be opened by an event dated after its first message.)
+    assert_counts_match_messages(journeys())
 
     # Every customer message and status callback came through a processed raw event.
     assert not RawEvent.objects.exclude(status=RawEvent.Status.PROCESSED).exists()
