@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install lint bench-ingest bench-events bench-sweep seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-sweep bench-views seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench-events: install
 # 1,000,000 open handoffs, 1% due; BENCH_SWEEP_ARGS="--open 200000 --repeats 3" for a look.
 bench-sweep: install
 	$(PY) bench/sweep.py $(BENCH_SWEEP_ARGS)
+
+# 1,000,000 conversations / 5,000,000 messages, then the pages; BENCH_VIEWS_ARGS="--conversations
+# 100000 --repeats 10" for a look, "--keep" to measure again without seeding.
+bench-views: install
+	$(PY) bench/views.py $(BENCH_VIEWS_ARGS)
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -127,7 +127,8 @@ def line_chart(
     # X labels: first, last and a few between, so 90 days do not overlap.
     every = max(1, round(n / 6))
     for index, label in enumerate(labels):
-        if index % every == 0 or index == n - 1:
+        # Every `every`th label and the last, skipping one that would crowd the last.
+        if index == n - 1 or (index % every == 0 and n - 1 - index >= every * 0.75):
             anchor = "end" if index == n - 1 and n > 1 else ("start" if index == 0 else "middle")
             parts.append(f'<text x="{x_at(index):.1f}" y="{height - 8}" text-anchor="{anchor}" '
                          f'font-size="10" fill="#616e7c">{escape(label)}</text>')

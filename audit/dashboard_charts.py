@@ -135,6 +135,7 @@ def _charts(board: Dashboard, width: int) -> list[Chart]:
     p = board.period
     days = board.by_day
     longest = max((m.time_to_human_p90 or 0 for m in days), default=0)
+    most = max((m.handoffs for m in days), default=0)
     unit, per = ("hours", 3600) if longest > 3 * 3600 else ("minutes", 60)
 
     def day_link(key: str, **filters: str) -> str:
@@ -169,6 +170,8 @@ def _charts(board: Dashboard, width: int) -> list[Chart]:
     )
     counts = line_chart(
         title="Handoffs, dropped and stalled per day", width=width,
+        # Small counts: a top of 4 or 8 keeps the four grid steps on whole numbers.
+        y_max=next((top for top in (4, 8) if most <= top), None),
         series=[
             Series("Handoffs", [Point(_day_label(m.key), m.handoffs,
                                       day_link(m.key, handoff_state="any")) for m in days]),

@@ -25,12 +25,13 @@ from audit.handoff_scenarios import BUSINESS, REFERENCE_WEEK, scenario_customer,
 from audit.masking import mask_address
 from audit.selectors import InboxFilters, inbox_queryset
 from conversations.models import Conversation
+from tests import test_audit_pages
 from tests.signing import events_headers
-from tests.test_audit_pages import user_in
 from tests.test_events_webhook import PATH, SECRET
 from tests.test_handoff_scenarios import play
 
 pytestmark = pytest.mark.django_db
+as_role = test_audit_pages.as_role  # the fixture: a signed-in Client per role
 
 TODAY = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # the Sunday after REFERENCE_WEEK's Monday
 WEEK = {"since": "2026-11-16", "until": "2026-11-22"}
@@ -92,15 +93,6 @@ def week(client, settings):
     client.logout()
     return {which: Conversation.objects.get(keys__key=f"events:scn-{key}")
             for which, key in KEYS.items()}
-
-
-@pytest.fixture
-def as_role():
-    def client_for(role: str | None) -> Client:
-        c = Client()
-        c.force_login(user_in(role, f"user-{role or 'none'}"))
-        return c
-    return client_for
 
 
 @pytest.fixture

@@ -1,0 +1,402 @@
+"""`make bench-views`: the pages people open every morning, over 1,000,000 conversations.
+
+1. (Re)create the database `ha_bench_views` and migrate it.
+2. Seed `--conversations` conversations (5 messages each on average: 5,000,000) with the bulk
+   seeder behind `seed_demo --conversations` (COPY), then COPY the rest the pages need:
+   AI steps (models, prompt versions, cost) on most conversations, one handoff with its SLA
+   wait on `--handoff-share` of them (every end state, some dropped or stalled, with their
+   flags), outcomes with CSAT, and one conversation of `--replay-messages` messages.
+   VACUUM ANALYZE.
+3. In this process, Django's test Client as a signed-in manager: for each page, warm-up
+   requests, then `--repeats` timed requests; p50/p95 and the queries one request makes.
+   The floor is GET /healthz through the same Client and middleware in the same run.
+   Pages: the inbox's first page, a filtered page, page 500 (reached by walking the keyset
+   cursor through the 499 pages before it), a replay of the long conversation, the 30-day
+   dashboard (and the 7-day one for comparison).
+
+Exit 0 whether or not the targets are met (the figures are a report); non-zero when the run
+broke (a page answered other than 200, page 500 not reached). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from html import unescape
+from typing import Any
+
+import ingest as bench  # bench/ is sys.path[0] when run as a script; it puts ROOT there too
+from django.db import connection, transaction  # lazy: usable once django_setup ran
+from ingest import RunBroken, verdict
+from sweep import django_setup
+from tqdm import tqdm
+
+DB_NAME = "ha_bench_views"
+DATABASE_URL = f"{bench.PG}/{DB_NAME}"
+NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
+TARGETS_MS = {"inbox": 150.0, "replay": 150.0, "dashboard": 500.0}
+
+MODELS = (("gpt-4.1", "gpt-4.1-2025-04-14"), ("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"),
+          ("claude-sonnet-4", "claude-sonnet-4-20250514"))
+PROMPTS = ("v12", "v13", "v14", "v15")
+END_STATES = (("resolved", 40), ("abandoned", 12), ("returned", 10), ("engaged", 14),
+              ("queued", 12), ("requested", 12))
+AGENTS = (("lucia.fernandez", "Lucía Fernández"), ("j.gross", "Jürgen Groß"),
+          ("mei.chen", "陈美"))
+
+AI_STEP_FIELDS = (
+    "id", "conversation_id", "external_id", "message_provider", "message_provider_id",
+    "occurred_at", "operation", "agent_name", "provider_name", "request_model",
+    "response_model", "prompt_name", "prompt_version", "parameters", "input_tokens",
+    "output_tokens", "cost", "latency_ms", "finish_reason", "tool_name", "tool_error",
+    "retrieved_documents", "guardrails", "system_prompt", "system_prompt_hash",
+)
+HANDOFF_FIELDS = (
+    "id", "conversation_id", "number", "channel", "state", "state_entered_at", "requested_by",
+    "reason", "queue", "agent_id", "agent_name", "requested_at", "queued_at", "engaged_at",
+    "ended_at", "time_to_human", "time_to_human_business", "policy", "ai_replies_after_request",
+    "dropped_reasons", "dropped_at", "stalled_count", "created_at", "updated_at",
+)
+WAIT_FIELDS = ("id", "handoff_id", "kind", "started_at", "allowed_seconds", "business_hours",
+               "deadline_at", "ended_at", "waited_seconds", "met")
+FLAG_FIELDS = ("id", "conversation_id", "kind", "severity", "status", "subject_type",
+               "subject_id", "evidence", "raised_at", "updated_at", "status_changed_by", "note")
+OUTCOME_FIELDS = ("id", "conversation_id", "external_id", "occurred_at", "csat", "resolved",
+                  "verdict", "attributes")
+
+
+@dataclass
+class Extras:
+    ai_steps: int = 0
+    handoffs: int = 0
+    flags: int = 0
+    outcomes: int = 0
+    replay_id: int = 0
+    seconds: float = 0.0
+
+
+def seed(conversations: int, workers: int) -> float:
+    from audit.demo import demo_bulk_seed
+
+    started = time.monotonic()
+    with tqdm(total=conversations, desc=f"seed {conversations:,} conversations",
+              unit=" conv", unit_scale=True, file=sys.stderr) as bar:
+        demo_bulk_seed(conversations=conversations, messages_per_conversation=5,
+                       batch_size=5000, workers=workers,
+                       on_progress=lambda added, _missing: bar.update(added))
+    return time.monotonic() - started
+
+
+def _extras_for(rng: random.Random, row: tuple, ids: dict[str, int], out: dict[str, list],
+                handoff_share: float) -> None:
+    """The AI steps, handoff, wait, flags and outcome of one seeded conversation."""
+    pk, channel, started, last = row
+    if rng.random() < 0.85:
+        model, answered = MODELS[int(rng.random() * len(MODELS))]
+        version = PROMPTS[int(rng.random() * len(PROMPTS))]
+        for n in range(1 + (rng.random() < 0.4)):
+            ids["ai"] += 1
+            out["ai"].append((
+                ids["ai"], pk, f"b{pk}-{n}", "", "", started + timedelta(seconds=20 + 60 * n),
+                "chat", "Ava", "openai", model, answered, "support", version, "{}",
+                400 + int(rng.random() * 800), 40 + int(rng.random() * 200),
+                Decimal(f"{0.0005 + rng.random() * 0.01:.6f}"), 300 + int(rng.random() * 2000),
+                "stop", "", "", "[]", "[]", "", "",
+            ))
+    if rng.random() < 0.25:
+        ids["outcome"] += 1
+        out["outcome"].append((ids["outcome"], pk, f"b{pk}", last, 1 + int(rng.random() * 5),
+                               rng.random() < 0.6, "", "{}"))
+    if rng.random() >= handoff_share:
+        return
+    roll, state = rng.random() * 100, "requested"
+    for name, weight in END_STATES:
+        if roll < weight:
+            state = name
+            break
+        roll -= weight
+    ids["handoff"] += 1
+    hid = ids["handoff"]
+    requested = started + timedelta(seconds=60 + rng.random() * 60)
+    reached = state in ("resolved", "engaged") or (state == "returned" and rng.random() < 0.3)
+    tth = 30 + rng.random() * 1800 if reached else None
+    engaged = requested + timedelta(seconds=tth) if tth else None
+    ended = engaged + timedelta(minutes=5) if state == "resolved" and engaged else (
+        requested + timedelta(minutes=20) if state in ("abandoned", "returned") else None)
+    dropped = requested + timedelta(minutes=20) if state == "abandoned" else None
+    stalled = 1 if (tth or 0) > 600 or state in ("queued", "requested") and rng.random() < 0.5 \
+        else 0
+    agent_id, agent_name = AGENTS[hid % len(AGENTS)] if reached else ("", "")
+    out["handoff"].append((
+        hid, pk, 1, channel, state, ended or engaged or requested, "ai", "", "general",
+        agent_id, agent_name, requested, requested + timedelta(seconds=5), engaged, ended, tth,
+        tth, "{}", 0, '["closed_before_human"]' if dropped else "[]", dropped, stalled,
+        requested, ended or requested,
+    ))
+    waited = tth if tth else (ended - requested).total_seconds() if ended else None
+    out["wait"].append((
+        hid, hid, "queued", requested, 600.0, False, requested + timedelta(seconds=600),
+        engaged or ended, waited, None if waited is None else waited <= 600,
+    ))
+    for kind, severity, found in (("handoff_dropped", "high", dropped),
+                                  ("handoff_stalled", "medium", stalled)):
+        if found:
+            ids["flag"] += 1
+            status = "open" if rng.random() < 0.7 else "resolved"
+            out["flag"].append((ids["flag"], pk, kind, severity, status, "handoff", hid, "{}",
+                                requested + timedelta(minutes=10), requested, "", ""))
+
+
+def _replay_conversation(messages: int, ids: dict[str, int], now: datetime) -> int:
+    """One long WhatsApp conversation: customer and AI turns, an AI step per AI message."""
+    from audit.demo import _copy_rows as copy_rows
+    from audit.demo import _reserve_ids
+    from conversations.models import AIStep, Conversation, Message, Participant
+
+    pk = _reserve_ids(Conversation, 1)[0]
+    customer_pid, ai_pid = _reserve_ids(Participant, 2)
+    message_ids = _reserve_ids(Message, messages)
+    start = now - timedelta(days=1)
+    rows, steps = [], []
+    for n, mid in enumerate(message_ids):
+        ai = n % 2 == 1
+        at = start + timedelta(minutes=n)
+        rows.append((mid, pk, ai_pid if ai else customer_pid, "outbound" if ai else "inbound",
+                     "ai" if ai else "customer", f"Message {n} of the long conversation.",
+                     "twilio", f"SMbench{mid:026x}", at, "delivered" if ai else "received", 5,
+                     at, "", 1, "[]", "{}", None, now))
+        if ai:
+            ids["ai"] += 1
+            steps.append((ids["ai"], pk, f"long-{n}", "", "", at, "chat", "Ava", "openai",
+                          *MODELS[0], "support", PROMPTS[-1], "{}", 500, 80,
+                          Decimal("0.004"), 900, "stop", "", "", "[]", "[]", "", ""))
+    with transaction.atomic():
+        copy_rows(Conversation, (
+            "id", "channel", "business_address", "customer_address", "status", "subject",
+            "started_at", "last_activity_at", "last_customer_message_at", "closed_at",
+            "message_count", "metadata", "created_at"), [(
+                pk, "whatsapp", "+14155550199", "+34600000200", "open", "", start,
+                start + timedelta(minutes=messages), start, None, messages, "{}", now)])
+        copy_rows(Participant, ("id", "conversation_id", "kind", "external_id", "display_name",
+                                "metadata"),
+                  [(customer_pid, pk, "customer", "+34600000200", "Long Talker", "{}"),
+                   (ai_pid, pk, "ai", "ava", "Ava", "{}")])
+        copy_rows(Message, ("id", "conversation_id", "participant_id", "direction",
+                            "author_kind", "body", "provider", "provider_message_id", "sent_at",
+                            "status", "status_rank", "status_at", "error_code", "num_segments",
+                            "media", "metadata", "raw_event_id", "created_at"), rows)
+        copy_rows(AIStep, AI_STEP_FIELDS, steps)
+    return pk
+
+
+def extras(handoff_share: float, replay_messages: int, chunk: int, seed_value: int) -> Extras:
+    """COPY the AI steps, handoffs, waits, flags and outcomes over the seeded conversations."""
+    from audit.demo import _copy_rows as copy_rows
+    from conversations.models import AIStep, Conversation, Flag, Outcome
+    from handoffs.models import Handoff, Wait
+
+    started = time.monotonic()
+    rng = random.Random(seed_value)
+    ids = {"ai": 0, "handoff": 0, "flag": 0, "outcome": 0}
+    low, high = _bounds()
+    tables = {"ai": (AIStep, AI_STEP_FIELDS), "handoff": (Handoff, HANDOFF_FIELDS),
+              "wait": (Wait, WAIT_FIELDS), "flag": (Flag, FLAG_FIELDS),
+              "outcome": (Outcome, OUTCOME_FIELDS)}
+    with tqdm(total=high - low + 1, desc="COPY AI steps, handoffs, flags, outcomes",
+              unit=" conv", unit_scale=True, file=sys.stderr) as bar:
+        for first in range(low, high + 1, chunk):
+            out: dict[str, list] = {name: [] for name in tables}
+            for row in Conversation.objects.filter(id__gte=first, id__lt=first + chunk) \
+                    .order_by("id").values_list("id", "channel", "started_at",
+                                                "last_activity_at"):
+                _extras_for(rng, row, ids, out, handoff_share)
+            with transaction.atomic():
+                for name, (model, fields) in tables.items():
+                    copy_rows(model, fields, out[name])
+            bar.update(min(chunk, high + 1 - first))
+    replay_id = _replay_conversation(replay_messages, ids, datetime.now().astimezone())
+    with connection.cursor() as cursor:
+        for table, key in (("conversations_aistep", "ai"), ("handoffs_handoff", "handoff"),
+                           ("handoffs_wait", "handoff"), ("conversations_flag", "flag"),
+                           ("conversations_outcome", "outcome")):
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)",
+                           [max(ids[key], 1)])
+        # The severity sort's key, as the flag services keep it.
+        cursor.execute("""
+            UPDATE conversations_conversation c SET open_flag_rank = f.rank
+            FROM (SELECT conversation_id, MAX(CASE severity WHEN 'high' THEN 4
+                         WHEN 'medium' THEN 3 ELSE 1 END) AS rank
+                  FROM conversations_flag WHERE status IN ('open', 'acknowledged')
+                  GROUP BY conversation_id) f
+            WHERE c.id = f.conversation_id""")
+        print("  VACUUM ANALYZE", file=sys.stderr, flush=True)
+        cursor.execute("VACUUM ANALYZE")
+    return Extras(ai_steps=ids["ai"], handoffs=ids["handoff"], flags=ids["flag"],
+                  outcomes=ids["outcome"], replay_id=replay_id,
+                  seconds=time.monotonic() - started)
+
+
+def _bounds() -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT MIN(id), MAX(id) FROM conversations_conversation")
+        low, high = cursor.fetchone()
+    return low or 1, high or 0
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    label: str
+    path: str
+    target_ms: float | None = None
+    seconds: list[float] = field(default_factory=list)
+    queries: int = 0
+    rows: int | None = None
+
+    def ms(self, q: float) -> float:
+        ordered = sorted(self.seconds)
+        return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def client_for_manager() -> Any:
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user, _ = User.objects.get_or_create(username="bench-manager")
+    user.groups.add(Group.objects.get(name="manager"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def timed(client: Any, m: Measure, repeats: int, warmup: int) -> Measure:
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(warmup):
+        _get(client, m.path)
+    with CaptureQueriesContext(connection) as queries:
+        response = _get(client, m.path)
+    m.queries = len(queries)
+    if m.path.startswith("/inbox/"):
+        m.rows = response.content.count(b"<tr data-conversation=")
+    for _ in range(repeats):
+        began = time.perf_counter()
+        _get(client, m.path)
+        m.seconds.append(time.perf_counter() - began)
+    return m
+
+
+def _get(client: Any, path: str) -> Any:
+    response = client.get(path)
+    if response.status_code != 200:
+        raise RunBroken(f"GET {path} answered {response.status_code}")
+    return response
+
+
+def page_path(client: Any, first: str, page: int) -> str:
+    """The URL of page `page`, reached by following the Next links from `first`."""
+    path = first
+    for _ in tqdm(range(page - 1), desc=f"walk the keyset to page {page}", unit=" pages",
+                  file=sys.stderr):
+        found = NEXT.search(_get(client, path).content.decode())
+        if not found:
+            raise RunBroken(f"the inbox ended before page {page}")
+        path = first.split("?")[0] + unescape(found.group(1))
+    return path
+
+
+def report(measures: list[Measure], floor: Measure, sizes: dict[str, int]) -> None:
+    print(f"\n== bench-views: Django test Client in-process, PostgreSQL {DB_NAME}, "
+          f"{len(floor.seconds)} timed requests each (dashboards: "
+          f"{len(measures[-1].seconds)}) ==")
+    print("data    " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    print(f"floor   GET {floor.path:<44} p50 {floor.ms(.5):7.1f} ms  p95 {floor.ms(.95):7.1f} "
+          f"ms  queries {floor.queries}")
+    for m in measures:
+        ratio = m.ms(.5) / floor.ms(.5) if floor.ms(.5) else float("nan")
+        target = ""
+        if m.target_ms:
+            target = f"  target p95 < {m.target_ms:.0f} ms: {verdict(m.ms(.95) < m.target_ms)}"
+        rows = "" if m.rows is None else f" rows {m.rows}"
+        print(f"{m.label:<22} p50 {m.ms(.5):7.1f} ms  p95 {m.ms(.95):7.1f} ms  queries "
+              f"{m.queries:>2}{rows}  p50/floor {ratio:6.1f}x{target}")
+        print(f"        GET {m.path[:110]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--conversations", type=int, default=1_000_000)
+    parser.add_argument("--handoff-share", type=float, default=0.12,
+                        help="conversations with a handoff (0.12)")
+    parser.add_argument("--replay-messages", type=int, default=200)
+    parser.add_argument("--page", type=int, default=500, help="the deep page (500)")
+    parser.add_argument("--repeats", type=int, default=20, help="timed requests each (20)")
+    parser.add_argument("--dashboard-repeats", type=int, default=5,
+                        help="timed requests of each dashboard (5: each takes seconds at 1M)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="seeding connections (2)")
+    parser.add_argument("--chunk", type=int, default=50_000, help="conversations per COPY")
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--keep", action="store_true",
+                        help="reuse the database as the last run left it (no drop, no seed)")
+    args = parser.parse_args()
+
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-views-") as tmp:
+        env = bench.server_env(tmp, DATABASE_URL)
+        if not args.keep:
+            print(f"database {DB_NAME}: drop, create, migrate", flush=True)
+            bench.database_recreate(DB_NAME)
+            bench.migrate(env)
+        django_setup(env)
+        from conversations.models import AIStep, Conversation, Flag, Message
+        from handoffs.models import Handoff
+
+        if not args.keep:
+            seeded = seed(args.conversations, args.workers)
+            added = extras(args.handoff_share, args.replay_messages, args.chunk, args.seed)
+            print(f"  seeded in {seeded:.0f} s, extras in {added.seconds:.0f} s",
+                  file=sys.stderr)
+        replay_id = Conversation.objects.filter(customer_address="+34600000200") \
+            .values_list("id", flat=True).first()
+        sizes = {"conversations": Conversation.objects.count(),
+                 "messages": Message.objects.count(), "AI steps": AIStep.objects.count(),
+                 "handoffs": Handoff.objects.count(), "flags": Flag.objects.count()}
+        client = client_for_manager()
+        floor = timed(client, Measure("floor", "/healthz"), args.repeats, args.warmup)
+        deep = page_path(client, "/inbox/?sort=recent", args.page)
+        measures = [
+            Measure("inbox first page", "/inbox/", TARGETS_MS["inbox"]),
+            Measure("inbox filtered", "/inbox/?channel=whatsapp&flag_kind=handoff_stalled"
+                    "&flag_status=open", TARGETS_MS["inbox"]),
+            Measure("inbox severity sort", "/inbox/?sort=severity", TARGETS_MS["inbox"]),
+            Measure(f"inbox page {args.page}", deep, TARGETS_MS["inbox"]),
+            Measure(f"replay {args.replay_messages} msgs", f"/conversations/{replay_id}/",
+                    TARGETS_MS["replay"]),
+            Measure("dashboard 30 days", "/dashboards/?days=30", TARGETS_MS["dashboard"]),
+            Measure("dashboard 7 days", "/dashboards/?days=7", TARGETS_MS["dashboard"]),
+        ]
+        for m in measures:
+            print(f"  measuring {m.label}", file=sys.stderr, flush=True)
+            slow = m.path.startswith("/dashboards/")
+            timed(client, m, args.dashboard_repeats if slow else args.repeats,
+                  1 if slow else args.warmup)
+        # Let the floor see the same warmed process the pages did.
+        floor.seconds.clear()
+        timed(client, floor, args.repeats, 0)
+    report(measures, floor, sizes)
+    print(f"\nwhole run {time.monotonic() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    bench.cli(main, "bench-views")
