@@ -74,6 +74,7 @@ class Chart:
     svg_narrow: SafeString  # the same chart drawn for phones (legible labels at 390 px)
     note: str = ""
     legend: list[tuple[str, str]] = field(default_factory=list)  # (name, colour)
+    empty: str = ""  # shown instead of the drawing when there is nothing to draw
 
 
 def _legend(*names: str) -> list[tuple[str, str]]:
@@ -193,17 +194,21 @@ def _charts(board: Dashboard, width: int) -> list[Chart]:
                 for m in board.by_channel],
     )
     each_day = "Each point opens that day's conversations in the inbox."
+    nothing = "Nothing to draw in this period."
     return [
         Chart("Rates per day", rates, rates, each_day,
-              _legend("Handoff rate", "Dropped rate", "Returned rate")),
+              _legend("Handoff rate", "Dropped rate", "Returned rate"),
+              "" if any(m.handoff_rate is not None for m in days) else nothing),
         Chart(f"Time to human per day ({unit})", waits, waits,
               "Request to first human reply, wall clock; business time is in the channel table.",
-              _legend("p50", "p90")),
+              _legend("p50", "p90"), "" if longest else "No handoff reached a human."),
         Chart("Volume per day", counts, counts, each_day,
               _legend("Handoffs", "Dropped", "Stalled")),
         Chart("CSAT by handoff outcome", by_outcome, by_outcome,
-              "By how the conversation's last handoff ended; (n) = rated conversations."),
-        Chart("Handoff rate by channel", by_channel, by_channel),
+              "By how the conversation's last handoff ended; (n) = rated conversations.",
+              empty="" if any(b.rated for b in board.csat) else "No rated conversation."),
+        Chart("Handoff rate by channel", by_channel, by_channel,
+              empty="" if board.by_channel else nothing),
     ]
 
 

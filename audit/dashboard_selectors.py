@@ -17,8 +17,8 @@ Definitions (the page says them too):
   prompt version; a conversation counts under every release that took a step in it, and
   a release's cost is the cost of its own steps.
 
-Queries: a fixed number (the handoff metrics' three calls, then four here) whatever the
-period, channel count or data volume.
+Queries: a fixed number (handoff_metrics' three or two calls, then one statement here)
+whatever the period, channel count or data volume.
 """
 
 from dataclasses import dataclass, field
@@ -218,31 +218,64 @@ def _number(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
 
 
-def _costs_and_csat(period: Period) -> tuple[list[CostFigures], list[CsatBucket]]:
-    """Per channel and per CSAT bucket, from one grouping by (channel, bucket)."""
+def _breakdowns(period: Period) -> tuple[list[CostFigures], list[CsatBucket],
+                                         list[Release], list[Release]]:
+    """Per channel, per CSAT bucket, per model and per prompt version, in one statement
+    over one pass of the facts (PostgreSQL materializes a CTE used more than once)."""
     facts, params = _facts_sql(period)
-    rows = _rows(f"""{facts}
-        SELECT channel, bucket, COUNT(*), SUM(resolved), SUM(cost), COUNT(csat), SUM(csat)
-        FROM facts GROUP BY channel, bucket ORDER BY channel, bucket""", params)
+    figures = "COUNT(*), SUM(f.handed_off), SUM(f.dropped), SUM(r.cost), COUNT(f.csat), " \
+        "SUM(f.csat)"
+    rows = _rows(f"""{facts}, m AS (
+            SELECT s.conversation_id, {MODEL_SQL} AS model, s.prompt_version AS prompt,
+                   SUM(s.cost) AS cost
+            FROM {_table(AIStep)} s JOIN conv ON conv.id = s.conversation_id
+            GROUP BY s.conversation_id, {MODEL_SQL}, s.prompt_version
+        ), by_model AS (
+            SELECT conversation_id, model AS release, SUM(cost) AS cost FROM m
+            WHERE model <> '' GROUP BY conversation_id, model
+        ), by_prompt AS (
+            SELECT conversation_id, prompt AS release, SUM(cost) AS cost FROM m
+            WHERE prompt <> '' GROUP BY conversation_id, prompt
+        )
+        SELECT 'channel', channel, bucket, COUNT(*), SUM(resolved), 0, SUM(cost), COUNT(csat),
+               SUM(csat)
+        FROM facts GROUP BY channel, bucket
+        UNION ALL
+        SELECT 'model', r.release, '', {figures}
+        FROM by_model r JOIN facts f ON f.id = r.conversation_id GROUP BY r.release
+        UNION ALL
+        SELECT 'prompt', r.release, '', {figures}
+        FROM by_prompt r JOIN facts f ON f.id = r.conversation_id GROUP BY r.release""",
+                 params)
     channels: dict[str, CostFigures] = {}
     buckets: dict[str, CsatBucket] = {}
+    releases: dict[str, list[Release]] = {"model": [], "prompt": []}
     sums: dict[tuple[str, str], float] = {}
-    for channel, bucket, n, resolved, cost, rated, csat_sum in rows:
-        c = channels.setdefault(channel, CostFigures(key=channel))
+    for kind, key, bucket, n, count, dropped, cost, rated, csat_sum in rows:
+        if kind != "channel":
+            releases[kind].append(Release(
+                key=key, conversations=n, handed_off=int(count or 0), dropped=int(dropped or 0),
+                cost=_number(cost), rated=rated,
+                csat=float(csat_sum) / rated if rated else None))
+            continue
+        c = channels.setdefault(key, CostFigures(key=key))
         b = buckets.setdefault(bucket, CsatBucket(key=bucket))
-        for figures, key in ((c, ("c", channel)), (b, ("b", bucket))):
-            figures.conversations += n
-            figures.rated += rated
-            sums[key] = sums.get(key, 0.0) + float(csat_sum or 0)
-        c.resolved += int(resolved or 0)
+        for group, sum_key in ((c, ("c", key)), (b, ("b", bucket))):
+            group.conversations += n
+            group.rated += rated
+            sums[sum_key] = sums.get(sum_key, 0.0) + float(csat_sum or 0)
+        c.resolved += int(count or 0)
         c.cost += _number(cost)
-    for kind, figures in [*(("c", f) for f in channels.values()),
+    for prefix, group in [*(("c", f) for f in channels.values()),
                           *(("b", f) for f in buckets.values())]:
-        figures.csat = sums[kind, figures.key] / figures.rated if figures.rated else None
+        group.csat = sums[prefix, group.key] / group.rated if group.rated else None
     # The four outcomes always show (a zero is a figure too); "still open" only if any.
     ordered = [buckets.get(key, CsatBucket(key)) for key in CSAT_BUCKETS
                if key != "open" or key in buckets]
-    return list(channels.values()), ordered
+    for found in releases.values():
+        found.sort(key=lambda r: (-r.conversations, r.key))
+    return (sorted(channels.values(), key=lambda c: c.key), ordered, releases["model"],
+            releases["prompt"])
 
 
 def _total(rows: list[CostFigures]) -> CostFigures:
@@ -258,33 +291,11 @@ def _total(rows: list[CostFigures]) -> CostFigures:
     return total
 
 
-def _releases(period: Period, key_sql: str) -> list[Release]:
-    """One row per release key (an SQL expression over the AI step `s`)."""
-    facts, params = _facts_sql(period)
-    rows = _rows(f"""{facts}, m AS (
-            SELECT s.conversation_id, {key_sql} AS release, SUM(s.cost) AS cost
-            FROM {_table(AIStep)} s JOIN conv ON conv.id = s.conversation_id
-            GROUP BY s.conversation_id, {key_sql}
-        )
-        SELECT m.release, COUNT(*), SUM(f.handed_off), SUM(f.dropped), SUM(m.cost),
-               COUNT(f.csat), AVG(f.csat)
-        FROM m JOIN facts f ON f.id = m.conversation_id
-        WHERE m.release <> ''
-        GROUP BY m.release
-        ORDER BY COUNT(*) DESC, m.release""", params)
-    return [
-        Release(key=r[0], conversations=r[1], handed_off=int(r[2] or 0), dropped=int(r[3] or 0),
-                cost=_number(r[4]), rated=r[5], csat=None if r[6] is None else float(r[6]))
-        for r in rows
-    ]
-
-
 def _empty(key: str) -> HandoffMetrics:
     return HandoffMetrics(key=key, conversations_eligible=0, conversations_handed_off=0)
 
 
 MODEL_SQL = "COALESCE(NULLIF(s.response_model, ''), s.request_model)"
-PROMPT_SQL = "s.prompt_version"
 
 
 def dashboard(*, period: Period, now: datetime | None = None) -> Dashboard:
@@ -307,13 +318,12 @@ def _dashboard(*, period: Period, now: datetime | None) -> Dashboard:
     total = next(iter(overall), None) or _empty("all")
     days = {m.key: m for m in handoff_metrics(group_by="day", **kw)}
     by_day = [days.get(d.isoformat()) or _empty(d.isoformat()) for d in period.day_list()]
-    costs_by_channel, csat_buckets = _costs_and_csat(period)
+    costs_by_channel, csat_buckets, models, prompts = _breakdowns(period)
     kinds = {kind for m in (total, *by_channel) for kind in m.sla}
     return Dashboard(
         period=period, total=total, by_channel=by_channel, by_day=by_day,
         costs=_total(costs_by_channel), costs_by_channel=costs_by_channel,
-        csat=csat_buckets, models=_releases(period, MODEL_SQL),
-        prompts=_releases(period, PROMPT_SQL),
+        csat=csat_buckets, models=models, prompts=prompts,
         sla_kinds=[k.value for k in Wait.Kind if k.value in kinds],
     )
 
