@@ -236,7 +236,16 @@ def _stalled_flags_clear(
     for flag in flags:
         if kinds is not None and flag.evidence.get("state") not in set(kinds):
             continue
-        flag_set_status(flag=flag, status=Flag.Status.RESOLVED, by=AUTO, note=note)
+        deadline = flag.evidence.get("deadline_at")
+        if deadline and at <= datetime.fromisoformat(deadline):
+            # The sweep could not know: the reply was in time, it was reported late.
+            text = (
+                f"Cleared automatically: the reply dated {at.isoformat()} was within the "
+                f"deadline ({deadline}); it was reported after the sweep flagged the wait."
+            )
+        else:
+            text = note
+        flag_set_status(flag=flag, status=Flag.Status.RESOLVED, by=AUTO, note=text)
         cleared += 1
     return cleared
 
