@@ -54,6 +54,12 @@ INSTALLED_APPS = [
     "handoffs",
     "scoring",
     "audit",
+    # The REST API (audit/api/, see README "REST API").
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +179,24 @@ ANYMAIL = {
         "WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET"),
     }.items()
     if value
+}
+
+# The API's views name their own authentication, permissions, pagination and schema class, so
+# a host needs only the INSTALLED_APPS above; these are the project-wide DRF defaults for
+# anything else.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["audit.api.permissions.CanViewAuditor"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# Swagger UI and Redoc from drf-spectacular-sidecar's static files, never a CDN.
+SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -16,12 +16,19 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
     # Handoff Auditor
     "conversations",
     "channels.apps.ChannelsConfig",   # label "auditor_channels"
     "handoffs",
     "scoring",
     "audit",
+    # The REST API (README, "REST API")
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +66,7 @@ DATABASES = {
 }
 
 USE_TZ = True
+STATIC_URL = "static/"
 
 HANDOFF_AUDITOR = {
     "TWILIO_AUTH_TOKENS": os.environ["TWILIO_AUTH_TOKEN"].split(","),

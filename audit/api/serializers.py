@@ -1,0 +1,353 @@
+"""What the API returns. Read-only views of the rows the selectors load; masking is applied
+by the fields themselves, from `context["pii"]` (False for users without view_pii), with
+the same rules as the pages (audit.masking)."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from audit.masking import mask_address, mask_text
+from audit.selectors import SEVERITY_BY_RANK
+from conversations.models import (
+    AIStep,
+    AuthorKind,
+    Conversation,
+    ConversationEvent,
+    Flag,
+    Message,
+    MessageStatusEvent,
+    Outcome,
+)
+from handoffs.models import Handoff, HandoffTransition, Wait
+
+# --- masking fields -----------------------------------------------------------------------
+
+
+def _sees_pii(field: serializers.Field) -> bool:
+    return bool(field.context.get("pii", False))
+
+
+def mask_json(value: Any) -> Any:
+    """Every string inside a JSON value with its PII masked (keys and numbers kept)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [mask_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: mask_json(v) for k, v in value.items()}
+    return value
+
+
+class MaskedAddress(serializers.CharField):
+    """A customer address: phone +••••••••3456, e-mail p•••@host."""
+
+    def to_representation(self, value: Any) -> str:
+        text = super().to_representation(value)
+        return text if _sees_pii(self) else mask_address(text)
+
+
+class MaskedText(serializers.CharField):
+    """Free text with e-mail addresses, phone, card and account numbers masked."""
+
+    def to_representation(self, value: Any) -> str:
+        text = super().to_representation(value)
+        return text if _sees_pii(self) else mask_text(text)
+
+
+@extend_schema_field(OpenApiTypes.ANY)
+class MaskedJSON(serializers.JSONField):
+    """JSON (evidence, tool arguments, event data) with PII masked in every string."""
+
+    def to_representation(self, value: Any) -> Any:
+        value = super().to_representation(value)
+        return value if _sees_pii(self) else mask_json(value)
+
+
+class ReadOnlyModelSerializer(serializers.ModelSerializer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.read_only = True
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+class StatusEventSerializer(ReadOnlyModelSerializer):
+    class Meta:
+        model = MessageStatusEvent
+        fields = ["status", "provider_status", "error_code", "error_message", "occurred_at"]
+
+
+class AuthorSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=AuthorKind.choices)
+    external_id = serializers.CharField(help_text="Masked for customers without view_pii.")
+    display_name = serializers.CharField()
+
+    def to_representation(self, participant: Any) -> dict[str, str]:
+        customer = participant.kind == AuthorKind.CUSTOMER and not _sees_pii(self)
+        return {
+            "kind": participant.kind,
+            "external_id": mask_address(participant.external_id) if customer
+            else participant.external_id,
+            "display_name": mask_address(participant.display_name) if customer
+            else participant.display_name,
+        }
+
+
+class MessageSerializer(ReadOnlyModelSerializer):
+    author = AuthorSerializer(source="participant", allow_null=True)
+    body = MaskedText()
+    body_new = MaskedText(help_text="E-mail: the new part of a reply, without quoted history.")
+    subject = MaskedText()
+    status_history = StatusEventSerializer(source="status_events", many=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "conversation", "direction", "author_kind", "author", "body", "body_new",
+            "subject", "provider", "provider_message_id", "sent_at", "status", "status_at",
+            "error_code", "num_segments", "media", "status_history",
+        ]
+
+
+# --- the AI's steps, events, outcomes --------------------------------------------------------
+
+
+class AIStepSerializer(ReadOnlyModelSerializer):
+    cost = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False,
+                                    allow_null=True)
+    tool_arguments = MaskedJSON(allow_null=True)
+    tool_result = MaskedJSON(allow_null=True)
+    tool_error = MaskedText()
+    system_prompt = MaskedText()
+
+    class Meta:
+        model = AIStep
+        fields = [
+            "id", "message", "external_id", "occurred_at", "operation", "agent_name",
+            "provider_name", "request_model", "response_model", "prompt_name", "prompt_version",
+            "parameters", "input_tokens", "output_tokens", "cached_tokens", "cost",
+            "latency_ms", "time_to_first_token_ms", "finish_reason", "tool_name",
+            "tool_arguments", "tool_result", "tool_error", "retrieved_documents", "guardrails",
+            "system_prompt", "system_prompt_hash",
+        ]
+
+
+class EventSerializer(ReadOnlyModelSerializer):
+    data = MaskedJSON()
+
+    class Meta:
+        model = ConversationEvent
+        fields = ["id", "external_id", "type", "occurred_at", "actor_kind", "actor_id",
+                  "actor_name", "data"]
+
+
+class OutcomeSerializer(ReadOnlyModelSerializer):
+    attributes = MaskedJSON()
+    verdict = MaskedText()
+
+    class Meta:
+        model = Outcome
+        fields = ["id", "external_id", "occurred_at", "csat", "resolved", "converted",
+                  "escalated", "verdict", "attributes"]
+
+
+# --- flags ---------------------------------------------------------------------------------
+
+
+class FlagSerializer(ReadOnlyModelSerializer):
+    evidence = MaskedJSON(help_text="The figures that justify the finding.")
+    note = MaskedText()
+
+    class Meta:
+        model = Flag
+        fields = [
+            "id", "conversation", "kind", "severity", "status", "subject_type", "subject_id",
+            "evidence", "raised_at", "updated_at", "status_changed_at", "status_changed_by",
+            "note",
+        ]
+
+
+class FlagStatusSerializer(serializers.Serializer):
+    """A flag action: acknowledge, resolve, false positive, or reopen (open)."""
+
+    status = serializers.ChoiceField(choices=Flag.Status.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+# --- handoffs ------------------------------------------------------------------------------
+
+
+class TransitionSerializer(ReadOnlyModelSerializer):
+    handoff_number = serializers.IntegerField(source="handoff.number")
+    reason = MaskedText()
+    evidence = MaskedJSON(help_text="What the transition set or saw (deadline, waits ended).")
+
+    class Meta:
+        model = HandoffTransition
+        fields = ["id", "handoff", "handoff_number", "trigger", "from_state", "to_state",
+                  "applied", "occurred_at", "recorded_at", "source_type", "source_id",
+                  "reason", "evidence"]
+
+
+class WaitSerializer(ReadOnlyModelSerializer):
+    class Meta:
+        model = Wait
+        fields = ["id", "kind", "started_at", "allowed_seconds", "business_hours",
+                  "deadline_at", "ended_at", "waited_seconds", "met", "stalled_at"]
+
+
+class HandoffSerializer(ReadOnlyModelSerializer):
+    """A handoff with its SLA waits (loaded as `wait_list`)."""
+
+    reason = MaskedText()
+    waits = WaitSerializer(source="wait_list", many=True)
+
+    class Meta:
+        model = Handoff
+        fields = [
+            "id", "conversation", "number", "channel", "state", "state_entered_at",
+            "requested_by", "reason", "queue", "agent_id", "agent_name", "requested_at",
+            "queued_at", "assigned_at", "engaged_at", "ended_at", "time_to_human",
+            "time_to_human_business", "policy", "window_expires_at",
+            "ai_replies_after_request", "dropped_reasons", "dropped_at", "stalled_count",
+            "waits",
+        ]
+
+
+class HandoffWithTransitionsSerializer(HandoffSerializer):
+    """A handoff with its waits and its whole transition log (`transition_list`)."""
+
+    transitions = TransitionSerializer(source="transition_list", many=True)
+
+    class Meta(HandoffSerializer.Meta):
+        fields = [*HandoffSerializer.Meta.fields, "transitions"]
+
+
+# --- conversations -------------------------------------------------------------------------
+
+
+class ConversationSerializer(ReadOnlyModelSerializer):
+    customer_address = MaskedAddress()
+    subject = MaskedText()
+    severity = serializers.SerializerMethodField(
+        help_text="The highest severity among open or acknowledged flags; null: none.")
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "channel", "customer_address", "business_address", "status", "subject",
+                  "started_at", "last_activity_at", "closed_at", "message_count", "severity"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Flag.Severity.choices, allow_null=True))
+    def get_severity(self, conversation: Conversation) -> str | None:
+        return SEVERITY_BY_RANK.get(conversation.open_flag_rank)
+
+
+class OpenWaitSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Wait.Kind.choices)
+    since = serializers.DateTimeField()
+    waited_seconds = serializers.FloatField(help_text="So far; business seconds if so.")
+    allowed_seconds = serializers.FloatField(allow_null=True)
+    deadline_at = serializers.DateTimeField(allow_null=True)
+    over = serializers.BooleanField(help_text="Waited longer than allowed.")
+    business_hours = serializers.BooleanField()
+
+
+class FlagSummarySerializer(ReadOnlyModelSerializer):
+    class Meta:
+        model = Flag
+        fields = ["id", "kind", "severity", "status", "raised_at"]
+
+
+class HandoffSummarySerializer(ReadOnlyModelSerializer):
+    class Meta:
+        model = Handoff
+        fields = ["id", "number", "state", "state_entered_at", "queue", "agent_id",
+                  "agent_name", "requested_at"]
+
+
+class ConversationRowSerializer(serializers.Serializer):
+    """One inbox row (audit.selectors.InboxRow): the conversation, its latest handoff, the
+    SLA wait still open in it, and its open or acknowledged flags, most severe first."""
+
+    conversation = ConversationSerializer()
+    handoff = HandoffSummarySerializer(allow_null=True)
+    wait = OpenWaitSerializer(allow_null=True)
+    flags = FlagSummarySerializer(many=True)
+
+
+JOURNEY_KINDS = ("message", "ai_step", "event", "transition", "outcome", "flag")
+
+
+class JourneyItemSerializer(serializers.Serializer):
+    """One entry of the journey: `kind` says which one of the other fields is set."""
+
+    at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=[(k, k) for k in JOURNEY_KINDS])
+    message = MessageSerializer(allow_null=True)
+    ai_step = AIStepSerializer(allow_null=True)
+    event = EventSerializer(allow_null=True)
+    transition = TransitionSerializer(allow_null=True)
+    outcome = OutcomeSerializer(allow_null=True)
+    flag = FlagSerializer(allow_null=True)
+
+    def to_representation(self, item: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"at": self.fields["at"].to_representation(item.at),
+                               "kind": item.kind}
+        for kind in JOURNEY_KINDS:
+            out[kind] = self.fields[kind].to_representation(item.obj) if kind == item.kind \
+                else None
+        return out
+
+
+class ConversationDetailSerializer(serializers.Serializer):
+    """A conversation's whole journey in time order (audit.selectors.Replay)."""
+
+    conversation = ConversationSerializer()
+    ai_cost = serializers.FloatField()
+    ai_tokens = serializers.IntegerField()
+    handoffs = HandoffSerializer(many=True)
+    journey = JourneyItemSerializer(source="items", many=True)
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+class SLAFiguresSerializer(serializers.Serializer):
+    met = serializers.IntegerField()
+    breached = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True, help_text="met / (met + breached)")
+
+
+class HandoffMetricsSerializer(serializers.Serializer):
+    """handoffs.selectors.HandoffMetrics: one group's figures with their rates (0-1)."""
+
+    key = serializers.CharField(help_text='The group (channel, queue, agent id, day) or "all".')
+    handoffs = serializers.IntegerField()
+    conversations_with_handoff = serializers.IntegerField()
+    reached_human = serializers.IntegerField()
+    conversations_dropped = serializers.IntegerField()
+    conversations_returned = serializers.IntegerField()
+    stalled = serializers.IntegerField()
+    time_to_human_p50 = serializers.FloatField(allow_null=True)
+    time_to_human_p90 = serializers.FloatField(allow_null=True)
+    time_to_human_business_p50 = serializers.FloatField(allow_null=True)
+    time_to_human_business_p90 = serializers.FloatField(allow_null=True)
+    sla = serializers.DictField(child=SLAFiguresSerializer(),
+                                help_text="Per waiting state: requested, queued, assigned, reply.")
+    conversations_eligible = serializers.IntegerField(allow_null=True)
+    conversations_handed_off = serializers.IntegerField(allow_null=True)
+    handoff_rate = serializers.FloatField(allow_null=True)
+    dropped_rate = serializers.FloatField(allow_null=True)
+    returned_rate = serializers.FloatField(allow_null=True)
+
+
+class MetricsSerializer(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField(help_text="Inclusive.")
+    group_by = serializers.CharField(allow_null=True)
+    channel = serializers.CharField(allow_null=True)
+    rows = HandoffMetricsSerializer(many=True)
