@@ -123,11 +123,20 @@ def test_each_role_reads_every_endpoint(stories, api, role):
 def test_session_sign_in_works_too_for_the_browsable_api(stories):
     roles_ensure()
     user = User.objects.create(username="browser")
-    user.groups.add(Group.objects.get(name="qa_reviewer"))
+    user.groups.add(Group.objects.get(name="manager"))
     browser = Client()
     browser.force_login(user)
-    response = browser.get(f"{API}/flags/", HTTP_ACCEPT="text/html")
-    assert response.status_code == 200 and b"<html" in response.content
+    ids = ids_for(stories)
+    for path in (*READS, "/flags/{f}/status/"):
+        response = browser.get(API + path.format(**ids), HTTP_ACCEPT="text/html")
+        expected = 405 if path.endswith("status/") else 200  # GET on an action: its form
+        assert response.status_code == expected, path
+        assert b"<html" in response.content, path
+    # A session is not a token: a POST without the CSRF token is refused.
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
+    response = strict.post(f"{API}/flags/{ids['f']}/status/", {"status": "resolved"})
+    assert response.status_code == 403 and "CSRF" in response.json()["detail"]
 
 
 # --- masking -------------------------------------------------------------------------------

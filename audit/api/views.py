@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.generators import SchemaGenerator
@@ -99,13 +98,12 @@ class _List(AuditorAPI, generics.ListAPIView):
 # --- conversations ---------------------------------------------------------------------------
 
 
-class ConversationList(AuditorAPI, generics.ListAPIView):
+class ConversationList(_List):
     """The inbox: conversations with their latest handoff, open SLA wait and open flags,
     filtered like the inbox page, most recent (or most severe) first."""
 
     queryset = Conversation.objects.all()
     serializer_class = s.ConversationRowSerializer
-    filter_backends = [DjangoFilterBackend]
     filterset_class = filters.ConversationFilter
     pagination_class = InboxPagination
 
@@ -128,8 +126,7 @@ class ConversationDetail(AuditorAPI, generics.GenericAPIView):
     serializer_class = s.ConversationDetailSerializer
 
     def get(self, request: Request, pk: int) -> Response:
-        conversation = get_object_or_404(Conversation, pk=pk)
-        replay = conversation_replay(conversation=conversation)
+        replay = conversation_replay(conversation=self.get_object())
         return Response(self.get_serializer(replay).data)
 
 
