@@ -26,7 +26,9 @@ ON_BRAND_EMAIL = (
     "Hi Maria,\n\nThank you for getting in touch. We have rebooked your delivery for "
     "Tuesday, and you will get a confirmation shortly.\n\nKind regards,\nThe Brisa Home team"
 )
-ON_BRAND_WHATSAPP = "Thanks so much for your patience! We're happy to help. Your refund is on its way 😊"
+ON_BRAND_WHATSAPP = (
+    "Thanks so much for your patience! We're happy to help. Your refund is on its way 😊"
+)
 ON_BRAND_SMS = "Brisa Home: your delivery is booked for Tuesday 9-12. Reply HELP for help."
 OFF_BRAND_SMS = "hey lol calm down, ur order is gonna be late. not our fault tbh"
 

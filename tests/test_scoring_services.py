@@ -207,7 +207,10 @@ def test_rescore_command_filters_and_rescores_after_a_brand_change(brisa):
                  "--since", (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%d"),
                  stdout=out)
     assert "rescored 1 messages" in out.getvalue()
-    phrase = lambda m: [v["text"] for v in scores_of(m)["phrases"].explanations["violations"]]
+
+    def phrase(m):
+        return [v["text"] for v in scores_of(m)["phrases"].explanations["violations"]]
+
     assert phrase(sms) == ["ships today"]
     assert phrase(wa) == ["calm down"]
     assert Score.objects.filter(message=sms, name="phrases").count() == 1
