@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -296,7 +296,7 @@ def scores_daily_refresh(*, day: date) -> int:
     """(Re)compute the day's aggregates from the automated scores of messages sent that
     day (UTC): count, mean and population standard deviation per brand, channel, author
     kind and dimension. Idempotent."""
-    start = datetime(day.year, day.month, day.day, tzinfo=timezone.UTC)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     rows = (
         Score.objects.filter(source=Score.Source.AUTO, subject_type=Score.SubjectType.MESSAGE,
                              occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1),
