@@ -108,14 +108,18 @@ class Score(models.Model):
 
     subject_type = models.CharField(max_length=16, choices=SubjectType.choices)
     subject_id = models.BigIntegerField()
+    # No single-column index on conversation or brand: score_conversation starts with the
+    # conversation, brands are rarely deleted, and every index costs each of the ~8 rows a
+    # message writes.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="scores"
+        Conversation, on_delete=models.CASCADE, related_name="scores", db_index=False
     )
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, null=True, blank=True, related_name="scores"
     )
     brand = models.ForeignKey(
-        BrandVoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="scores"
+        BrandVoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="scores",
+        db_index=False,
     )
     name = models.CharField(max_length=64)
     value = models.FloatField()
