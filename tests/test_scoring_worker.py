@@ -123,7 +123,7 @@ def _waiting_on_lock(cur) -> list[int]:
     cur.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
         "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' "
-        "AND query LIKE 'INSERT INTO \"scoring_score\"%%'"
+        "AND query ~ '^INSERT INTO \"?scoring_score\"? '"
     )
     return [row[0] for row in cur.fetchall()]
 
