@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install lint bench-ingest bench-events bench-scoring seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-scoring validate-scoring seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench-events: install
 # BENCH_SCORING_MESSAGES=10000 for a quick look (default 100,000).
 bench-scoring: install
 	$(PY) bench/scoring.py
+
+# Agreement of the scorers with labelled data shipped in wheels (docs/scoring.md).
+validate-scoring: install
+	$(PY) bench/validate_scoring.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -87,8 +87,9 @@ def test_warmth_cold_reply_is_cold_and_out_of_band():
 # --- readability -------------------------------------------------------------------------
 
 def test_syllables_heuristic_on_common_words():
-    assert [syllables(w) for w in ["cat", "table", "delivery", "make", "refund"]] == [
-        1, 2, 4, 1, 2]
+    words = ["cat", "table", "delivery", "make", "refund", "walked", "boxes", "wanted",
+             "shipped", "arrives"]
+    assert [syllables(w) for w in words] == [1, 2, 4, 1, 2, 1, 2, 2, 1, 2]
 
 
 def test_readability_plain_reply_fits_and_jargon_does_not():
@@ -235,3 +236,13 @@ def test_overall_weights_renormalize_over_present_dimensions():
     r = overall(ON_BRAND_EMAIL, "email")
     assert sum(r.explanations["weights"].values()) == pytest.approx(1.0)
     assert r.explanations["weights"]["formality"] == pytest.approx(0.2)
+
+
+def test_formality_density_counts_articles_prepositions_against_pronouns_interjections():
+    formal = one(Formality(), "The replacement for the order leaves the warehouse on Monday.")
+    chatty = one(Formality(), "Oh wow, that is it, I know, it is in my bag")
+    assert formal.explanations["articles_prepositions"] == 5
+    assert formal.explanations["density"] == 1.0
+    assert chatty.explanations["pronouns_interjections"] == 7
+    assert chatty.explanations["density"] < 0.2
+    assert formal.value > chatty.value
