@@ -51,7 +51,9 @@ def tail(log: Path, chars: int = 6000) -> str:
 def answers(url: str, status: int = 200) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == status
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
+        # Timeout: gunicorn has bound the port but its workers are still booting Django
+        # (seen on a loaded 2-core machine); not answering yet, like a refused connection.
         return False
 
 
