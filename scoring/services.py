@@ -12,7 +12,6 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Avg, Count, OuterRef, StdDev, Subquery
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from conversations.conf import auditor_settings
@@ -367,7 +366,6 @@ def scores_daily_refresh(*, day: date) -> int:
         Score.objects.filter(source=Score.Source.AUTO, subject_type=Score.SubjectType.MESSAGE,
                              occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1),
                              brand__isnull=False)
-        .annotate(day=TruncDate("occurred_at"))
         .values("brand_id", "channel", "author_kind", "name")
         .annotate(n=Count("id"), mean=Avg("value"), sd=StdDev("value"))
     )
