@@ -46,3 +46,11 @@ class TwilioClient:
 @pytest.fixture
 def twilio(client) -> TwilioClient:
     return TwilioClient(client)
+
+
+@pytest.fixture(autouse=True)
+def scoring_not_queued_on_record(settings):
+    """Tests record messages everywhere; queueing a scoring task for each would leave them
+    on the shared Redis queue for any later worker to run against another test's database.
+    Tests of the scoring worker path turn it back on."""
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "SCORING_ON_RECORD": False}

@@ -42,7 +42,8 @@ def queue(settings):
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.fail("make test runs Celery tests on Redis: set CELERY_BROKER_URL=redis://...")
     name = f"test-scoring-{uuid.uuid4().hex[:8]}"
-    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "SCORING_QUEUE": name}
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "SCORING_QUEUE": name,
+                                "SCORING_ON_RECORD": True}
     yield name
     with app.connection_for_write() as conn:
         conn.default_channel.queue_delete(name)
