@@ -150,18 +150,20 @@ def in_process(brand) -> dict[str, float]:  # noqa: ANN001
     scorers()  # warm caches (compiled patterns, the VADER lexicon)
     figures = {}
     for label, fn in (("floor", floor), ("scorers", scorers), ("scorers+checks", with_checks)):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fn()
         figures[label] = len(items) / (time.perf_counter() - start)
+        figures[f"{label} cpu"] = len(items) / (time.process_time() - cpu)
     if EMBEDDINGS:
         from scoring.embeddings import ExemplarSimilarity, embeddings_available
 
         if embeddings_available():
             sim = ExemplarSimilarity()
             sim.score_batch(items[:64])  # load the model, encode the exemplars
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             sim.score_batch(items[:EMBEDDINGS])
             figures["embeddings"] = EMBEDDINGS / (time.perf_counter() - start)
+            figures["embeddings cpu"] = EMBEDDINGS / (time.process_time() - cpu)
     return figures
 
 
@@ -215,6 +217,7 @@ def drain(task, ids: list[int], log: Path, proc: subprocess.Popen,  # noqa: ANN0
     name = task.name
     before = sum(1 for m in _SUCCEEDED.finditer(log.read_text()) if m.group(1) == name)
     cpu_before = _cpu_seconds(proc.pid)
+    machine_before = bench.cpu_sample(DB_NAME)
     tasks = 0
     start = time.perf_counter()
     for i in range(0, len(ids), batch):
@@ -230,9 +233,27 @@ def drain(task, ids: list[int], log: Path, proc: subprocess.Popen,  # noqa: ANN0
             raise RunBroken(f"the worker died:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
     seconds = time.perf_counter() - start
+    split = _cpu_split(machine_before, bench.cpu_sample(DB_NAME), proc.pid)
     return {"seconds": seconds, "per_second": len(ids) / seconds, "tasks": tasks,
             "queued_s": queued, "cpu_s": _cpu_seconds(proc.pid) - cpu_before,
-            "task_s": percentiles(done), "start": start}
+            "task_s": percentiles(done), "start": start, "split": split}
+
+
+def _cpu_split(before, after, worker_pid: int) -> dict[str, float]:  # noqa: ANN001
+    """CPU seconds between two samples: the worker, PostgreSQL (this database's backends
+    and the server's own processes), everything else on the machine (other engineers'
+    tests, this script polling)."""
+    groups = {"worker": 0.0, "postgres": 0.0, "other processes": 0.0}
+    for pid, (comm, _ppid, ticks) in after.procs.items():
+        old = before.procs.get(pid)
+        delta = (ticks - (old[2] if old else 0)) / bench.CLOCK_TICKS
+        if pid == worker_pid:
+            groups["worker"] += delta
+        elif comm == "postgres":
+            groups["postgres"] += delta
+        else:
+            groups["other processes"] += delta
+    return groups
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -279,6 +300,8 @@ def end_to_end(brand) -> dict[str, dict]:  # noqa: ANN001
         rows, distinct, pcts, latest = cur.fetchone()
         cur.execute("SELECT name, count(*) FROM scoring_score GROUP BY name")
         per_name = dict(cur.fetchall())
+        cur.execute("SELECT kind, count(*) FROM conversations_flag GROUP BY kind ORDER BY kind")
+        flags = dict(cur.fetchall())
     if rows != MESSAGES or distinct != MESSAGES:
         raise RunBroken(f"{rows} brand_tone rows for {distinct} messages, expected {MESSAGES}")
     uneven = {n: c for n, c in per_name.items() if c != MESSAGES}
@@ -287,6 +310,7 @@ def end_to_end(brand) -> dict[str, dict]:  # noqa: ANN001
     real["message_latency_s"] = dict(zip(["p50", "p95", "p99"], pcts, strict=True),
                                      max=latest)
     real["scores"] = sum(per_name.values())
+    real["flags"] = flags
     return {"floor": floor, "real": real}
 
 
@@ -300,11 +324,15 @@ def report(fig: dict[str, float], floor: dict, real: dict) -> None:
         "",
         f"== bench-scoring: {os.cpu_count()} cores, PostgreSQL + Redis on 127.0.0.1 ==",
         f"in one process ({INPROCESS} messages, 4 channels, batches of 200)",
-        f"  floor (tokenize only)      {fig['floor']:9.0f} msg/s",
+        f"  floor (tokenize only)      {fig['floor']:9.0f} msg/s   "
+        f"({fig['floor cpu']:.0f} per CPU-second)",
         f"  default scorers + overall  {fig['scorers']:9.0f} msg/s   "
+        f"({fig['scorers cpu']:.0f} per CPU-second)   "
         f"ratio to floor {fig['scorers'] / fig['floor']:.3f}",
-        f"  scorers + leak/PII checks  {fig['scorers+checks']:9.0f} msg/s",
-        f"  embeddings extra           {emb_line}",
+        f"  scorers + leak/PII checks  {fig['scorers+checks']:9.0f} msg/s   "
+        f"({fig['scorers+checks cpu']:.0f} per CPU-second)",
+        f"  embeddings extra           {emb_line}"
+        + (f" ({fig['embeddings cpu']:.0f} per CPU-second, torch threads)" if emb else ""),
         f"end to end, 1 worker process (solo pool), {MESSAGES} outbound messages, "
         f"{real['tasks']} tasks",
         f"  floor (read-only tasks)    {floor['per_second']:9.0f} msg/s   "
@@ -316,10 +344,19 @@ def report(fig: dict[str, float], floor: dict, real: dict) -> None:
         f"  worker CPU                 {real['cpu_s']:.1f} s = "
         f"{real['cpu_s'] * 1000 / MESSAGES:.2f} ms/msg "
         f"({MESSAGES / max(real['cpu_s'], 1e-9):.0f} msg per CPU-second)",
+        "  CPU seconds per message    worker "
+        f"{real['split']['worker'] * 1000 / MESSAGES:.2f} ms, PostgreSQL "
+        f"{real['split']['postgres'] * 1000 / MESSAGES:.2f} ms; other processes kept "
+        f"{real['split']['other processes'] / real['seconds']:.2f} of "
+        f"{os.cpu_count()} cores busy meanwhile (floor run: "
+        f"{floor['split']['other processes'] / floor['seconds']:.2f})",
         f"  queued -> scored latency   p50 {lat['p50']:.1f} s  p95 {lat['p95']:.1f} s  "
         f"p99 {lat['p99']:.1f} s  max {lat['max']:.1f} s (a backlog: the last waits for all)",
         f"  stored                     {real['scores']} scores, one per message and "
         "dimension, none twice",
+        f"  flags raised               {sum(real['flags'].values())} "
+        f"({sum(real['flags'].values()) / MESSAGES:.0%} of messages; a stress mix): "
+        + ", ".join(f"{k} {v}" for k, v in real["flags"].items()),
         "",
         "targets",
         f"  scorers >= {TARGET_PROCESS:.0f} msg/s per process:   {fig['scorers']:8.0f}   "

@@ -184,7 +184,7 @@ def scores_save(*, rows: Sequence[tuple]) -> None:
                 row[explanations] = json.dumps(row[explanations], separators=(",", ":"))
                 copy.write_row(row)
         cursor.execute(_score_upsert_sql())
-        cursor.execute(f"TRUNCATE {_STAGE}")
+        cursor.execute(f"DELETE FROM {_STAGE}")
 
 
 def _is_scored_outbound(message: Message) -> bool:
