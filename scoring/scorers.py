@@ -374,6 +374,9 @@ def _signoff_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     return None if pattern is None else re.compile(pattern.pattern, re.IGNORECASE)
 
 
+_LINE = re.compile(r"[^\r\n]+")
+
+
 class GreetingSignoff(_PerItem):
     """A reply on a channel with a required greeting must open with one; with a required
     sign-off, one of its last three non-empty lines must hold one. Fit is the share of the
@@ -395,9 +398,9 @@ class GreetingSignoff(_PerItem):
             if not m:
                 broken.append("greeting")
         if signoffs:
-            lines = [ln for ln in item.text.splitlines() if ln.strip()][-3:]
-            tail = "\n".join(lines)
-            offset = item.text.rfind(tail) if tail else 0
+            lines = [m.start() for m in _LINE.finditer(item.text) if m.group(0).strip()][-3:]
+            offset = lines[0] if lines else 0
+            tail = item.text[offset:]
             m = _signoff_pattern(signoffs).search(tail)
             checks.append({"rule": "signoff", "required": list(signoffs), "ok": bool(m),
                            "span": [offset + m.start(), offset + m.end()] if m else None})

@@ -175,6 +175,13 @@ def test_email_missing_signoff():
     assert [c["ok"] for c in r.explanations["checks"]] == [True, False]
 
 
+def test_signoff_span_with_blank_and_crlf_lines():
+    text = "Hi Sam,\r\n\r\nIt ships today.\r\n\r\n\r\nBest regards,\r\n\r\nBrisa Home"
+    (greeting, signoff) = one(GreetingSignoff(), text).explanations["checks"]
+    assert text[greeting["span"][0]:greeting["span"][1]] == "Hi"
+    assert text[signoff["span"][0]:signoff["span"][1]] == "Best regards"
+
+
 def test_signoff_only_counts_at_the_end():
     text = "Kind regards are always welcome.\n\nHi, your delivery is rebooked.\nx\ny\nz"
     assert one(GreetingSignoff(), text).broken == ["greeting", "signoff"]
