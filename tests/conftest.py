@@ -57,3 +57,11 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") and skipped and session.exitstatus == 0:
         reporter.write_line(f"{len(skipped)} test(s) skipped: not allowed in CI", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def scoring_not_queued_on_record(settings):
+    """Tests record messages everywhere; queueing a scoring task for each would leave them
+    on the shared Redis queue for any later worker to run against another test's database.
+    Tests of the scoring worker path turn it back on."""
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "SCORING_ON_RECORD": False}

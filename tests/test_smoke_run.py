@@ -52,7 +52,9 @@ def answers(url: str, status: int = 200) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == status
     except (requests.ConnectionError, requests.Timeout):
-        return False  # not up yet (a busy machine starts gunicorn slowly): ask again
+        # Timeout: gunicorn has bound the port but its workers are still booting Django
+        # (seen on a loaded 2-core machine); not answering yet, like a refused connection.
+        return False
 
 
 @pytest.fixture

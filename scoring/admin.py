@@ -1,0 +1,45 @@
+from django.contrib import admin
+
+from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
+
+
+@admin.register(BrandVoice)
+class BrandVoiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "display_name", "is_default", "tone_threshold", "first_person",
+                    "updated_at")
+    search_fields = ("name", "display_name")
+    fieldsets = (
+        (None, {"fields": ("name", "display_name", "is_default", "business_addresses",
+                           "brand_names")}),
+        ("Bands", {"fields": ("formality_min", "formality_max", "warmth_min", "warmth_max",
+                              "max_reading_grade")}),
+        ("Per channel", {"fields": ("length_limits", "emoji_max", "greetings", "signoffs",
+                                    "required_phrases")}),
+        ("Rules", {"fields": ("banned_phrases", "first_person", "critical_rules",
+                              "tone_threshold", "allowed_contacts")}),
+        ("Exemplars", {"fields": ("exemplars",)}),
+    )
+
+
+@admin.register(ConversationBrand)
+class ConversationBrandAdmin(admin.ModelAdmin):
+    list_display = ("conversation", "brand", "assigned_at")
+    list_filter = ("brand",)
+    raw_id_fields = ("conversation",)
+
+
+@admin.register(Score)
+class ScoreAdmin(admin.ModelAdmin):
+    list_display = ("name", "value", "source", "author", "channel", "author_kind",
+                    "subject_type", "subject_id", "occurred_at")
+    list_filter = ("name", "source", "channel", "author_kind", "brand")
+    raw_id_fields = ("conversation", "message")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(ScoreDaily)
+class ScoreDailyAdmin(admin.ModelAdmin):
+    list_display = ("day", "brand", "channel", "author_kind", "name", "count", "mean",
+                    "stddev")
+    list_filter = ("brand", "channel", "author_kind", "name")
+    date_hierarchy = "day"

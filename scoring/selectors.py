@@ -1,0 +1,115 @@
+"""Reads of the scoring app: what still needs scoring, scores of a conversation, and the
+per-channel figures the dashboards show."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from conversations.models import AuthorKind, Conversation, Direction, Message
+
+from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
+from .scorers import BrandTone, Warmth, author_of
+from .stats import consistency_index
+
+
+def brand_conversations(*, brand: BrandVoice) -> QuerySet[Conversation]:
+    """Conversations the brand owns, by the rules of services.conversation_brands_resolve:
+    an explicit assignment, else the business-address rule, else the default brand."""
+    assigned_elsewhere = ConversationBrand.objects.exclude(brand=brand).values("conversation")
+    qs = Conversation.objects.exclude(pk__in=assigned_elsewhere)
+    own = Q(brand_assignment__brand=brand)
+    if brand.business_addresses:
+        own |= Q(business_address__in=brand.business_addresses)
+    if not brand.is_default:
+        return qs.filter(own)
+    claimed = [a for b in BrandVoice.objects.exclude(pk=brand.pk)
+               for a in (b.business_addresses or ())]
+    return qs.filter(own | ~Q(business_address__in=claimed))
+
+
+def message_ids_to_score(
+    *, tone: BrandTone, since: datetime | None = None, brand: BrandVoice | None = None,
+    channel: str | None = None, current_only: bool = True, limit: int | None = None,
+) -> list[int]:
+    """Outbound AI/human and inbound customer messages, oldest first; with current_only,
+    only those lacking a score from the current scorer versions (brand_tone's version names
+    every scorer's; inbound ones need the current warmth)."""
+    warmth = author_of(Warmth())
+    outbound = Q(direction=Direction.OUTBOUND, author_kind__in=[AuthorKind.AI, AuthorKind.HUMAN])
+    inbound = Q(direction=Direction.INBOUND, author_kind=AuthorKind.CUSTOMER)
+    if current_only:
+        def done(name: str, author: str) -> Exists:
+            return Exists(Score.objects.filter(
+                subject_type=Score.SubjectType.MESSAGE, subject_id=OuterRef("pk"),
+                name=name, source=Score.Source.AUTO, author=author,
+            ))
+        outbound &= ~done(tone.name, author_of(tone))
+        inbound &= ~done("warmth", warmth)
+    qs = Message.objects.filter(outbound | inbound)
+    if since is not None:
+        qs = qs.filter(sent_at__gte=since)
+    if channel:
+        qs = qs.filter(conversation__channel=channel)
+    if brand is not None:
+        qs = qs.filter(conversation__in=brand_conversations(brand=brand))
+    ids = qs.order_by("pk").values_list("pk", flat=True)
+    return list(ids[:limit] if limit else ids)
+
+
+def message_scores(*, message: Message) -> dict[str, Score]:
+    """The automated scores of one message by dimension (for the replay view)."""
+    return {
+        s.name: s for s in Score.objects.filter(
+            subject_type=Score.SubjectType.MESSAGE, subject_id=message.pk,
+            source=Score.Source.AUTO,
+        ).order_by("created_at")
+    }
+
+
+def channel_summary(
+    *, brand: BrandVoice, start: date, end: date, name: str = "brand_tone",
+    author_kind: str | None = None,
+) -> dict[str, Any]:
+    """Per channel (and author kind): messages, mean and pooled SD of one dimension over
+    the days [start, end] from the daily aggregates, and the consistency index across
+    channels (stats.consistency_index over the per-channel means)."""
+    rows = ScoreDaily.objects.filter(brand=brand, name=name, day__gte=start, day__lte=end)
+    if author_kind:
+        rows = rows.filter(author_kind=author_kind)
+    acc: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
+    for r in rows:
+        acc[(r.channel, r.author_kind)].append((r.count, r.mean, r.stddev))
+    channels: dict[str, dict[str, Any]] = {}
+    by_channel: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    for (channel, kind), parts in sorted(acc.items()):
+        channels.setdefault(channel, {})[kind] = _pool(parts)
+        by_channel[channel] += parts
+    overall = {channel: _pool(parts) for channel, parts in by_channel.items()}
+    return {
+        "dimension": name,
+        "start": str(start),
+        "end": str(end),
+        "channels": channels,
+        "per_channel": overall,
+        "consistency_index": consistency_index([v["mean"] for v in overall.values()]),
+    }
+
+
+def _pool(parts: list[tuple[int, float, float]]) -> dict[str, Any]:
+    """Pooled count, mean and population SD of several (count, mean, SD) groups."""
+    n = sum(c for c, _, _ in parts)
+    mean = sum(c * m for c, m, _ in parts) / n
+    var = sum(c * (sd ** 2 + (m - mean) ** 2) for c, m, sd in parts) / n
+    return {"count": n, "mean": round(mean, 4), "stddev": round(var ** 0.5, 4)}
+
+
+def daily_series(*, brand: BrandVoice, name: str = "brand_tone", start: date,
+                 end: date) -> list[ScoreDaily]:
+    """Daily aggregates for a dashboard chart, ordered by day."""
+    return list(ScoreDaily.objects.filter(brand=brand, name=name, day__gte=start,
+                                          day__lte=end).order_by("day", "channel",
+                                                                 "author_kind"))

@@ -1,0 +1,454 @@
+"""Writes of the scoring app: brand voices, scores, flags from checks, daily aggregates and
+drift. Keyword-only functions named <entity>_<action>; tasks and commands call these."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Avg, Count, OuterRef, StdDev, Subquery
+from django.utils import timezone
+
+from conversations.conf import auditor_settings
+from conversations.models import AIStep, AuthorKind, Conversation, Direction, Flag, Message
+from conversations.services import flag_raise
+
+from .checks import CheckInput, Finding, normalize_address, pii_leak_check, reasoning_leak_check
+from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
+from .scorers import (
+    DEFAULT_SCORERS,
+    BrandTone,
+    Result,
+    Scorer,
+    ScoringInput,
+    Warmth,
+    author_of,
+)
+from .stats import ewma_drift
+
+logger = logging.getLogger(__name__)
+
+# Fields of BrandVoice that HANDOFF_AUDITOR["BRAND_VOICE"] may seed.
+_BRAND_FIELDS = {
+    f.name for f in BrandVoice._meta.get_fields()
+    if getattr(f, "concrete", False) and f.name not in {"id", "created_at", "updated_at"}
+}
+
+
+# --- brands ------------------------------------------------------------------------------
+
+
+def brand_voice_default() -> BrandVoice:
+    """The default brand; created on first use from HANDOFF_AUDITOR["BRAND_VOICE"]."""
+    brand = BrandVoice.objects.filter(is_default=True).first()
+    if brand is not None:
+        return brand
+    seed = dict(auditor_settings.BRAND_VOICE or {})
+    unknown = set(seed) - _BRAND_FIELDS
+    if unknown:
+        raise ValueError(f"Unknown BRAND_VOICE fields: {sorted(unknown)}")
+    seed.setdefault("name", "default")
+    seed["is_default"] = True
+    with transaction.atomic():
+        brand, _ = BrandVoice.objects.get_or_create(name=seed["name"], defaults=seed)
+        if not brand.is_default:
+            brand.is_default = True
+            brand.save(update_fields=["is_default", "updated_at"])
+    return brand
+
+
+def conversation_brand_assign(*, conversation: Conversation, brand: BrandVoice) -> None:
+    ConversationBrand.objects.update_or_create(conversation=conversation,
+                                               defaults={"brand": brand})
+
+
+def conversation_brands_resolve(
+    *, conversations: Iterable[Conversation]
+) -> dict[int, BrandVoice]:
+    """Brand of each conversation: its ConversationBrand row, else the brand whose
+    business_addresses list its business address, else the default brand."""
+    conversations = list(conversations)
+    ids = [c.pk for c in conversations]
+    assigned_ids = dict(
+        ConversationBrand.objects.filter(conversation_id__in=ids)
+        .values_list("conversation_id", "brand_id")
+    )
+    # Each brand loaded once, however many conversations it owns.
+    brands = BrandVoice.objects.in_bulk(set(assigned_ids.values()))
+    assigned = {cid: brands[bid] for cid, bid in assigned_ids.items()}
+    by_address: dict[str, BrandVoice] = {}
+    for brand in BrandVoice.objects.exclude(business_addresses=[]):
+        for address in brand.business_addresses or ():
+            by_address.setdefault(address.lower(), brand)
+    default: BrandVoice | None = None
+    result: dict[int, BrandVoice] = {}
+    for c in conversations:
+        brand = assigned.get(c.pk) or by_address.get(c.business_address.lower())
+        if brand is None:
+            default = default or brand_voice_default()
+            brand = default
+        result[c.pk] = brand
+    return result
+
+
+# --- scoring -----------------------------------------------------------------------------
+
+
+@cache
+def _scorer_set(embeddings: bool, weights: tuple[tuple[str, float], ...]) -> BrandTone:
+    scorers: list[Scorer] = list(DEFAULT_SCORERS)
+    if embeddings:
+        from .embeddings import ExemplarSimilarity
+
+        scorers.append(ExemplarSimilarity())
+    return BrandTone(scorers, dict(weights))
+
+
+def scorer_set_current() -> BrandTone:
+    """The scorers in force (the embeddings scorer only when enabled in settings)."""
+    return _scorer_set(bool(auditor_settings.SCORING_EMBEDDINGS),
+                       tuple(sorted(auditor_settings.SCORING_WEIGHTS.items())))
+
+
+WARMTH = Warmth()
+
+
+def _text(message: Message) -> str:
+    return message.body_new or message.body or ""
+
+
+# Columns of a Score row as messages_score builds them (created_at is added on insert).
+_SCORE_COLUMNS = ("subject_type", "subject_id", "conversation_id", "message_id", "brand_id",
+                  "name", "value", "source", "author", "explanations", "channel",
+                  "author_kind", "occurred_at")
+_SCORE_UPDATED = ("value", "explanations", "brand_id", "channel", "author_kind", "occurred_at")
+
+
+def _score_row(message: Message, brand: BrandVoice, result: Result, author: str) -> tuple:
+    return (Score.SubjectType.MESSAGE.value, message.pk, message.conversation_id, message.pk,
+            brand.pk, result.name, max(0.0, min(1.0, result.value)), Score.Source.AUTO.value,
+            author, result.explanations, message.conversation.channel, message.author_kind,
+            message.sent_at)
+
+
+_STAGE = "scoring_score_stage"
+
+
+@cache
+def _score_upsert_sql() -> str:
+    # A re-run with equal values updates nothing (IS DISTINCT FROM).
+    table = Score._meta.db_table
+    names = ", ".join(_SCORE_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SCORE_UPDATED)
+    old = ", ".join(f"{table}.{c}" for c in _SCORE_UPDATED)
+    new = ", ".join(f"EXCLUDED.{c}" for c in _SCORE_UPDATED)
+    return (
+        f"INSERT INTO {table} ({names}, created_at) SELECT {names}, now() FROM {_STAGE} "
+        f"ON CONFLICT ON CONSTRAINT score_unique_judgment DO UPDATE SET {updates} "
+        f"WHERE ({old}) IS DISTINCT FROM ({new})"
+    )
+
+
+def scores_save(*, rows: Sequence[tuple]) -> None:
+    """Insert or overwrite automated scores (one row per subject, name, source, author);
+    rows are tuples in _SCORE_COLUMNS order.
+
+    On PostgreSQL the batch is COPYed into a temporary table and upserted from there in
+    one statement: the ORM's bulk_create (and hand-written UNNEST arrays) spent more CPU
+    escaping ~1,600 values per batch in Python than PostgreSQL took to write them
+    (make bench-scoring); COPY formats rows in psycopg's C code."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Score.objects.bulk_create(
+            [Score(**dict(zip(_SCORE_COLUMNS, row, strict=True))) for row in rows],
+            update_conflicts=True,
+            unique_fields=["subject_type", "subject_id", "name", "source", "author"],
+            update_fields=list(_SCORE_UPDATED), batch_size=500,
+        )
+        return
+    explanations = _SCORE_COLUMNS.index("explanations")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} AS "
+            f"SELECT {', '.join(_SCORE_COLUMNS)} FROM {Score._meta.db_table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY {_STAGE} ({', '.join(_SCORE_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                row = list(row)
+                row[explanations] = json.dumps(row[explanations], separators=(",", ":"))
+                copy.write_row(row)
+        cursor.execute(_score_upsert_sql())
+        cursor.execute(f"DELETE FROM {_STAGE}")
+
+
+def _is_scored_outbound(message: Message) -> bool:
+    return message.direction == Direction.OUTBOUND and message.author_kind in (
+        AuthorKind.AI, AuthorKind.HUMAN
+    )
+
+
+# What scoring reads of a message and its conversation (the rest is not loaded).
+_MESSAGE_FIELDS = ("id", "conversation_id", "direction", "author_kind", "body", "body_new",
+                   "sent_at", "conversation__id", "conversation__channel",
+                   "conversation__business_address", "conversation__customer_address")
+
+
+def messages_score(*, message_ids: Sequence[int]) -> int:
+    """Score messages and run the checks; idempotent (same rows, same flags on a re-run).
+
+    Outbound AI and human messages get every dimension, the overall brand-tone score and
+    the checks; inbound customer messages get warmth only (context for the replies).
+    Returns the number of messages scored."""
+    messages = list(
+        Message.objects.filter(pk__in=list(message_ids)).select_related("conversation")
+        .only(*_MESSAGE_FIELDS).order_by("pk")
+    )
+    if not messages:
+        return 0
+    brands = conversation_brands_resolve(
+        conversations={m.conversation_id: m.conversation for m in messages}.values()
+    )
+    outbound = [m for m in messages if _is_scored_outbound(m)]
+    inbound = [m for m in messages
+               if m.direction == Direction.INBOUND and m.author_kind == AuthorKind.CUSTOMER]
+    rows: list[tuple] = []
+
+    if inbound:
+        items = [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
+                              brands[m.conversation_id]) for m in inbound]
+        for m, result in zip(inbound, WARMTH.score_batch(items), strict=True):
+            rows.append(_score_row(m, brands[m.conversation_id], result, author_of(WARMTH)))
+
+    findings: list[tuple[Message, Finding]] = []
+    if outbound:
+        tone = scorer_set_current()
+        items = [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
+                              brands[m.conversation_id]) for m in outbound]
+        per_scorer = [(s, s.score_batch(items)) for s in tone.scorers]
+        prompts = _system_prompts(message_ids=[m.pk for m in outbound])
+        asked = _customer_prompts(messages=outbound)
+        for i, m in enumerate(outbound):
+            brand = brands[m.conversation_id]
+            results = []
+            for scorer, batch in per_scorer:
+                if batch[i] is not None:
+                    results.append(batch[i])
+                    rows.append(_score_row(m, brand, batch[i], author_of(scorer)))
+            overall = tone.combine(results, brand)
+            rows.append(_score_row(m, brand, overall, author_of(tone)))
+            findings += [(m, f) for f in _checks(m, brand, overall, prompts.get(m.pk, ""),
+                                                 asked.get(m.pk, ""))]
+
+    with transaction.atomic():
+        scores_save(rows=rows)
+        for message, finding in findings:
+            flag_raise(
+                conversation=message.conversation, kind=finding.kind,
+                severity=finding.severity, subject_type=Flag.SubjectType.MESSAGE,
+                subject_id=message.pk, evidence=finding.evidence,
+            )
+    return len(messages)
+
+
+def _system_prompts(*, message_ids: Sequence[int]) -> dict[int, str]:
+    prompts: dict[int, str] = {}
+    for message_id, prompt in (
+        AIStep.objects.filter(message_id__in=message_ids).exclude(system_prompt="")
+        .order_by("occurred_at").values_list("message_id", "system_prompt")
+    ):
+        prompts[message_id] = prompt
+    return prompts
+
+
+def _customer_prompts(*, messages: Sequence[Message]) -> dict[int, str]:
+    """The last customer message before each AI message that holds code (a backtick): only
+    there can the reasoning check set a code sample aside, and only if the customer asked
+    for it. One query, for those few messages alone."""
+    ids = [m.pk for m in messages if m.author_kind == AuthorKind.AI and "`" in _text(m)]
+    if not ids:
+        return {}
+    last_inbound = Subquery(
+        Message.objects.filter(
+            conversation=OuterRef("conversation"), direction=Direction.INBOUND,
+            sent_at__lte=OuterRef("sent_at"),
+        ).order_by("-sent_at", "-id").values("body")[:1]
+    )
+    return {
+        pk: body or "" for pk, body in Message.objects.filter(pk__in=ids)
+        .annotate(asked=last_inbound).values_list("pk", "asked")
+    }
+
+
+def _checks(message: Message, brand: BrandVoice, overall: Result, system_prompt: str,
+            customer_prompt: str) -> list[Finding]:
+    conversation = message.conversation
+    region = auditor_settings.SCORING_PHONE_REGION
+    business = {conversation.business_address, *auditor_settings.EMAIL_ADDRESSES,
+                *(brand.allowed_contacts or ())}
+    item = CheckInput(
+        text=_text(message), channel=conversation.channel,
+        customer_addresses=frozenset({normalize_address(conversation.customer_address,
+                                                        region)}),
+        business_addresses=frozenset(normalize_address(a, region) for a in business if a),
+        customer_prompt=customer_prompt,
+        system_prompt=system_prompt, phone_region=region,
+    )
+    findings = []
+    if message.author_kind == AuthorKind.AI:
+        leak = reasoning_leak_check(item)
+        if leak:
+            findings.append(leak)
+    pii = pii_leak_check(item)
+    if pii:
+        findings.append(pii)
+    expl = overall.explanations
+    below = expl["score_100"] < brand.tone_threshold
+    if below or expl["critical_broken"]:
+        findings.append(Finding(
+            "tone_off_brand", "high" if expl["critical_broken"] else "medium",
+            {
+                "brand": brand.name,
+                "score_100": expl["score_100"],
+                "threshold_100": brand.tone_threshold,
+                "below_threshold": below,
+                "critical_broken": expl["critical_broken"],
+                "fits": expl["fits"],
+                "weights": expl["weights"],
+            },
+        ))
+    return findings
+
+
+def message_ids_enqueue(*, message_ids: Sequence[int]) -> int:
+    """Queue scoring tasks in batches of SCORING_BATCH_SIZE; returns the tasks queued. A
+    broker that cannot be reached is logged, not raised: the catch-up sweep queues the
+    messages again later."""
+    from .tasks import score_messages  # tasks import services
+
+    size = auditor_settings.SCORING_BATCH_SIZE
+    queued = 0
+    for i in range(0, len(message_ids), size):
+        try:
+            score_messages.apply_async(
+                args=[list(message_ids[i:i + size])], queue=auditor_settings.SCORING_QUEUE,
+                retry=False,
+            )
+        except Exception:  # broker down: the catch-up sweep will find them
+            logger.warning("could not queue scoring of %d messages", len(message_ids),
+                           exc_info=True)
+            return queued
+        queued += 1
+    return queued
+
+
+def message_recorded_receive(*, message_id: int, **kwargs: Any) -> None:
+    """Receiver of conversations.signals.message_recorded (connected in ScoringConfig):
+    queue the message's scoring once the surrounding transaction (if any) commits."""
+    if auditor_settings.SCORING_ON_RECORD:
+        transaction.on_commit(lambda: message_ids_enqueue(message_ids=[message_id]))
+
+
+# --- daily aggregates and drift ----------------------------------------------------------
+
+
+def scores_daily_refresh(*, day: date) -> int:
+    """(Re)compute the day's aggregates from the automated scores of messages sent that
+    day (UTC): count, mean and population standard deviation per brand, channel, author
+    kind and dimension. Idempotent."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    rows = (
+        Score.objects.filter(source=Score.Source.AUTO, subject_type=Score.SubjectType.MESSAGE,
+                             occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1),
+                             brand__isnull=False)
+        .values("brand_id", "channel", "author_kind", "name")
+        .annotate(n=Count("id"), mean=Avg("value"), sd=StdDev("value"))
+    )
+    daily = [
+        ScoreDaily(day=day, brand_id=r["brand_id"], channel=r["channel"],
+                   author_kind=r["author_kind"], name=r["name"], count=r["n"],
+                   mean=r["mean"], stddev=r["sd"] or 0.0)
+        for r in rows
+    ]
+    with transaction.atomic():
+        ScoreDaily.objects.filter(day=day).delete()
+        ScoreDaily.objects.bulk_create(daily)
+    return len(daily)
+
+
+def tone_drift_detect(*, today: date, name: str = "brand_tone") -> list[Flag]:
+    """EWMA of each series' daily means (brand x channel x author kind) over the recent
+    window, against the mean and spread of the baseline window before it; a series whose
+    EWMA leaves the control limits raises `tone_drift` (see docs/scoring.md)."""
+    s = auditor_settings
+    recent_start = today - timedelta(days=s.DRIFT_RECENT_DAYS - 1)
+    baseline_start = recent_start - timedelta(days=s.DRIFT_BASELINE_DAYS)
+    series: dict[tuple[int, str, str], list[ScoreDaily]] = {}
+    for row in ScoreDaily.objects.filter(
+        name=name, day__gte=baseline_start, day__lte=today,
+        count__gte=s.DRIFT_MIN_DAILY_COUNT,
+    ).order_by("day"):
+        series.setdefault((row.brand_id, row.channel, row.author_kind), []).append(row)
+    flags = []
+    for (brand_id, channel, author_kind), rows in series.items():
+        baseline = [r.mean for r in rows if r.day < recent_start]
+        recent = [r.mean for r in rows if r.day >= recent_start]
+        result = ewma_drift(
+            baseline=baseline, recent=recent, lam=s.DRIFT_EWMA_LAMBDA,
+            limit=s.DRIFT_CONTROL_LIMIT, min_sigma=s.DRIFT_MIN_SIGMA,
+        )
+        if result is None or not result["drift"]:
+            continue
+        segment = f"{brand_id}/{channel}/{author_kind}/{name}"
+        evidence = {
+            "segment": segment, "brand_id": brand_id, "channel": channel,
+            "author_kind": author_kind, "dimension": name,
+            "baseline_days": [str(r.day) for r in rows if r.day < recent_start],
+            "recent": [{"day": str(r.day), "mean": round(r.mean, 4), "count": r.count}
+                       for r in rows if r.day >= recent_start],
+            **result,
+        }
+        anchor = _drift_anchor(segment=segment, brand_id=brand_id, channel=channel,
+                               author_kind=author_kind, name=name, since=recent_start)
+        if anchor is None:
+            continue
+        flag, _ = flag_raise(
+            conversation=anchor, kind="tone_drift", severity="medium",
+            subject_type=Flag.SubjectType.CONVERSATION, subject_id=anchor.pk,
+            evidence=evidence,
+        )
+        flags.append(flag)
+    return flags
+
+
+def _drift_anchor(*, segment: str, brand_id: int, channel: str, author_kind: str,
+                  name: str, since: date) -> Conversation | None:
+    """Flags belong to a conversation: a drift is anchored on the lowest-scoring
+    conversation of the recent window, and keeps that anchor while its flag is active so
+    re-detection refreshes one flag instead of opening another."""
+    active = Flag.objects.filter(kind="tone_drift", status__in=Flag.ACTIVE_STATUSES,
+                                 evidence__segment=segment).select_related("conversation")
+    flag = active.first()
+    if flag is not None:
+        return flag.conversation
+    worst = (
+        Score.objects.filter(brand_id=brand_id, channel=channel, author_kind=author_kind,
+                             name=name, source=Score.Source.AUTO,
+                             occurred_at__date__gte=since)
+        .order_by("value", "-occurred_at").select_related("conversation").first()
+    )
+    return worst.conversation if worst else None
+
+
+def scores_daily_roll(*, today: date | None = None) -> dict[str, Any]:
+    """What the daily beat task does: refresh yesterday's and today's aggregates, then look
+    for drift."""
+    today = today or timezone.now().date()
+    refreshed = sum(scores_daily_refresh(day=d) for d in (today - timedelta(days=1), today))
+    flags = tone_drift_detect(today=today)
+    return {"aggregates": refreshed, "drift_flags": len(flags)}
