@@ -295,7 +295,8 @@ CHECKPOINT = True  # --no-checkpoint turns it off
 
 
 def restore(loaded: Loaded) -> None:
-    """Back to the loaded state: no flags, the due waits unflagged, the windows open again.
+    """Back to the loaded state: no flags (and no flag rank on their conversations), the due
+    waits unflagged, the windows open again.
     Then VACUUM (the sweep leaves dead index entries) and CHECKPOINT, so every timed run
     starts from the same place: clean buffers, and each page it changes logged whole."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -304,6 +305,10 @@ def restore(loaded: Loaded) -> None:
                        "WHERE id = ANY(%s) AND stalled_at IS NOT NULL", [loaded.due_ids])
         cursor.execute("UPDATE handoffs_handoff SET stalled_count = 0 "
                        "WHERE id = ANY(%s) AND stalled_count <> 0", [loaded.due_ids])
+        # Conversation ids are handoff ids here (one handoff per conversation).
+        cursor.execute("UPDATE conversations_conversation SET open_flag_rank = 0 "
+                       "WHERE id = ANY(%s) AND open_flag_rank <> 0",
+                       [loaded.due_ids + list(loaded.windows)])
         cursor.execute(
             "UPDATE handoffs_handoff AS h SET window_expires_at = w.at, dropped_reasons = '[]',"
             " dropped_at = NULL FROM unnest(%s::bigint[], %s::timestamptz[]) AS w(id, at)"
@@ -354,8 +359,8 @@ def floor_once(loaded: Loaded, timing: Timing) -> None:
     """The database work the same findings need at least, set-based, in one transaction:
     the indexed SELECT of the due waits (with their handoffs, rows locked) and of the due
     windows; marking them (waits stalled_at, windows cleared); one COPY of as many flag
-    rows, with evidence of the sweep's size. Counted like the sweep, then rolled forward by
-    restore()."""
+    rows, with evidence of the sweep's size; the conversations' flag rank raised. Counted
+    like the sweep, then undone by restore()."""
     with timing.cpu_counted():
         started = time.perf_counter()
         waits, windows = _floor_work()
@@ -368,7 +373,7 @@ def floor_once(loaded: Loaded, timing: Timing) -> None:
 
 def _floor_work() -> tuple[list, list]:
     from audit.demo import _copy_rows as copy_rows
-    from conversations.models import Flag
+    from conversations.models import FLAG_SEVERITY_RANK, Flag
 
     at = NOW.isoformat()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -407,6 +412,13 @@ def _floor_work() -> tuple[list, list]:
             for handoff, conversation, channel, state, expired, last in windows
         ]
         copy_rows(Flag, FLAG_FIELDS, flags)
+        # The inbox's severity rank: raising a flag can only raise it.
+        for severity, conversations in (("medium", [w[6] for w in waits]),
+                                        ("high", [h[1] for h in windows])):
+            cursor.execute(
+                "UPDATE conversations_conversation SET open_flag_rank = %s"
+                " WHERE id = ANY(%s) AND open_flag_rank < %s",
+                [FLAG_SEVERITY_RANK[severity], conversations, FLAG_SEVERITY_RANK[severity]])
     return waits, windows
 
 
