@@ -30,6 +30,10 @@ from handoffs.business_time import business_seconds
 from handoffs.machine import ACTIVE
 from handoffs.models import Handoff, HandoffTransition, Wait
 from handoffs.services import policy_calendar
+from scoring.models import BrandVoice, Score
+from scoring.selectors import brand_conversations
+
+TONE = "brand_tone"  # the overall brand-tone score, 0-1 (shown as 0-100)
 
 SORTS = ("recent", "severity")
 PAGE_SIZE = 50
@@ -49,6 +53,7 @@ class InboxFilters:
     agent: str = ""
     model: str = ""
     prompt_version: str = ""
+    brand: str = ""  # a BrandVoice name
     since: date | None = None
     until: date | None = None  # inclusive
     q: str = ""
@@ -101,6 +106,11 @@ def inbox_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
     if f.prompt_version:
         qs = qs.filter(Exists(AIStep.objects.filter(
             conversation=OuterRef("pk"), prompt_version=f.prompt_version)))
+    if f.brand:
+        brand = BrandVoice.objects.filter(name=f.brand).first()
+        if brand is None:
+            return qs.none()
+        qs = qs.filter(pk__in=brand_conversations(brand=brand).values("pk"))
     if f.q:
         qs = qs.filter(
             Q(customer_address__icontains=f.q)
@@ -146,6 +156,7 @@ class InboxRow:
     handoff: Handoff | None = None
     wait: dict[str, Any] | None = None  # the open SLA wait: kind, waited, allowed, over
     flags: list[Flag] = field(default_factory=list)
+    tone: float | None = None  # the latest outbound message's brand tone, 0-100
 
     @property
     def severity(self) -> str:
@@ -202,6 +213,11 @@ def inbox_rows(*, conversations: list[Conversation], now: datetime | None = None
         conversation_id__in=ids, status__in=Flag.ACTIVE_STATUSES
     ).order_by("-raised_at"):
         flags[flag.conversation_id].append(flag)
+    tone: dict[int, float] = {}
+    for conversation_id, value in Score.objects.filter(
+        conversation_id__in=ids, name=TONE, source=Score.Source.AUTO
+    ).order_by("conversation_id", "-occurred_at", "-id").values_list("conversation_id", "value"):
+        tone.setdefault(conversation_id, round(value * 100))
     rows = []
     for conversation in conversations:
         handoff = latest.get(conversation.pk)
@@ -211,6 +227,7 @@ def inbox_rows(*, conversations: list[Conversation], now: datetime | None = None
             wait=_wait_summary(wait, handoff, now) if wait and handoff else None,
             flags=sorted(flags.get(conversation.pk, []),
                          key=lambda f: -FLAG_SEVERITY_RANK.get(f.severity, 0)),
+            tone=tone.get(conversation.pk),
         ))
     return rows
 
@@ -236,6 +253,7 @@ class Replay:
     handoffs: list[Handoff]
     ai_cost: float
     ai_tokens: int
+    tone_mean: float | None = None  # mean brand tone of the scored outbound messages, 0-100
 
 
 def conversation_replay(*, conversation: Conversation) -> Replay:
@@ -257,6 +275,22 @@ def conversation_replay(*, conversation: Conversation) -> Replay:
         handoff.wait_list = by_handoff.get(handoff.pk, [])
     order = {"event": 0, "transition": 1, "ai_step": 2, "message": 3, "outcome": 4, "flag": 5}
     items.sort(key=lambda i: (i.at, order.get(i.kind, 9), i.obj.pk))
+    scores: dict[int, dict[str, Score]] = defaultdict(dict)
+    for score in Score.objects.filter(
+        conversation=conversation, subject_type=Score.SubjectType.MESSAGE
+    ).order_by("created_at"):
+        scores[score.subject_id][f"{score.source}:{score.name}"] = score
+    tones = []
+    for item in items:
+        if item.kind == "message":
+            by_name = scores.get(item.obj.pk, {})
+            item.obj.auto_scores = sorted(
+                (s for k, s in by_name.items() if k.startswith("auto:") and s.name != TONE),
+                key=lambda s: s.name,
+            )
+            item.obj.tone = by_name.get(f"auto:{TONE}")
+            if item.obj.tone is not None and item.obj.direction == "outbound":
+                tones.append(item.obj.tone.value)
     steps = [i.obj for i in items if i.kind == "ai_step"]
     return Replay(
         conversation=conversation,
@@ -264,4 +298,5 @@ def conversation_replay(*, conversation: Conversation) -> Replay:
         handoffs=handoffs,
         ai_cost=float(sum(s.cost or 0 for s in steps)),
         ai_tokens=sum((s.input_tokens or 0) + (s.output_tokens or 0) for s in steps),
+        tone_mean=round(100 * sum(tones) / len(tones)) if tones else None,
     )

@@ -71,6 +71,7 @@ class InboxFilterForm(forms.Form):
     agent = forms.CharField(required=False, max_length=255)
     model = forms.CharField(required=False, max_length=255, label="AI model")
     prompt_version = forms.CharField(required=False, max_length=100)
+    brand = forms.CharField(required=False, max_length=64)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     q = forms.CharField(required=False, max_length=200, label="Search")

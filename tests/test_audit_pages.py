@@ -202,3 +202,26 @@ def test_raw_events_are_one_click_away_for_managers_only(stories, as_role):
     assert f"/conversations/{conversation.pk}/raw/" in replay
     replay = as_role("viewer").get(f"/conversations/{conversation.pk}/").content.decode()
     assert f"/conversations/{conversation.pk}/raw/" not in replay
+
+
+def test_tone_scores_show_in_the_inbox_and_the_replay_and_brands_filter(stories, as_role):
+    from conversations.models import Message
+    from scoring.models import Score
+    from scoring.services import brand_voice_default, messages_score
+
+    messages_score(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    sms = next(c for c in stories.values() if c.channel == "sms")
+    latest = Score.objects.filter(conversation=sms, name="brand_tone").order_by(
+        "-occurred_at", "-id").first()
+    assert latest is not None
+    manager = as_role("manager")
+    page = manager.get("/?channel=sms").content.decode()
+    assert f'title="brand tone of the latest scored message, 0-100">{round(latest.value * 100)}<' \
+        in page
+    replay = manager.get(f"/conversations/{sms.pk}/").content.decode()
+    assert "brand tone <strong" in replay and "formality" in replay
+    brand = brand_voice_default()
+    assert manager.get(f"/?brand={brand.name}").content.decode().count(
+        'data-conversation="') == len(stories)
+    assert manager.get("/?brand=no-such-brand").content.decode().count(
+        'data-conversation="') == 0

@@ -56,3 +56,18 @@ def pretty(value: Any) -> str:
     import json
 
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@register.filter
+def explain(explanations: Any) -> str:
+    """A score's explanation figures on one line: `level 0.62; band [0.45, 0.85]; ...`."""
+    if not isinstance(explanations, dict):
+        return str(explanations or "")
+    parts = []
+    for key, value in explanations.items():
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, float):
+            value = round(value, 3)
+        parts.append(f"{key.replace('_', ' ')} {value}")
+    return "; ".join(parts)
