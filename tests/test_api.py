@@ -23,6 +23,8 @@ from conversations.models import Conversation, Flag, Message
 from handoffs.machine import ACTIVE
 from handoffs.models import Handoff
 from handoffs.selectors import handoff_metrics
+from scoring.models import Score
+from scoring.services import messages_score
 from tests.test_handoff_scenarios import play
 from tests.test_plugin_install import host, migrated_host, script  # noqa: F401 (fixtures)
 
@@ -33,7 +35,7 @@ ROLES = ("manager", "qa_reviewer", "viewer")
 SCENARIOS = ("whatsapp-window-expired", "sms-ai-kept-talking", "web-on-time",
              "web-missed-request")
 READS = ("/conversations/", "/conversations/{c}/", "/messages/", "/handoffs/",
-         "/handoffs/{h}/", "/flags/", "/flags/{f}/", "/metrics/handoffs/")
+         "/handoffs/{h}/", "/flags/", "/flags/{f}/", "/scores/", "/metrics/handoffs/")
 PII_BODY = "Call me on +44 7911 123456 or mail jane.doe@example.com"
 
 
@@ -63,6 +65,14 @@ def stories(client, settings):
         play(client, settings, scenario_get(key))
     client.logout()
     return {c.channel + ":" + c.customer_address: c for c in Conversation.objects.all()}
+
+
+@pytest.fixture
+def scored(stories):
+    """The stories' messages scored by the scoring service (as its worker does)."""
+    assert messages_score(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    assert Score.objects.exists()
+    return stories
 
 
 def ids_for(stories) -> dict[str, int]:
@@ -336,8 +346,9 @@ def test_unknown_ids_are_404_in_json(api):
     ("/messages/", lambda r: r["id"]),
     ("/handoffs/", lambda r: r["id"]),
     ("/flags/", lambda r: r["id"]),
+    ("/scores/", lambda r: r["id"]),
 ])
-def test_pages_walk_every_row_exactly_once(stories, api, path, key):
+def test_pages_walk_every_row_exactly_once(scored, api, path, key):
     manager = api("manager")
     everything = [key(r) for r in walk(manager, path, page_size=200)]
     assert len(everything) == len(set(everything)) > 1
@@ -350,8 +361,11 @@ def test_pages_walk_every_row_exactly_once(stories, api, path, key):
         assert len(by_severity) == len(set(by_severity))
 
 
-@pytest.mark.parametrize("path", ["/conversations/", "/messages/", "/handoffs/", "/flags/"])
-def test_list_queries_do_not_grow_with_the_page_size(stories, api, path):
+@pytest.mark.parametrize("path", ["/conversations/", "/messages/", "/handoffs/", "/flags/",
+                                  "/scores/"])
+def test_list_queries_do_not_grow_with_the_page_size(request, stories, api, path):
+    if path == "/scores/":
+        request.getfixturevalue("scored")
     manager = api("manager")
     # The inbox reads open waits only for pages that hold an active handoff: by severity the
     # first row has one, so the one-row page and the whole list run the same kinds of query.
@@ -435,6 +449,29 @@ def test_metrics_are_the_handoff_metrics_with_their_rates(stories, api):
     assert whole[0]["handoffs"] == Handoff.objects.count()
     assert get(viewer, "/metrics/handoffs/", channel="sms", since="2000-01-01",
                group_by="day").status_code == 200
+
+
+def test_scores_with_filters_and_masked_explanations(scored, api):
+    manager = api("manager")
+    conversation = next(c for c in scored.values() if c.channel == "sms")
+    rows = walk(manager, "/scores/", conversation=conversation.pk)
+    assert len(rows) == Score.objects.filter(conversation=conversation).count() > 0
+    tone = walk(manager, "/scores/", name="brand_tone", source="auto", author_kind="ai")
+    assert tone and {(r["name"], r["source"], r["author_kind"]) for r in tone} == {
+        ("brand_tone", "auto", "ai")}
+    assert all(0 <= r["value"] <= 1 and r["author"].startswith("brand_tone@") for r in tone)
+    message = tone[0]["message"]
+    assert {r["message"] for r in walk(manager, "/scores/", message=message)} == {message}
+    assert walk(manager, "/scores/", channel="email") == []
+    assert walk(manager, "/scores/", until="2000-01-01") == []
+
+    score = Score.objects.get(pk=tone[0]["id"])
+    score.explanations = {**score.explanations, "excerpt": PII_BODY}
+    score.save(update_fields=["explanations"])
+    for role, expected in (("viewer", mask_text(PII_BODY)), ("qa_reviewer", PII_BODY)):
+        row = next(r for r in walk(api(role), "/scores/", message=message)
+                   if r["id"] == score.pk)
+        assert row["explanations"]["excerpt"] == expected, role
 
 
 # --- tokens, schema, docs ------------------------------------------------------------------

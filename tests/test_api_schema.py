@@ -24,8 +24,9 @@ from schemathesis.specs.openapi.checks import (
 
 from audit.handoff_scenarios import scenario_get
 from config.wsgi import application
-from conversations.models import Conversation, Flag
+from conversations.models import Conversation, Flag, Message
 from handoffs.models import Handoff
+from scoring.services import messages_score
 from tests.test_api import token_for
 from tests.test_handoff_scenarios import play
 
@@ -38,7 +39,7 @@ POSITIVE, NEGATIVE = 30, 15
 EXPECTED_OPERATIONS = {
     "GET /api/conversations/", "GET /api/conversations/{id}/", "GET /api/messages/",
     "GET /api/handoffs/", "GET /api/handoffs/{id}/", "GET /api/flags/", "GET /api/flags/{id}/",
-    "POST /api/flags/{id}/status/", "GET /api/metrics/handoffs/",
+    "POST /api/flags/{id}/status/", "GET /api/scores/", "GET /api/metrics/handoffs/",
 }
 
 
@@ -59,6 +60,7 @@ def wsgi_keeps_the_test_connection() -> Iterator[None]:
 def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(client, settings):
     for key in ("whatsapp-window-expired", "web-missed-request", "sms-ai-kept-talking"):
         play(client, settings, scenario_get(key))
+    messages_score(message_ids=list(Message.objects.values_list("pk", flat=True)))
     existing = {
         "/api/conversations/{id}/": Conversation.objects.values_list("pk", flat=True),
         "/api/handoffs/{id}/": Handoff.objects.values_list("pk", flat=True),

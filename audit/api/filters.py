@@ -17,6 +17,7 @@ from audit.views import FLAG_KINDS
 from conversations.models import AuthorKind, Channel, Conversation, Direction, Flag, Message
 from handoffs.machine import State
 from handoffs.models import Handoff
+from scoring.models import Score
 
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
@@ -156,3 +157,19 @@ class FlagFilter(_InConversationFilterSet):
 
     class Meta(_PeriodFilterSet.Meta):
         model = Flag
+
+
+class ScoreFilter(_InConversationFilterSet):
+    """`since`/`until` are on when the judged message was sent."""
+
+    period_field = "occurred_at"
+    message = IdFilter(field_name="message_id")
+    brand = IdFilter(field_name="brand_id")
+    name = df.CharFilter(max_length=64, help_text="The dimension, e.g. brand_tone, warmth.")
+    source = df.ChoiceFilter(choices=Score.Source.choices)
+    subject_type = df.ChoiceFilter(choices=Score.SubjectType.choices)
+    channel = df.ChoiceFilter(choices=Channel.choices)
+    author_kind = df.ChoiceFilter(choices=AuthorKind.choices)
+
+    class Meta(_PeriodFilterSet.Meta):
+        model = Score

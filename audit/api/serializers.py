@@ -21,6 +21,7 @@ from conversations.models import (
     Outcome,
 )
 from handoffs.models import Handoff, HandoffTransition, Wait
+from scoring.models import Score
 
 # --- masking fields -----------------------------------------------------------------------
 
@@ -311,6 +312,21 @@ class ConversationDetailSerializer(serializers.Serializer):
     ai_tokens = serializers.IntegerField()
     handoffs = HandoffSerializer(many=True)
     journey = JourneyItemSerializer(source="items", many=True)
+
+
+# --- scores ----------------------------------------------------------------------------------
+
+
+class ScoreSerializer(ReadOnlyModelSerializer):
+    """A judgment about a message or a conversation, automated or a reviewer's."""
+
+    explanations = MaskedJSON(help_text="The rules and figures behind the value.")
+
+    class Meta:
+        model = Score
+        fields = ["id", "subject_type", "subject_id", "conversation", "message", "brand",
+                  "name", "value", "source", "author", "explanations", "channel",
+                  "author_kind", "occurred_at", "created_at"]
 
 
 # --- metrics -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ urlpatterns = [
     path("flags/", views.FlagList.as_view(), name="flags"),
     path("flags/<int:pk>/", views.FlagDetail.as_view(), name="flag"),
     path("flags/<int:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
+    path("scores/", views.ScoreList.as_view(), name="scores"),
     path("metrics/handoffs/", views.HandoffMetricsView.as_view(), name="handoff_metrics"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="audit:api:schema"), name="docs"),

@@ -39,6 +39,7 @@ from conversations.models import (
 from conversations.services import flag_set_status
 from handoffs.models import Handoff, HandoffTransition, Wait
 from handoffs.selectors import GROUPS, handoff_metrics
+from scoring.models import Score
 
 from . import filters
 from . import serializers as s
@@ -201,6 +202,15 @@ class FlagStatus(AuditorAPI, generics.GenericAPIView):
         return Response(s.FlagSerializer(flag, context=self.get_serializer_context()).data)
 
 
+class ScoreList(_List):
+    """Scores (tone dimensions, checks, reviewers' scorecard answers), newest first."""
+
+    queryset = Score.objects.all()
+    serializer_class = s.ScoreSerializer
+    filterset_class = filters.ScoreFilter
+    ordering = ("-occurred_at", "-id")
+
+
 # --- metrics ---------------------------------------------------------------------------------
 
 
@@ -263,6 +273,7 @@ SCHEMA_SETTINGS = {
         "DeliveryStatusEnum": DeliveryStatus.choices,
         "FlagStatusEnum": Flag.Status.choices,
         "WaitKindEnum": Wait.Kind.choices,
+        "ScoreSourceEnum": Score.Source.choices,
         "JourneyKindEnum": [(k, k) for k in s.JOURNEY_KINDS],
     },
 }
