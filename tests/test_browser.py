@@ -116,3 +116,39 @@ def test_a_viewer_sees_contacts_masked_and_no_flag_actions(browser, live_server,
     expect(page.locator("text=Raw events behind this conversation")).to_have_count(0)
     shot(page, "replay-390-viewer")
     page.close()
+
+
+def test_a_manager_downloads_the_filtered_inbox_as_csv(browser, live_server, data):
+    import csv
+    import io
+
+    page = sign_in(browser, live_server, "manager-1")
+    page.goto(f"{live_server.url}/?channel=sms")
+    with page.expect_download() as info:
+        page.click("text=Export CSV")
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    assert len(rows) == 1 and rows[0]["channel"] == "sms"
+    assert rows[0]["customer"] == data["sms"].customer_address
+    page.close()
+    viewer = sign_in(browser, live_server, "viewer-1")
+    expect(viewer.locator("text=Export CSV")).to_have_count(0)
+    assert viewer.request.get(f"{live_server.url}/export.csv").status == 403
+    viewer.close()
+
+
+def test_dashboards_draw_their_charts_and_link_to_conversations(browser, live_server, data):
+    page = sign_in(browser, live_server, "qa_reviewer-1")
+    page.click("header >> text=Dashboards")
+    expect(page.locator("h1")).to_contain_text("Dashboard")
+    assert page.locator("svg").count() >= 3
+    shot(page, "dashboards-1440")
+    link = page.locator("a[href*='handoff_state=']").first
+    link.click()
+    expect(page.locator("h1")).to_have_text("Inbox")
+    assert "handoff_state=" in page.url
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto(f"{live_server.url}/dashboards/")
+    shot(page, "dashboards-390")
+    page.close()
