@@ -128,6 +128,86 @@ def _tiles(board: Dashboard) -> list[Tile]:
     ]
 
 
+def tone(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f}"
+
+
+def _tone_mean(per_channel: dict[str, dict[str, Any]]) -> float | None:
+    count = sum(v["count"] for v in per_channel.values())
+    return sum(v["count"] * v["mean"] for v in per_channel.values()) / count if count else None
+
+
+def _tone_tiles(board: Dashboard) -> list[Tile]:
+    t, p = board.tone, board.period
+    if t is None:
+        return []
+    link = inbox_link(p, brand=t.brand)
+    count = sum(v["count"] for v in t.per_channel.values())
+    return [
+        Tile("Brand tone", tone(_tone_mean(t.per_channel)), link,
+             f"0–100, {count} scored messages ({t.label})"),
+        Tile("Consistency index", tone(t.consistency_index), link,
+             "100: every channel sounds the same on average"),
+    ]
+
+
+def _tone_charts(board: Dashboard, width: int) -> list[Chart]:
+    t, p = board.tone, board.period
+    if t is None:
+        return []
+    channels = sorted(t.per_channel)
+    bars = bar_chart(
+        title=f"Brand tone by channel, {t.label} (0–100)", x_max=1.0, width=width,
+        color="#0e9384",
+        points=[Point(CHANNEL_LABELS.get(c, c), t.per_channel[c]["mean"],
+                      inbox_link(replace(p, channel=c), brand=t.brand),
+                      f"{tone(t.per_channel[c]['mean'])} (n={t.per_channel[c]['count']})")
+                for c in channels],
+    )
+    days = [d.isoformat() for d in p.day_list()]
+    lines = line_chart(
+        title=f"Brand tone per day by channel, {t.label} (0–100)", width=width, y_max=1.0,
+        y_format=lambda v: f"{100 * v:.0f}",
+        series=[Series(CHANNEL_LABELS.get(c, c), [
+            Point(_day_label(d), t.daily.get(c, {}).get(d),
+                  inbox_link(replace(p, channel=c), day=date.fromisoformat(d), brand=t.brand),
+                  tone(t.daily.get(c, {}).get(d))) for d in days]) for c in channels],
+    )
+    nothing = "" if channels else "No scored message in this period."
+    return [
+        Chart("Brand tone by channel", bars, bars,
+              f"Mean automated brand-tone score of the period's messages, {t.label}.",
+              empty=nothing),
+        Chart("Brand tone per day", lines, lines, "Each point opens that day's conversations.",
+              _legend(*[CHANNEL_LABELS.get(c, c) for c in channels]), nothing),
+    ]
+
+
+def _tone_table(board: Dashboard) -> list[Table]:
+    t, p = board.tone, board.period
+    if t is None:
+        return []
+    kinds = ("ai", "human")
+    table = Table(f"Tone by channel and author kind ({t.label})",
+                  ["Channel", "AI agent", "Human agent", "All authors"],
+                  empty="No scored message in this period.")
+
+    def cell(figures: dict[str, Any] | None, link: str) -> Cell:
+        if not figures:
+            return Cell("—")
+        return Cell(tone(figures["mean"]), link,
+                    f"± {100 * figures['stddev']:.0f} · {figures['count']} messages")
+
+    for channel in sorted(t.per_channel):
+        link = inbox_link(replace(p, channel=channel), brand=t.brand)
+        table.rows.append([
+            Cell(CHANNEL_LABELS.get(channel, channel), link),
+            *[cell(t.by_author.get(channel, {}).get(kind), link) for kind in kinds],
+            cell(t.per_channel[channel], link),
+        ])
+    return [table]
+
+
 def _day_label(key: str) -> str:
     return f"{key[8:10]}/{key[5:7]}"
 
@@ -306,14 +386,16 @@ def _daily_table(board: Dashboard) -> Table:
 def dashboard_view(board: Dashboard) -> DashboardView:
     p = board.period
     return DashboardView(
-        tiles=_tiles(board),
+        tiles=_tiles(board) + _tone_tiles(board),
         charts=[replace(wide, svg_narrow=narrow.svg) for wide, narrow in
-                zip(_charts(board, 560), _charts(board, 340), strict=True)],
+                zip(_charts(board, 560) + _tone_charts(board, 560),
+                    _charts(board, 340) + _tone_charts(board, 340), strict=True)],
         tables=[
             *_channel_tables(board),
             _release_table("By AI model", "Model", board.models, p, "model"),
             _release_table("By prompt version", "Prompt version", board.prompts, p,
                            "prompt_version"),
+            *_tone_table(board),
             _daily_table(board),
         ],
     )

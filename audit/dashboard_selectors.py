@@ -15,7 +15,9 @@ Definitions (the page says them too):
   (or still open);
 - a **release** is an AI model (the model that answered, else the one requested) or a
   prompt version; a conversation counts under every release that took a step in it, and
-  a release's cost is the cost of its own steps.
+  a release's cost is the cost of its own steps;
+- **tone** is the scoring app's brand-tone score (0-1, shown 0-100) from its daily
+  aggregates (scoring.selectors.channel_summary and daily_series), for one brand voice.
 
 Queries: a fixed number (handoff_metrics' three or two calls, then one statement here)
 whatever the period, channel count or data volume.
@@ -35,6 +37,8 @@ from django.utils.http import urlencode
 from conversations.models import AIStep, Conversation, Outcome
 from handoffs.models import Handoff, Wait
 from handoffs.selectors import HandoffMetrics, handoff_metrics
+from scoring.models import BrandVoice
+from scoring.selectors import channel_summary, daily_series
 
 PERIODS = (7, 30, 90)
 CSAT_BUCKETS = ("none", "resolved", "abandoned", "returned", "open")
@@ -147,6 +151,52 @@ class Dashboard:
     models: list[Release]
     prompts: list[Release]
     sla_kinds: list[str] = field(default_factory=list)
+    tone: "Tone | None" = None
+
+
+@dataclass
+class Tone:
+    """Brand tone (0-1) from the scoring app's daily aggregates, for one brand voice."""
+
+    brand: str  # BrandVoice.name
+    label: str
+    brands: list[tuple[str, str]]  # every brand voice: (name, label)
+    per_channel: dict[str, dict[str, Any]]  # channel -> {count, mean, stddev}
+    by_author: dict[str, dict[str, dict[str, Any]]]  # channel -> author kind -> same
+    consistency_index: float | None  # across channels (scoring.stats.consistency_index)
+    daily: dict[str, dict[str, float]]  # channel -> ISO day -> mean
+
+
+def dashboard_tone(*, period: Period, brand: str = "") -> Tone | None:
+    """Tone by channel and author kind, the consistency index and a daily mean per channel
+    over the period, for `brand` (else the default brand voice). Two queries and the brand
+    list; None when there is no brand voice."""
+    brands = list(BrandVoice.objects.order_by("-is_default", "name"))
+    voice = next((b for b in brands if b.name == brand), brands[0] if brands else None)
+    if voice is None:
+        return None
+    summary = channel_summary(brand=voice, start=period.first, end=period.last)
+    weighted: dict[tuple[str, str], list[float]] = {}
+    for row in daily_series(brand=voice, start=period.first, end=period.last):
+        if period.channel and row.channel != period.channel:
+            continue
+        acc = weighted.setdefault((row.channel, row.day.isoformat()), [0.0, 0.0])
+        acc[0] += row.count * row.mean
+        acc[1] += row.count
+    daily: dict[str, dict[str, float]] = {}
+    for (channel, day), (total, count) in sorted(weighted.items()):
+        if count:
+            daily.setdefault(channel, {})[day] = total / count
+
+    def mine(by_channel: dict[str, Any]) -> dict[str, Any]:
+        return {c: v for c, v in by_channel.items() if not period.channel or c == period.channel}
+
+    return Tone(
+        brand=voice.name, label=voice.display_name or voice.name,
+        brands=[(b.name, b.display_name or b.name) for b in brands],
+        per_channel=mine(summary["per_channel"]), by_author=mine(summary["channels"]),
+        consistency_index=summary["consistency_index"], daily=daily,
+    )
 
 
 def _table(model: type[Model]) -> str:
@@ -298,8 +348,9 @@ def _empty(key: str) -> HandoffMetrics:
 MODEL_SQL = "COALESCE(NULLIF(s.response_model, ''), s.request_model)"
 
 
-def dashboard(*, period: Period, now: datetime | None = None) -> Dashboard:
-    """Every figure of the dashboards page for one period (and channel)."""
+def dashboard(*, period: Period, now: datetime | None = None, brand: str = "") -> Dashboard:
+    """Every figure of the dashboards page for one period (and channel); tone for `brand`
+    (a BrandVoice name; default: the default brand voice)."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # These are long analytical queries whose estimates pass PostgreSQL's JIT
@@ -307,7 +358,9 @@ def dashboard(*, period: Period, now: datetime | None = None) -> Dashboard:
             # (EXPLAIN ANALYZE at 20,000 conversations: 1.1 s of JIT in a 1.6 s query).
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-        return _dashboard(period=period, now=now)
+        board = _dashboard(period=period, now=now)
+        board.tone = dashboard_tone(period=period, brand=brand)
+        return board
 
 
 def _dashboard(*, period: Period, now: datetime | None) -> Dashboard:

@@ -23,6 +23,7 @@ class DashboardForm(forms.Form):
                                   choices=[(str(d), f"Last {d} days") for d in PERIODS],
                                   label="Period")
     channel = forms.ChoiceField(required=False, choices=[("", "All channels"), *Channel.choices])
+    brand = forms.CharField(required=False, max_length=64)  # a BrandVoice name, for tone
 
 
 @require_GET
@@ -32,14 +33,17 @@ def dashboards(request: HttpRequest) -> HttpResponse:
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
     period = dashboard_period(days=data.get("days") or 30, channel=data.get("channel") or "")
-    board = dashboard(period=period)
+    board = dashboard(period=period, brand=data.get("brand") or "")
+    brand = {"brand": board.tone.brand} if board.tone and len(board.tone.brands) > 1 else {}
     kept = {"channel": period.channel} if period.channel else {}
     return render(request, "audit/dashboards.html", {
         "form": form, "board": board, "view": dashboard_view(board),
-        "period_urls": [(d, f"?{urlencode({**kept, 'days': d})}") for d in PERIODS],
-        "channel_urls": [("", "All", f"?{urlencode({'days': period.days})}")] + [
-            (value, label, f"?{urlencode({'days': period.days, 'channel': value})}")
+        "period_urls": [(d, f"?{urlencode({**kept, **brand, 'days': d})}") for d in PERIODS],
+        "channel_urls": [("", "All", f"?{urlencode({'days': period.days, **brand})}")] + [
+            (value, label, f"?{urlencode({'days': period.days, 'channel': value, **brand})}")
             for value, label in Channel.choices],
+        "brand_urls": [(name, label, f"?{urlencode({**kept, 'days': period.days, 'brand': name})}")
+                       for name, label in board.tone.brands] if brand else [],
         **_viewer(request),
     }, status=200 if valid else 400)
 

@@ -25,6 +25,7 @@ from audit.handoff_scenarios import BUSINESS, REFERENCE_WEEK, scenario_customer,
 from audit.masking import mask_address
 from audit.selectors import InboxFilters, inbox_queryset
 from conversations.models import Conversation
+from scoring.models import BrandVoice, ScoreDaily
 from tests import test_audit_pages
 from tests.signing import events_headers
 from tests.test_events_webhook import PATH, SECRET
@@ -172,7 +173,7 @@ def test_page_shows_the_figures_and_every_tile_opens_its_conversations(week, tod
     html = response.content.decode()
     assert "<svg" in html and "<title" in html and 'role="img"' in html
     assert "75%" in html and "2.7 min" in html and "$0.0085" in html and "$0.0170" in html
-    assert "not shown yet" in html  # tone charts: scoring publishes no aggregates
+    assert "no brand voice is set up yet" in html  # no BrandVoice: no tone, no fake figure
     links = _links(html)
     assert parse_qs(urlsplit(links["Dropped"]).query) == {
         "flag_kind": ["handoff_dropped"], **{k: [v] for k, v in WEEK.items()}}
@@ -312,6 +313,40 @@ def test_queries_do_not_grow_with_the_data(client, settings, as_role, today):
     _ai_and_outcomes(client)
     large = counted("/dashboards/?days=7"), counted("/export.csv")
     assert large == small
+
+
+def test_tone_by_channel_and_author_kind_from_the_daily_aggregates(week, today, as_role):
+    brand = BrandVoice.objects.create(name="brisa", display_name="Brisa Home", is_default=True)
+    BrandVoice.objects.create(name="other", display_name="Other")
+    rows = [  # day, channel, author kind, count, mean, sd
+        (date(2026, 11, 20), "web", "ai", 3, 0.80, 0.10),
+        (date(2026, 11, 21), "web", "ai", 1, 0.40, 0.0),
+        (date(2026, 11, 21), "web", "human", 4, 0.90, 0.05),
+        (date(2026, 11, 21), "whatsapp", "ai", 2, 0.60, 0.0),
+        (date(2026, 11, 1), "whatsapp", "ai", 9, 0.10, 0.0),  # before the 7-day period
+    ]
+    for day, channel, kind, count, mean, sd in rows:
+        ScoreDaily.objects.create(day=day, brand=brand, channel=channel, author_kind=kind,
+                                  name="brand_tone", count=count, mean=mean, stddev=sd)
+    board = dashboard(period=dashboard_period(days=7, today=TODAY.date()), now=TODAY)
+    t = board.tone
+    assert t.brand == "brisa" and [b for b, _ in t.brands] == ["brisa", "other"]
+    # web: (3 x 0.8 + 1 x 0.4 + 4 x 0.9) / 8 = 0.8; whatsapp 0.6 (the old day left out).
+    assert t.per_channel["web"]["mean"] == pytest.approx(0.8)
+    assert t.per_channel["whatsapp"] == {"count": 2, "mean": 0.6, "stddev": 0.0}
+    assert t.by_author["web"]["ai"]["mean"] == pytest.approx(0.7)  # (2.4 + 0.4) / 4
+    assert t.by_author["web"]["human"]["count"] == 4
+    assert t.consistency_index == pytest.approx(0.8)  # 1 - SD(0.8, 0.6) / 0.5 = 1 - 0.1 / 0.5
+    assert t.daily["web"] == {"2026-11-20": pytest.approx(0.8),
+                              "2026-11-21": pytest.approx(0.8)}  # (0.4 + 3.6) / 5
+    html = as_role("viewer").get("/dashboards/?days=7&brand=brisa").content.decode()
+    links = _links(html)
+    assert links["Consistency index"] == "/inbox/?brand=brisa&since=2026-11-16&until=2026-11-22"
+    assert "Tone by channel and author kind (Brisa Home)" in html and ">80<" in html
+    assert "<span class=\"tile-value\">76</span>" in html  # (8 x 0.8 + 2 x 0.6) / 10
+    other = dashboard(period=dashboard_period(days=7, today=TODAY.date()), now=TODAY,
+                      brand="other").tone
+    assert other.brand == "other" and other.per_channel == {} and other.daily == {}
 
 
 def test_line_chart_svg_is_accessible_escaped_and_linked():
