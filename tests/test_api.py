@@ -464,6 +464,12 @@ def test_scores_with_filters_and_masked_explanations(scored, api):
     assert {r["message"] for r in walk(manager, "/scores/", message=message)} == {message}
     assert walk(manager, "/scores/", channel="email") == []
     assert walk(manager, "/scores/", until="2000-01-01") == []
+    # The inbox's brand filter: the default brand owns every conversation here.
+    brand = Score.objects.filter(brand__isnull=False).first().brand
+    assert {r["conversation"]["id"] for r in walk(manager, "/conversations/",
+                                                   brand=brand.name)} == {
+        c.pk for c in scored.values()}
+    assert walk(manager, "/conversations/", brand="no-such-brand") == []
 
     score = Score.objects.get(pk=tone[0]["id"])
     score.explanations = {**score.explanations, "excerpt": PII_BODY}

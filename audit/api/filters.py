@@ -106,6 +106,7 @@ class ConversationFilter(_PeriodFilterSet):
     agent = df.CharFilter(max_length=255, help_text="A human agent's id.")
     model = df.CharFilter(max_length=255, help_text="An AI model requested or used.")
     prompt_version = df.CharFilter(max_length=100)
+    brand = df.CharFilter(max_length=64, help_text="A brand voice's name: its conversations.")
     q = df.CharFilter(max_length=200, help_text="Text in the address, subject or messages.")
     ordering = df.ChoiceFilter(choices=[(s, s) for s in SORTS], empty_label=None,
                                help_text="recent (default) or severity (most severe first).")
