@@ -73,7 +73,7 @@ def inbox_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
         qs = qs.filter(channel=f.channel)
     if f.since:
         qs = qs.filter(last_activity_at__gte=_day_start(f.since))
-    if f.until:
+    if f.until and f.until < date.max:  # the last day has no "day after": no upper bound
         qs = qs.filter(last_activity_at__lt=_day_start(f.until + timedelta(days=1)))
     if f.flag_kind or f.flag_status:
         flags = Flag.objects.filter(conversation=OuterRef("pk"))

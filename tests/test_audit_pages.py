@@ -113,6 +113,7 @@ def test_bad_filters_get_a_clear_400_never_a_500(stories, as_role):
     response = manager.get("/?since=not-a-date&channel=fax")
     assert response.status_code == 400
     assert b"were not understood" in response.content
+    assert manager.get("/?until=9999-12-31&since=0001-01-01").status_code == 200
     response = manager.get("/?after=%%%garbage")
     assert response.status_code == 400
     assert b"page link is not valid" in response.content
