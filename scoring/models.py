@@ -179,3 +179,6 @@ class ScoreDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.channel}/{self.author_kind} {self.name} {self.mean:.2f}"
+
+
+from .qa_models import *  # noqa: E402,F401,F403  QA annotation models (issue 7, docs/qa.md)
