@@ -226,3 +226,26 @@ def test_tone_scores_show_in_the_inbox_and_the_replay_and_brands_filter(stories,
         'data-conversation="') == len(stories)
     assert manager.get("/?brand=no-such-brand").content.decode().count(
         'data-conversation="') == 0
+
+
+FIELDS = ["channel", "flag_kind", "flag_status", "handoff_state", "agent", "model",
+          "prompt_version", "brand", "since", "until", "q", "sort", "after"]
+
+
+def test_no_inbox_query_string_makes_a_500(as_role):
+    """Whatever the query string, the inbox answers 200 or a clear 400."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    manager = as_role("manager")
+    values = st.one_of(st.text(max_size=30), st.dates().map(str),
+                       st.sampled_from(["sms", "web", "severity", "recent", "open", "queued"]))
+
+    @settings(max_examples=80, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.dictionaries(st.sampled_from(FIELDS), values, max_size=6))
+    def check(params):
+        response = manager.get("/", params)
+        assert response.status_code in (200, 400), (params, response.status_code)
+
+    check()
