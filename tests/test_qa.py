@@ -481,3 +481,23 @@ def test_answers_accept_the_forms_a_form_or_api_sends(users, card):
     assert answers["empathy"].value == 4 and answers["accuracy"].value == 0
     assert answers["closing"].na and answers["closing"].value is None
     assert review.failed
+
+
+def test_correlation_needs_three_conversations_and_variation_on_both_sides(users, card):
+    def figure():
+        return {(f["auto"], f["human"]): f
+                for f in qa_auto_human_correlation()}[("warmth", "empathy")]
+
+    for x, empathy in ((0.2, 3), (0.8, 3)):
+        conv = conversation()
+        auto_score(message(conv), "warmth", x)
+        submit(users["alice"], conv, card, empathy=empathy)
+    assert (figure()["n"], figure()["pearson"]) == (2, None)  # under MIN_CORRELATION_N
+    conv = conversation()
+    auto_score(message(conv), "warmth", 0.5)
+    submit(users["alice"], conv, card, empathy=3)
+    # y constant: nothing to correlate
+    assert (figure()["n"], figure()["pearson"], figure()["spearman"]) == (3, None, None)
+    submit(users["bob"], conv, card, empathy=5)
+    # x .2 .8 .5, y .5 .5 .75: dx -.3 .3 0, dy -1/12 -1/12 1/6 -> sum dxdy 0 -> r = 0
+    assert figure()["pearson"] == pytest.approx(0.0, abs=1e-9)
