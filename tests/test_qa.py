@@ -501,3 +501,55 @@ def test_correlation_needs_three_conversations_and_variation_on_both_sides(users
     submit(users["bob"], conv, card, empathy=5)
     # x .2 .8 .5, y .5 .5 .75: dx -.3 .3 0, dy -1/12 -1/12 1/6 -> sum dxdy 0 -> r = 0
     assert figure()["pearson"] == pytest.approx(0.0, abs=1e-9)
+
+
+def _race(n: int, work) -> list:
+    """Run work() in n threads released together; each thread closes its own connection."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(n)
+    results: list = []
+    errors: list = []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(work())
+        except Exception as exc:  # reported by the assert below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_submits_and_default_scorecards_make_one_of_each():
+    versions = _race(6, scorecard_default_ensure)
+    assert len({v.pk for v in versions}) == 1
+    default = versions[0]
+    assert default.scorecard.versions.count() == 1
+    alice = get_user_model().objects.create_user(username="alice", password="x")
+    conv = conversation()
+    f = flag(conv, "pii_leak")
+    answers = {"greeting": 1, "empathy": 4, "brand_tone": 5, "solution_offered": 1,
+               "handoff_needed": 0, "handoff_on_time": {"na": True}, "accuracy": 1,
+               "closing": 1}
+    reviews = _race(6, lambda: review_submit(
+        reviewer=alice, conversation=conv, version=default, answers=answers,
+        verdicts=[FlagVerdict(f.pk, "false_positive")]))
+    assert len({r.pk for r in reviews}) == 1
+    review = Review.objects.get()
+    assert review.answers.count() == 8 and review.flag_verdicts.count() == 1
+    # 7 answered categories (handoff_on_time N/A) + qa:overall
+    assert Score.objects.filter(source="human", author="alice").count() == 8
+    f.refresh_from_db()
+    assert (f.status, f.status_changed_by) == ("false_positive", "alice")
