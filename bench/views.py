@@ -314,10 +314,10 @@ def page_path(client: Any, first: str, page: int) -> str:
     return path
 
 
-def report(measures: list[Measure], floor: Measure, sizes: dict[str, int]) -> None:
+def report(measures: list[Measure], floor: Measure, sizes: dict[str, int],
+           dashboard_repeats: int) -> None:
     print(f"\n== bench-views: Django test Client in-process, PostgreSQL {DB_NAME}, "
-          f"{len(floor.seconds)} timed requests each (dashboards: "
-          f"{len(measures[-1].seconds)}) ==")
+          f"{len(floor.seconds)} timed requests each (dashboards: {dashboard_repeats}) ==")
     print("data    " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
     print(f"floor   GET {floor.path:<44} p50 {floor.ms(.5):7.1f} ms  p95 {floor.ms(.95):7.1f} "
           f"ms  queries {floor.queries}")
@@ -396,7 +396,7 @@ def main() -> int:
         # Let the floor see the same warmed process the pages did.
         floor.seconds.clear()
         timed(client, floor, args.repeats, 0)
-    report(measures, floor, sizes)
+    report(measures, floor, sizes, args.dashboard_repeats)
     print(f"\nwhole run {time.monotonic() - began:.0f} s")
     return 0
 
