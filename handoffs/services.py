@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -55,6 +55,7 @@ from conversations.services import (
     flag_set_status,
 )
 
+from . import sweep_sql
 from .business_time import Calendar, business_add, business_seconds
 from .machine import ACTIVE, EVENT_TRIGGERS, OPENING, TERMINAL, WAITING, State, Trigger, next_state
 from .models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
@@ -62,6 +63,7 @@ from .models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 STALLED = "handoff_stalled"
 DROPPED = "handoff_dropped"
 MISSED = "handoff_missed"
+WINDOW_EXPIRED = "whatsapp_window_expired"
 AUTO = "handoff-auditor"  # who changes a flag's status automatically
 
 Source = HandoffTransition.Source
@@ -1060,7 +1062,23 @@ def handoffs_sweep(
     return result
 
 
+def _set_based() -> bool:
+    return connection.vendor == "postgresql" and bool(auditor_settings.SWEEP_SET_BASED)
+
+
 def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
+    if _set_based():
+        stalled, created, by_state = sweep_sql.sweep_waits(
+            now, batch_size, kind=STALLED, evidence=_stall_figures,
+            calendar=lambda text: _calendar_cached(
+                json.dumps(json.loads(text), sort_keys=True)),
+        )
+        result.stalled += stalled
+        result.flags_created += created
+        result.flags_refreshed += stalled - created
+        for state, count in by_state.items():
+            result.by_state[state] = result.by_state.get(state, 0) + count
+        return bool(stalled)
     with transaction.atomic():
         due = list(
             Wait.objects.select_for_update(skip_locked=True, of=("self",))
@@ -1088,20 +1106,47 @@ def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
 
 
 def _stall_evidence(wait: Wait, handoff: Handoff, *, waited: float, at: datetime) -> dict[str, Any]:
+    return _stall_figures(
+        state=wait.kind, started=wait.started_at, deadline=wait.deadline_at,
+        allowed=wait.allowed_seconds, business=wait.business_hours, waited=waited,
+        policy=_policy_ref(handoff.policy), number=handoff.number, channel=handoff.channel,
+        queue=handoff.queue, agent=handoff.agent_id, at=at,
+    )
+
+
+def _stall_figures(
+    *, state: str, started: datetime, deadline: datetime | None, allowed: float | None,
+    business: bool, waited: float, policy: dict[str, Any], number: int, channel: str,
+    queue: str, agent: str, at: datetime,
+) -> dict[str, Any]:
+    """The evidence of a handoff_stalled finding (both sweep paths and late closes)."""
     return {
-        "state": wait.kind,
-        "entered_at": wait.started_at.isoformat(),
-        "deadline_at": wait.deadline_at.isoformat() if wait.deadline_at else None,
+        "state": state,
+        "entered_at": started.isoformat(),
+        "deadline_at": deadline.isoformat() if deadline else None,
         "waited_seconds": round(waited, 1),
-        "allowed_seconds": wait.allowed_seconds,
-        "over_by_seconds": round(waited - (wait.allowed_seconds or 0.0), 1),
-        "business_hours": wait.business_hours,
-        "policy": _policy_ref(handoff.policy),
-        "handoff": handoff.number,
-        "channel": handoff.channel,
-        "queue": handoff.queue,
-        "agent": handoff.agent_id,
+        "allowed_seconds": allowed,
+        "over_by_seconds": round(waited - (allowed or 0.0), 1),
+        "business_hours": business,
+        "policy": policy,
+        "handoff": number,
+        "channel": channel,
+        "queue": queue,
+        "agent": agent,
         "detected_at": at.isoformat(),
+    }
+
+
+def _window_figures(*, last_customer: datetime, expired: datetime, state: str,
+                    requested_at: datetime, now: datetime) -> dict[str, Any]:
+    """The details of a whatsapp_window_expired drop (both sweep paths)."""
+    return {
+        "last_customer_message_at": last_customer.isoformat(),
+        "window_expired_at": expired.isoformat(),
+        "window_hours": auditor_settings.WHATSAPP_WINDOW_HOURS,
+        "state": state,
+        "waited_seconds": round((now - requested_at).total_seconds(), 1),
+        "note": "only a template message can reach the customer now (Twilio error 63016)",
     }
 
 
@@ -1164,6 +1209,12 @@ def _stalled_flags_raise(
 
 
 def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
+    if _set_based():
+        rows, flagged = sweep_sql.sweep_windows(
+            now, batch_size, kind=DROPPED, reason=WINDOW_EXPIRED, detail=_window_figures
+        )
+        result.window_expired += flagged
+        return bool(rows)
     with transaction.atomic():
         due = list(
             Handoff.objects.select_for_update(skip_locked=True)
@@ -1178,17 +1229,12 @@ def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
             if handoff.state in WAITING:
                 _flag_dropped(
                     handoff,
-                    reason="whatsapp_window_expired",
+                    reason=WINDOW_EXPIRED,
                     at=now,
-                    evidence={
-                        "last_customer_message_at": handoff.last_customer_message_at.isoformat(),
-                        "window_expired_at": expired_at.isoformat(),
-                        "window_hours": auditor_settings.WHATSAPP_WINDOW_HOURS,
-                        "state": handoff.state,
-                        "waited_seconds": round((now - handoff.requested_at).total_seconds(), 1),
-                        "note": "only a template message can reach the customer now "
-                        "(Twilio error 63016)",
-                    },
+                    evidence=_window_figures(
+                        last_customer=handoff.last_customer_message_at, expired=expired_at,
+                        state=handoff.state, requested_at=handoff.requested_at, now=now,
+                    ),
                 )
                 result.window_expired += 1
         Handoff.objects.filter(pk__in=[h.pk for h in due]).update(window_expires_at=None)

@@ -71,8 +71,12 @@ def derived_rows() -> dict[str, list[tuple]]:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("sweep", ["set-based", "row-by-row"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.key)
-def test_scenario(client, settings, scenario):
+def test_scenario(client, settings, scenario, sweep):
+    # Both sweep paths keep every promise: the set-based one PostgreSQL uses, and the
+    # row-by-row one of the embedded SQLite default.
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "SWEEP_SET_BASED": sweep == "set-based"}
     conversation, last = play(client, settings, scenario)
     assert scenario_verify(scenario, conversation) == []
 
