@@ -28,6 +28,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from .batch import batch_applicable, batch_apply
 from .conf import auditor_settings
 from .events import (
     AIStepEvent,
@@ -130,6 +131,12 @@ class _Statements:
         self.run(sql, params)
         with connection.wrap_database_errors:
             return self._cursor.fetchone()
+
+    def all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Every row the statement returns."""
+        self.run(sql, params)
+        with connection.wrap_database_errors:
+            return self._cursor.fetchall()
 
 
 _RAW = RawEvent._meta.db_table
@@ -297,8 +304,40 @@ def _conversations_lock_in_order(events: list[NormalizedEvent]) -> None:
 
 def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | None = None) -> None:
     """Apply normalized events in order, then tell the other apps (journey_recorded) which
-    messages and conversation events the batch holds, inside the same transaction."""
+    messages and conversation events the batch holds, inside the same transaction.
+
+    On PostgreSQL a batch (more than one event, no e-mail) is applied set-based, a few
+    statements per table for the whole batch (conversations.batch); otherwise event by
+    event. Both give the same rows.
+    """
     events = list(events)
+    if batch_applicable(events):
+        with _Statements() as sql:
+            result = batch_apply(sql, events=events, raw_event=raw_event)
+        messages, conversation_events = result.messages, result.conversation_events
+        if result.join_after_commit:
+            pairs = sorted(result.join_after_commit)
+            transaction.on_commit(
+                lambda: message_statuses_join_many(pairs=pairs), robust=True)
+        if result.new_message_ids:
+            new_ids = list(result.new_message_ids)
+
+            def recorded() -> None:
+                for message_id in new_ids:
+                    message_recorded.send(sender=Message, message_id=message_id)
+
+            transaction.on_commit(recorded, robust=True)
+    else:
+        messages, conversation_events = _events_apply_one_by_one(events, raw_event)
+    if messages or conversation_events:
+        journey_recorded.send(
+            sender=Message, messages=messages, conversation_events=conversation_events
+        )
+
+
+def _events_apply_one_by_one(
+    events: list[NormalizedEvent], raw_event: RawEvent | None
+) -> tuple[list[Message], list[ConversationEvent]]:
     _conversations_lock_in_order(events)
     messages: list[Message] = []
     conversation_events: list[ConversationEvent] = []
@@ -317,10 +356,7 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
             outcome_record(event=event, raw_event=raw_event)
         else:  # pragma: no cover - a new event type without a handler is a programming error
             raise TypeError(f"unhandled event {type(event).__name__}")
-    if messages or conversation_events:
-        journey_recorded.send(
-            sender=Message, messages=messages, conversation_events=conversation_events
-        )
+    return messages, conversation_events
 
 
 # What message_record needs to know, in one round trip: is the message known already, the
@@ -706,6 +742,30 @@ def message_statuses_join(*, provider: str, provider_message_id: str) -> int:
             error_code=report.error_code,
         )
     return len(waiting)
+
+
+_WAITING_JOIN = f"""
+    SELECT DISTINCT s.provider, s.provider_message_id FROM {MessageStatusEvent._meta.db_table} s
+    JOIN unnest(%s::text[], %s::text[]) AS k(provider, provider_message_id)
+      ON s.provider = k.provider AND s.provider_message_id = k.provider_message_id
+    JOIN {_MESSAGE} m
+      ON m.provider = s.provider AND m.provider_message_id = s.provider_message_id
+    WHERE s.message_id IS NULL"""
+
+
+def message_statuses_join_many(*, pairs: Sequence[tuple[str, str]]) -> int:
+    """message_statuses_join for many (provider, provider message id) pairs, after a
+    batch commits: one statement finds the few that have a waiting report and a recorded
+    message, and only those are joined."""
+    if not pairs:
+        return 0
+    providers, pmids = (list(c) for c in zip(*pairs, strict=True))
+    with transaction.atomic(), _Statements() as sql:
+        joinable = sql.all(_WAITING_JOIN, [providers, pmids])
+        return sum(
+            message_statuses_join(provider=provider, provider_message_id=pmid)
+            for provider, pmid in joinable
+        )
 
 
 def _join_after_commit(provider: str, provider_message_id: str) -> None:
