@@ -130,8 +130,9 @@ _CONVERSATION = Conversation._meta.db_table
 _MESSAGE = Message._meta.db_table
 _STATUS = MessageStatusEvent._meta.db_table
 
-# The lookups walk the batch's keys and probe the unique index for each (LATERAL): a join
-# planned from a freshly created table's statistics scanned the whole index instead.
+# The lookups walk the batch's keys and probe the unique index for each (LATERAL, and
+# OFFSET 0 so the planner cannot flatten it into a join): planned from a new table's
+# missing statistics, the join scanned every open conversation once per batch instead.
 _CONVERSATIONS_OPEN_FIND = f"""
     SELECT c.id, k.channel, k.business, k.customer
     FROM unnest(%b::text[], %b::text[], %b::text[]) AS k(channel, business, customer)
@@ -139,6 +140,7 @@ _CONVERSATIONS_OPEN_FIND = f"""
         SELECT id FROM {_CONVERSATION}
         WHERE channel = k.channel AND business_address = k.business
           AND customer_address = k.customer AND status = 'open' AND NOT (channel = 'email')
+        OFFSET 0
     ) c"""
 _CONVERSATIONS_OPEN_NAMES = (
     "channel", "business_address", "customer_address", "status", "subject", "started_at",
@@ -166,6 +168,7 @@ _PARTICIPANTS_FIND = f"""
         SELECT id, display_name FROM {Participant._meta.db_table}
         WHERE conversation_id = k.conversation_id AND kind = k.kind
           AND external_id = k.external_id
+        OFFSET 0
     ) p"""
 _PARTICIPANTS_RENAME = f"""
     UPDATE {Participant._meta.db_table} p SET display_name = k.name
@@ -218,6 +221,7 @@ _MESSAGES_FIND = f"""
     CROSS JOIN LATERAL (
         SELECT id, conversation_id, status_rank, direction FROM {_MESSAGE}
         WHERE provider = k.provider AND provider_message_id = k.provider_message_id
+        OFFSET 0
     ) m"""
 _AI_STEPS_LINK = f"""
     UPDATE {AIStep._meta.db_table} s SET message_id = k.id
