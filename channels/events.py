@@ -47,6 +47,7 @@ from .base import (
     WebhookUnsupportedMediaType,
     WebhookView,
 )
+from .email import message_ids
 
 PROVIDER = "events"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
@@ -194,14 +195,20 @@ def _ai_step(event: dict[str, Any], at: datetime, where: str) -> AIStepEvent:
         "system_prompt": data.get("system_prompt", ""),
         "system_prompt_hash": data.get("system_prompt_hash", ""),
     }
+    message_provider = produced.get("provider", "")
+    message_provider_id = produced.get("provider_message_id", "")
+    if message_provider == "email" and message_provider_id:
+        # E-mail messages are recorded under their Message-ID as "<id@host>"; the platform
+        # may send it with or without the brackets.
+        message_provider_id = (message_ids(message_provider_id) or [message_provider_id])[0]
     return AIStepEvent(
         conversation=_ref(data),
         external_id=event["id"],
         occurred_at=at,
         operation=data["operation"],
         fields=fields,
-        message_provider=produced.get("provider", ""),
-        message_provider_id=produced.get("provider_message_id", ""),
+        message_provider=message_provider,
+        message_provider_id=message_provider_id,
     )
 
 

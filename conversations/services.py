@@ -832,13 +832,16 @@ def conversation_resolve(*, ref: ConversationRef, at: datetime) -> Conversation:
 def ai_step_record(*, event: AIStepEvent, raw_event: RawEvent | None = None) -> AIStep:
     """Record one AI decision, linked to the message it produced (now or when it arrives).
     A step re-sent with the same id is updated in place, not duplicated."""
-    conversation = conversation_resolve(ref=event.conversation, at=event.occurred_at)
     message = None
     if event.message_provider_id:
         message = Message.objects.filter(
             provider=event.message_provider or "events",
             provider_message_id=event.message_provider_id,
         ).first()
+    if event.conversation.channel == Channel.EMAIL:
+        conversation = _email_step_conversation(event=event, message=message)
+    else:
+        conversation = conversation_resolve(ref=event.conversation, at=event.occurred_at)
     step, _ = AIStep.objects.update_or_create(
         conversation=conversation,
         external_id=event.external_id,
@@ -853,6 +856,44 @@ def ai_step_record(*, event: AIStepEvent, raw_event: RawEvent | None = None) -> 
         },
     )
     return step
+
+
+def _email_step_conversation(*, event: AIStepEvent, message: Message | None) -> Conversation:
+    """The e-mail thread of an AI step. E-mail threads are not "the customer's open thread"
+    (conversation_resolve would open a new one each time): the message the step produced
+    pins it; before that message arrives, its Message-ID may be registered by a reply
+    already; else the platform's external id; else the customer's latest open thread on
+    that mailbox; else a new thread. The step registers its Message-ID as a key of the
+    thread it chose, so the e-mail, when it comes, threads there (and links the step)."""
+    if message is not None:
+        return Conversation.objects.get(pk=message.conversation_id)
+    ref = event.conversation
+    keys = [f"email:{event.message_provider_id}"] if event.message_provider == "email" else []
+    if ref.external_id:
+        keys.append(f"events:{ref.external_id}")
+    found = {k.key: k.conversation_id for k in ConversationKey.objects.filter(key__in=keys)}
+    conversation_id = next((found[k] for k in keys if k in found), None)
+    if conversation_id is not None:
+        conversation = Conversation.objects.get(pk=conversation_id)
+    else:
+        # E-mail addresses are compared lower-cased (as the inbound path stores them); a
+        # thread named by external id alone uses it as the customer, as conversation_resolve.
+        business = ref.business_address.lower()
+        customer = ref.customer_address.lower() or ref.external_id
+        _email_lock(business_address=business, customer_address=customer)
+        conversation = (
+            Conversation.objects.filter(
+                channel=Channel.EMAIL, business_address=business, customer_address=customer,
+                status=Conversation.Status.OPEN,
+            ).order_by("-last_activity_at", "-pk").first()
+            or Conversation.objects.create(
+                channel=Channel.EMAIL, business_address=business, customer_address=customer,
+                started_at=event.occurred_at, last_activity_at=event.occurred_at,
+            )
+        )
+    for key in keys:
+        conversation_key_add(conversation_id=conversation.pk, key=key[:512])
+    return conversation
 
 
 def conversation_event_record(
@@ -1069,6 +1110,16 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
         conversation_id=conversation.pk, at=event.occurred_at,
         from_customer=event.author_kind == AuthorKind.CUSTOMER,
     )
+    if provider_message_id and event.direction == Direction.OUTBOUND:
+        # As on the other channels: the AI step that produced this reply, and the ESP's
+        # delivery reports (anymail tracking), may have come first. An e-mail reply is
+        # often sent by a person from the AI's draft, so any outbound message links.
+        AIStep.objects.filter(
+            message__isnull=True, message_provider=event.provider,
+            message_provider_id=provider_message_id,
+        ).update(message=message.pk)
+        message_statuses_join(provider=event.provider, provider_message_id=provider_message_id)
+        _join_after_commit(event.provider, provider_message_id)
     transaction.on_commit(
         lambda: message_recorded.send(sender=Message, message_id=message.pk), robust=True
     )
