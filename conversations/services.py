@@ -489,6 +489,41 @@ def participant_get_or_create(
     return Participant.objects.get(pk=pk)
 
 
+def message_values(
+    event: MessageEvent,
+    *,
+    conversation_id: int,
+    participant_id: int,
+    status: str,
+    raw_event_id: int | None,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The column values (by attname) of the Message row for an event: the one place an
+    event becomes a message row, for the per-event INSERTs and the batch's."""
+    return {
+        "conversation_id": conversation_id,
+        "participant_id": participant_id,
+        "direction": event.direction,
+        "author_kind": event.author_kind,
+        "body": event.body,
+        "body_new": event.body_new,
+        "subject": event.subject[:998],
+        "provider": event.provider,
+        # "" is no id: two such messages must not collide on the unique index.
+        "provider_message_id": event.provider_message_id or None,
+        "sent_at": event.occurred_at,
+        "status": status,
+        "status_rank": STATUS_RANK.get(status, 0),
+        "status_at": event.occurred_at,
+        "error_code": "",
+        "num_segments": event.num_segments,
+        "media": event.media,
+        "metadata": event.metadata,
+        "raw_event_id": raw_event_id,
+        "created_at": created_at,
+    }
+
+
 def _message_from_event(
     event: MessageEvent,
     *,
@@ -498,27 +533,14 @@ def _message_from_event(
     raw_event: RawEvent | None,
 ) -> Message:
     """The unsaved Message row for an event; its fields feed the SQL INSERT."""
-    return Message(
-        conversation_id=conversation_id,
-        participant_id=participant_id,
-        direction=event.direction,
-        author_kind=event.author_kind,
-        body=event.body,
-        body_new=event.body_new,
-        subject=event.subject[:998],
-        provider=event.provider,
-        # "" is no id: two such messages must not collide on the unique index.
-        provider_message_id=event.provider_message_id or None,
-        sent_at=event.occurred_at,
-        status=status,
-        status_rank=STATUS_RANK.get(status, 0),
-        status_at=event.occurred_at,
-        num_segments=event.num_segments,
-        media=event.media,
-        metadata=event.metadata,
-        raw_event=raw_event,
+    message = Message(**message_values(
+        event, conversation_id=conversation_id, participant_id=participant_id, status=status,
+        raw_event_id=raw_event.pk if raw_event is not None else None,
         created_at=timezone.now(),
-    )
+    ))
+    if raw_event is not None:
+        message.raw_event = raw_event  # the caller's instance, not a lazy lookup later
+    return message
 
 
 def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) -> Message:
