@@ -149,17 +149,35 @@ _CONVERSATIONS_OPEN_CONFLICT = (
     "ON CONFLICT (channel, business_address, customer_address) "
     "WHERE (status = 'open' AND NOT (channel = 'email')) DO NOTHING"
 )
+@functools.cache
+def _conversations_find_or_open_sql() -> str:
+    """INSERT the threads ON CONFLICT DO NOTHING, and read the ones that were open
+    already (the second part sees the statement's snapshot: the rows that existed before
+    it, not those it inserts). Both parts take the same JSON rows."""
+    insert = _insert_sql(Conversation, _CONVERSATIONS_OPEN_NAMES, _CONVERSATIONS_OPEN_CONFLICT,
+                         "id, channel, business_address, customer_address")
+    return f"""
+    WITH opened AS ({insert})
+    SELECT id, channel, business_address, customer_address FROM opened
+    UNION ALL
+    SELECT c.id, k.c0, k.c1, k.c2
+    FROM json_to_recordset(%s::json) AS k(c0 text, c1 text, c2 text)
+    CROSS JOIN LATERAL (
+        SELECT id FROM {_CONVERSATION}
+        WHERE channel = k.c0 AND business_address = k.c1 AND customer_address = k.c2
+          AND status = 'open' AND NOT (channel = 'email')
+        OFFSET 0
+    ) c"""
+
+
 # Concurrent batches that touch some of the same conversations would deadlock if their
 # counter UPDATEs locked the rows in different orders (the order of a multi-row UPDATE is
 # the plan's). Each batch first takes a transaction-scoped advisory lock per conversation,
-# in id order, so they queue instead. Advisory, not row locks (SELECT ... FOR UPDATE):
-# locking ~100 rows wrote each tuple and its WAL record, 2.5 ms of PostgreSQL per batch,
-# for rows the UPDATE rewrites anyway. The keys are offset past 2^40 so they never meet the
-# e-mail threading locks (hashtext, 32-bit).
+# in id order (in _messages_insert_sql), so they queue instead. Advisory, not row locks
+# (SELECT ... FOR UPDATE): locking ~100 rows wrote each tuple and its WAL record, 2.5 ms of
+# PostgreSQL per batch, for rows the UPDATE rewrites anyway. The keys are offset past 2^40
+# so they never meet the e-mail threading locks (hashtext, 32-bit).
 CONVERSATION_LOCK_OFFSET = 1 << 40
-_CONVERSATIONS_LOCK = (
-    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%b::bigint[]) AS k"
-)
 _KEYS_FIND = (
     f"SELECT key, conversation_id FROM {ConversationKey._meta.db_table} "
     "WHERE key = ANY(%b::text[])"
@@ -173,6 +191,29 @@ _PARTICIPANTS_FIND = f"""
           AND external_id = k.external_id
         OFFSET 0
     ) p"""
+_PARTICIPANT_NAMES = ("conversation_id", "kind", "external_id", "display_name", "metadata")
+
+
+@functools.cache
+def _participants_find_or_add_sql() -> str:
+    """As _conversations_find_or_open_sql, for participants."""
+    insert = _insert_sql(
+        Participant, _PARTICIPANT_NAMES,
+        "ON CONFLICT (conversation_id, kind, external_id) DO NOTHING",
+        "id, conversation_id, kind, external_id, display_name")
+    return f"""
+    WITH added AS ({insert})
+    SELECT id, conversation_id, kind, external_id, display_name FROM added
+    UNION ALL
+    SELECT p.id, k.c0, k.c1, k.c2, p.display_name
+    FROM json_to_recordset(%s::json) AS k(c0 bigint, c1 text, c2 text)
+    CROSS JOIN LATERAL (
+        SELECT id, display_name FROM {Participant._meta.db_table}
+        WHERE conversation_id = k.c0 AND kind = k.c1 AND external_id = k.c2
+        OFFSET 0
+    ) p"""
+
+
 _PARTICIPANTS_RENAME = f"""
     UPDATE {Participant._meta.db_table} p SET display_name = k.name
     FROM unnest(%b::bigint[], %b::text[]) AS k(id, name) WHERE p.id = k.id"""
@@ -194,14 +235,27 @@ _MESSAGE_CONFLICT = (
 
 @functools.cache
 def _messages_insert_sql() -> str:
-    """The messages' INSERT and their threads' counters in one statement: the UPDATE reads
-    what the INSERT returned, so only messages actually inserted are counted."""
+    """One statement for the batch's new messages. Parameters: the conversation locks
+    (ids + CONVERSATION_LOCK_OFFSET, sorted), the rows (JSON).
+
+    - `locked`: advisory locks in id order, taken before `touched` updates any thread
+      (its WHERE waits on them), so concurrent batches queue instead of deadlocking;
+    - `inserted`: the messages (ON CONFLICT: a provider id recorded already is skipped);
+    - `touched`: the threads' counters and clocks, from what was inserted only;
+    - `linked`: AI steps reported before the AI message they produced;
+    - `joined`: status reports that came before their outbound message.
+    Returns ('m', id, provider, provider message id) per inserted message and
+    ('s', message id, status, occurred_at, error code) per joined report.
+    """
     insert = _insert_sql(
         Message, _MESSAGE_NAMES, _MESSAGE_CONFLICT,
-        "id, conversation_id, provider, provider_message_id, sent_at, author_kind",
+        "id, conversation_id, provider, provider_message_id, sent_at, author_kind, direction",
     )
     return f"""
-    WITH inserted AS ({insert}),
+    WITH locked AS (
+        SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest(%b::bigint[]) AS k
+    ),
+    inserted AS ({insert}),
     counted AS (
         SELECT conversation_id, count(*) AS n, max(sent_at) AS last_at,
                min(sent_at) AS first_at,
@@ -216,8 +270,23 @@ def _messages_insert_sql() -> str:
             last_customer_message_at = GREATEST(c.last_customer_message_at,
                                                 counted.customer_at)
         FROM counted WHERE c.id = counted.conversation_id
+          AND (SELECT n FROM locked) IS NOT NULL
+    ),
+    linked AS (
+        UPDATE {AIStep._meta.db_table} s SET message_id = i.id FROM inserted i
+        WHERE i.author_kind = 'ai' AND s.message_id IS NULL
+          AND s.message_provider = i.provider AND s.message_provider_id = i.provider_message_id
+    ),
+    joined AS (
+        UPDATE {_STATUS} s SET message_id = i.id, conversation_id = i.conversation_id
+        FROM inserted i
+        WHERE i.direction = 'outbound' AND s.message_id IS NULL
+          AND s.provider = i.provider AND s.provider_message_id = i.provider_message_id
+        RETURNING s.message_id, s.status, s.occurred_at, s.error_code
     )
-    SELECT id, provider, provider_message_id FROM inserted"""
+    SELECT 'm', id, provider, provider_message_id, NULL::timestamptz, '' FROM inserted
+    UNION ALL
+    SELECT 's', message_id, status, NULL, occurred_at, error_code FROM joined"""
 
 
 _MESSAGES_FIND = f"""
@@ -229,25 +298,18 @@ _MESSAGES_FIND = f"""
         WHERE provider = k.provider AND provider_message_id = k.provider_message_id
         OFFSET 0
     ) m"""
-_AI_STEPS_LINK = f"""
-    UPDATE {AIStep._meta.db_table} s SET message_id = k.id
-    FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS k(id, provider, provider_message_id)
-    WHERE s.message_id IS NULL AND s.message_provider = k.provider
-      AND s.message_provider_id = k.provider_message_id"""
 # Waiting status reports (message not recorded when they came) of messages now recorded.
-_STATUSES_JOIN = f"""
-    UPDATE {_STATUS} s SET message_id = m.id, conversation_id = m.conversation_id
-    FROM {_MESSAGE} m
-    JOIN unnest(%b::text[], %b::text[]) AS k(provider, provider_message_id)
-      ON m.provider = k.provider AND m.provider_message_id = k.provider_message_id
-    WHERE s.message_id IS NULL AND s.provider = m.provider
-      AND s.provider_message_id = m.provider_message_id
-    RETURNING s.message_id, s.status, s.occurred_at, s.error_code"""
 _STATUS_NAMES = (
     "message_id", "conversation_id", "provider", "provider_message_id", "status",
     "provider_status", "error_code", "error_message", "occurred_at", "raw_event_id",
     "metadata",
 )
+def _statuses_insert_sql() -> str:
+    return _insert_sql(MessageStatusEvent, _STATUS_NAMES,
+                       "ON CONFLICT (provider, provider_message_id, provider_status) DO NOTHING",
+                       "")
+
+
 _STATUSES_ADVANCE = f"""
     UPDATE {_MESSAGE} m SET status = k.status, status_rank = k.rank, status_at = k.at,
         error_code = CASE WHEN k.error_code = '' THEN m.error_code ELSE k.error_code END
@@ -372,11 +434,9 @@ class _Segment:
 
     def conversations_resolve(self) -> None:
         """Which conversation each event lands in, as the per-event path would decide it
-        walking the events in order; then open what is missing and lock all, in order."""
-        triples: set[Triple] = set()
+        walking the events in order; then find or open those threads in one statement."""
         keys: set[str] = set()
         for event in self.new_messages:
-            triples.add((event.channel, event.business_address, event.customer_address))
             if event.conversation_external_id:
                 keys.add(_conversation_key(event.conversation_external_id))
         refs = [e for e in self.events if isinstance(e, AIStepEvent | LifecycleEvent
@@ -388,21 +448,17 @@ class _Segment:
             elif not ref.customer_address:
                 raise NormalizationError(
                     "the event names no conversation (external_id or addresses)")
-            triples.add((ref.channel, ref.business_address,
-                         ref.customer_address or ref.external_id))
-        open_ids = self.conversations_open_find(triples)
         known_keys = dict(self.rows(_KEYS_FIND, [sorted(keys)])) if keys else {}
 
-        # The walk: a conversation is an id, or a triple to open.
+        # The walk: a conversation is an id (named by a known key), or the open thread of
+        # a (channel, business, customer) triple, found or opened below.
         where: dict[int, int | Triple] = {}  # id(event) -> conversation
         named: dict[str, int | Triple] = dict(known_keys)
-        opened: dict[Triple, datetime] = {}  # triples to open, with the first event's time
+        threads: dict[Triple, datetime] = {}  # with the first event's time, if opened
         key_adds: dict[str, int | Triple] = {}
 
-        def thread(triple: Triple, at: datetime) -> int | Triple:
-            if triple in open_ids:
-                return open_ids[triple]
-            opened.setdefault(triple, at)
+        def thread(triple: Triple, at: datetime) -> Triple:
+            threads.setdefault(triple, at)
             return triple
 
         new = {id(e) for e in self.new_messages}
@@ -431,14 +487,12 @@ class _Segment:
                 if key:
                     named[key] = key_adds[key] = conversation
 
-        if opened:
-            open_ids.update(self.conversations_open(opened))
+        open_ids = self.conversations_find_or_open(threads) if threads else {}
 
         def resolved(conversation: int | Triple) -> int:
             return conversation if isinstance(conversation, int) else open_ids[conversation]
 
         self.where = {k: resolved(v) for k, v in where.items()}
-        self.lock(set(self.where.values()))
         if key_adds:
             added = {k: resolved(v) for k, v in key_adds.items()}
             self.keys_add(added)
@@ -452,35 +506,27 @@ class _Segment:
                         self.where[id(event)] = current[key]
 
     def conversations_open_find(self, triples: set[Triple]) -> dict[Triple, int]:
-        if not triples:
-            return {}
         channel, business, customer = (list(c) for c in zip(*sorted(triples), strict=True))
         found = self.rows(_CONVERSATIONS_OPEN_FIND, [channel, business, customer])
         return {(r[1], r[2], r[3]): r[0] for r in found}
 
-    def conversations_open(self, opened: dict[Triple, datetime]) -> dict[Triple, int]:
-        """Open the threads the walk needs, in (channel, addresses) order: concurrent
-        batches that open the same threads wait on the unique index in one order."""
+    def conversations_find_or_open(self, threads: dict[Triple, datetime]) -> dict[Triple, int]:
+        """The open thread of each triple, opened where there is none, in one statement.
+        Opened in (channel, addresses) order: concurrent batches that open the same threads
+        wait on the unique index in one order."""
         rows = [
             (*triple, "open", "", at, at, 0, {}, self.now)
-            for triple, at in sorted(opened.items())
+            for triple, at in sorted(threads.items())
         ]
-        statement = _insert_sql(Conversation, _CONVERSATIONS_OPEN_NAMES,
-                                _CONVERSATIONS_OPEN_CONFLICT,
-                                "id, channel, business_address, customer_address")
-        got = {(r[1], r[2], r[3]): r[0] for r in self.rows(
-            statement, _rows(_CONVERSATIONS_OPEN_NAMES, rows))}
-        missing = set(opened) - set(got)
-        if missing:  # opened concurrently by another request, committed now
+        params = _rows(_CONVERSATIONS_OPEN_NAMES, rows)
+        got = {(r[1], r[2], r[3]): r[0]
+               for r in self.rows(_conversations_find_or_open_sql(), params * 2)}
+        missing = set(threads) - set(got)
+        if missing:  # opened concurrently by another request, committed meanwhile
             got.update(self.conversations_open_find(missing))
             if missing - set(got):  # the thread we lost to was closed meanwhile: retry
                 raise IntegrityError(f"open conversations {missing - set(got)} are gone")
         return got
-
-    def lock(self, conversation_ids: set[int]) -> None:
-        if len(conversation_ids) > 1:  # one conversation: a single row lock cannot cycle
-            self.sql.run(_CONVERSATIONS_LOCK,
-                         [[CONVERSATION_LOCK_OFFSET + i for i in sorted(conversation_ids)]])
 
     def keys_add(self, keys: dict[str, int]) -> None:
         names = ("conversation_id", "key", "created_at")
@@ -501,16 +547,13 @@ class _Segment:
                 latest_name[key] = event.author_name
         if not wanted:
             return {}
-        names = ("conversation_id", "kind", "external_id", "display_name", "metadata")
+        names = _PARTICIPANT_NAMES
         rows = [(k[0], k[1], k[2], e.author_name, e.author_metadata or {})
                 for k, e in sorted(wanted.items())]
-        statement = _insert_sql(
-            Participant, names, "ON CONFLICT (conversation_id, kind, external_id) DO NOTHING",
-            "id, conversation_id, kind, external_id, display_name")
         found = {(r[1], r[2], r[3]): (r[0], r[4])
-                 for r in self.rows(statement, _rows(names, rows))}
+                 for r in self.rows(_participants_find_or_add_sql(), _rows(names, rows) * 2)}
         missing = sorted(set(wanted) - set(found))
-        if missing:
+        if missing:  # added concurrently by another request, committed meanwhile
             conversation_ids, kinds, external_ids = (list(c) for c in zip(*missing, strict=True))
             for r in self.rows(_PARTICIPANTS_FIND, [conversation_ids, kinds, external_ids]):
                 found[(r[1], r[2], r[3])] = (r[0], r[4])
@@ -543,9 +586,17 @@ class _Segment:
             )))
         inserted: dict[int, Message] = {}
         self.message_rows: dict[tuple[str, str], Message] = {}
+        self.waiting: dict[int, list[tuple[str, datetime, str]]] = {}
         if built:
             rows = [tuple(values[n] for n in _MESSAGE_NAMES) for _, values in built]
-            returned = self.rows(_messages_insert_sql(), _rows(_MESSAGE_NAMES, rows))
+            threads = {values["conversation_id"] for _, values in built}
+            locks = sorted(CONVERSATION_LOCK_OFFSET + i for i in threads) if len(threads) > 1 \
+                else []  # one thread: a single row lock cannot be part of a cycle
+            returned = self.rows(_messages_insert_sql(), [locks, *_rows(_MESSAGE_NAMES, rows)])
+            for kind, message_id, status, _, at, error_code in returned:
+                if kind == "s":
+                    self.waiting.setdefault(message_id, []).append((status, at, error_code))
+            returned = [r[1:4] for r in returned if r[0] == "m"]
             by_key = {(r[1], r[2]): r[0] for r in returned if r[2] is not None}
             # Messages without a provider id never conflict: all inserted, in input order.
             unnamed = iter(r[0] for r in returned if r[2] is None)
@@ -576,21 +627,12 @@ class _Segment:
         return inserted
 
     def new_links(self, inserted: dict[int, Message]) -> None:
-        """AI steps reported before their message, and waiting status reports."""
-        events = {id(e): e for e in self.new_messages}
-        ai = sorted((m.pk, m.provider, m.provider_message_id) for k, m in inserted.items()
-                    if m.provider_message_id and events[k].author_kind == AuthorKind.AI)
-        if ai:
-            self.sql.run(_AI_STEPS_LINK, [list(c) for c in zip(*ai, strict=True)])
-        outbound = sorted((m.provider, m.provider_message_id) for m in inserted.values()
-                          if m.provider_message_id and m.direction == Direction.OUTBOUND)
-        self.waiting: dict[int, list[tuple[str, datetime, str]]] = {}
-        if outbound:
-            providers, pmids = (list(c) for c in zip(*outbound, strict=True))
-            for message_id, status, at, error_code in self.rows(
-                    _STATUSES_JOIN, [providers, pmids]):
-                self.waiting.setdefault(message_id, []).append((status, at, error_code))
-            self.result.join_after_commit.update(outbound)
+        """The messages statement linked AI steps and joined waiting reports in this
+        transaction; a report committed concurrently is joined once more after commit
+        (see services.message_statuses_join)."""
+        self.result.join_after_commit.update(
+            (m.provider, m.provider_message_id) for m in inserted.values()
+            if m.provider_message_id and m.direction == Direction.OUTBOUND)
 
     def statuses_apply(self, inserted: dict[int, Message]) -> None:
         """Keep every status report; move each message as applying its reports one by one
@@ -639,14 +681,15 @@ class _Segment:
                 else:  # its message may be committing concurrently: join after commit
                     self.result.join_after_commit.add((e.provider, e.provider_message_id))
             rows.sort(key=lambda r: (r[2], r[3], r[5]))
-            self.sql.run(
-                _insert_sql(MessageStatusEvent, _STATUS_NAMES,
-                            "ON CONFLICT (provider, provider_message_id, provider_status) "
-                            "DO NOTHING", ""),
-                _rows(_STATUS_NAMES, rows))
-        if advance:
-            updates = sorted((pk, *change) for pk, change in advance.items())
-            self.sql.run(_STATUSES_ADVANCE, [list(c) for c in zip(*updates, strict=True)])
+        updates = sorted((pk, *change) for pk, change in advance.items())
+        advanced = [list(c) for c in zip(*updates, strict=True)] if updates else []
+        if reports and updates:  # the usual case: one statement for both
+            self.sql.run(f"WITH kept AS ({_statuses_insert_sql()}) {_STATUSES_ADVANCE}",
+                         [*_rows(_STATUS_NAMES, rows), *advanced])
+        elif reports:
+            self.sql.run(_statuses_insert_sql(), _rows(_STATUS_NAMES, rows))
+        elif updates:
+            self.sql.run(_STATUSES_ADVANCE, advanced)
 
     def ai_steps_upsert(self) -> None:
         steps = [e for e in self.events if isinstance(e, AIStepEvent)]

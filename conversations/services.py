@@ -782,12 +782,15 @@ def message_statuses_join_many(*, pairs: Sequence[tuple[str, str]]) -> int:
     if not pairs:
         return 0
     providers, pmids = (list(c) for c in zip(*pairs, strict=True))
-    with transaction.atomic(), _Statements() as sql:
+    # The look-up alone, outside a transaction (it is one statement): almost always it
+    # finds nothing, and BEGIN/COMMIT would double its round trips.
+    with _Statements() as sql:
         joinable = sql.all(_WAITING_JOIN, [providers, pmids])
-        return sum(
-            message_statuses_join(provider=provider, provider_message_id=pmid)
-            for provider, pmid in joinable
-        )
+    joined = 0
+    for provider, pmid in joinable:
+        with transaction.atomic():
+            joined += message_statuses_join(provider=provider, provider_message_id=pmid)
+    return joined
 
 
 def _join_after_commit(provider: str, provider_message_id: str) -> None:
