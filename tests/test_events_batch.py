@@ -293,3 +293,58 @@ def test_a_status_batch_for_messages_recorded_earlier_moves_them_forward_only(cl
     m1, m2 = Message.objects.order_by("provider_message_id")
     assert (m1.status, m2.status, m2.error_code) == ("read", "failed", "30003")
     assert MessageStatusEvent.objects.filter(message__isnull=False).count() == 3
+
+
+@pytest.mark.django_db
+def test_message_recorded_goes_out_after_commit_once_per_new_message(
+        client, django_capture_on_commit_callbacks):
+    from conversations.signals import message_recorded
+
+    heard: list[int] = []
+
+    def listen(sender, message_id, **kwargs):
+        heard.append(message_id)
+
+    message_recorded.connect(listen, weak=False)
+    try:
+        first = [message("n1", "visitor-1", at="2026-11-22T10:00:00Z"),
+                 message("n2", "visitor-2", at="2026-11-22T10:00:01Z")]
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            post(client, json.dumps(first).encode(), msg_id="n-first")
+        assert heard == []  # nothing before commit
+        for callback in callbacks:
+            callback()
+        assert sorted(heard) == sorted(Message.objects.values_list("pk", flat=True))
+        heard.clear()
+        again = [*first, message("n3", "visitor-1", at="2026-11-22T10:00:02Z")]
+        with django_capture_on_commit_callbacks(execute=True):
+            post(client, json.dumps(again).encode(), msg_id="n-again")
+        assert heard == [Message.objects.get(provider_message_id="n3").pk]
+    finally:
+        message_recorded.disconnect(listen)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(client):
+    import psycopg
+
+    db = connection.settings_dict
+    body = json.dumps([message("d1", "visitor-1", at="2026-11-22T10:00:00Z"),
+                       message("d2", "visitor-2", at="2026-11-22T10:00:01Z")]).encode()
+    blocker = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
+                              dbname=db["NAME"])
+    try:
+        blocker.execute("LOCK TABLE conversations_conversation IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        response = post(client, body, msg_id="trouble")
+        assert response.status_code == 503 and response["Retry-After"]
+        blocker.rollback()
+        assert not RawEvent.objects.exists()
+    finally:
+        blocker.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    retry = post(client, body, msg_id="trouble")
+    assert retry.status_code == 200 and retry.json()["status"] == "processed"
+    assert Message.objects.count() == 2
