@@ -28,13 +28,13 @@ batch with an e-mail conversation goes the per-event way.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.db import IntegrityError, connection, models
 from django.utils import timezone
 
@@ -105,8 +105,6 @@ def _insert_sql(model: type[models.Model], names: tuple[str, ...], conflict: str
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()  # aware: PostgreSQL reads the offset
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -115,13 +113,15 @@ def _json_value(value: Any) -> Any:
 def _rows(names: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[str]:
     """The parameter of an _insert_sql statement: the rows as one JSON text.
 
-    One C-speed json.dumps per batch instead of an array per column: binding ~20 arrays
-    value by value cost more Python time than PostgreSQL took to insert the rows. JSON
-    columns travel as nested JSON; json_to_recordset casts each value to its column type.
+    One orjson.dumps per batch instead of an array per column: binding ~20 arrays value by
+    value cost more Python time than PostgreSQL took to insert the rows, and the standard
+    json module took 1.4 ms for a batch's messages where orjson takes 0.1 ms. Aware
+    datetimes become RFC 3339 with their offset; JSON columns travel as nested JSON;
+    json_to_recordset casts each value to its column type.
     """
     keys = [f"c{i}" for i in range(len(names))]
-    return [json.dumps([dict(zip(keys, row, strict=True)) for row in rows],
-                       default=_json_value, ensure_ascii=False, separators=(",", ":"))]
+    return [orjson.dumps([dict(zip(keys, row, strict=True)) for row in rows],
+                         default=_json_value).decode()]
 
 
 _CONVERSATION = Conversation._meta.db_table
