@@ -12,8 +12,10 @@ default handoff_auditor_bench_events_cpu, dropped and re-created). For BENCH_BAT
   apply      raw_event_ingest: INSERT raw event + set-based apply, Python side only
   request    the whole POST through Django's handler (test client, no socket)
 
-and, for apply, the wall time (Python + waiting on PostgreSQL). PostgreSQL's own CPU is
-not visible from here: bench-events measures it per request.
+and, for apply, the wall time (Python + waiting on PostgreSQL) and the CPU time of the
+PostgreSQL backend serving this process (read from /proc/<pid>/stat: the server runs on
+this machine), per batch over the apply phase (it includes the raw event's INSERT, the
+transaction's commit and the after-commit look-up).
 """
 
 from __future__ import annotations
@@ -69,6 +71,16 @@ def main() -> int:
     factory, client, validator = RequestFactory(), Client(), ev.StandardWebhooksValidator()
     view = ev.EventsWebhookView
 
+    from django.db import connection
+
+    def backend_cpu_ms() -> float:
+        """utime + stime of our PostgreSQL backend, in ms."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
     def cpu(fn: Callable[[], object]) -> float:
         start = time.process_time()
         fn()
@@ -78,7 +90,10 @@ def main() -> int:
         "verify", "check", "normalize", "apply", "request")}
     apply_wall: list[float] = []
     half = BATCHES + WARM_UP
+    backend_start = 0.0
     for i, (body, headers) in enumerate(bodies[:half]):
+        if i == WARM_UP:
+            backend_start = backend_cpu_ms()
         request = factory.post("/hooks/events/", body.encode(), content_type="application/json",
                                headers=headers)
         verify = cpu(lambda request=request: validator.validate_request(request))
@@ -99,6 +114,7 @@ def main() -> int:
                                 ("normalize", normalize), ("apply", apply - normalize)):
                 phases[name].append(value)
             apply_wall.append(wall)
+    backend = (backend_cpu_ms() - backend_start) / BATCHES
     for i, (body, headers) in enumerate(bodies[half:]):
         ev.batch_checked.cache_clear()
         spent = cpu(lambda body=body, headers=headers: client.post(
@@ -119,6 +135,8 @@ def main() -> int:
     apply_wall.sort()
     print(f"apply wall ms per batch (Python + waiting on PostgreSQL): median "
           f"{statistics.median(apply_wall):.2f}, p90 {apply_wall[int(len(apply_wall) * 0.9)]:.2f}")
+    print(f"PostgreSQL backend CPU ms per batch during apply (mean, clock ticks of "
+          f"{1000 / os.sysconf('SC_CLK_TCK'):.0f} ms): {backend:.2f}")
     return 0
 
 
