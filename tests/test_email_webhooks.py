@@ -26,6 +26,7 @@ from conversations.models import (
     MessageStatusEvent,
     RawEvent,
 )
+from tests.dbtrouble import conversations_locked
 
 pytestmark = [
     pytest.mark.django_db,
@@ -641,25 +642,11 @@ def test_an_ai_step_reported_after_its_email_reply_links_to_it(client, events_se
 
 @pytest.mark.django_db(transaction=True)
 def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(client):
-    import psycopg
-    from django.db import connection
-
-    db = connection.settings_dict
-    blocker = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
-                              dbname=db["NAME"])
-    try:
-        blocker.execute("LOCK TABLE conversations_conversation IN ACCESS EXCLUSIVE MODE")
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
+    with conversations_locked():
         for post in (mailgun, postmark, sendgrid):
             response = post(client, FIRST)
             assert response.status_code == 503, response.content
             assert response.json()["error"] == "unavailable" and response["Retry-After"]
-        blocker.rollback()
-        assert RawEvent.objects.count() == 0
-    finally:
-        blocker.close()
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
+    assert RawEvent.objects.count() == 0
     assert mailgun(client, FIRST).status_code == 200
     assert RawEvent.objects.get().status == "processed" and Message.objects.count() == 1

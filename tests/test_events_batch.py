@@ -28,6 +28,7 @@ from conversations.models import (
     RawEvent,
 )
 from conversations.signals import journey_recorded
+from tests.dbtrouble import conversations_locked
 from tests.signing import events_headers, twilio_fixture
 from tests.test_concurrency import all_at_once, overlapping
 from tests.test_events_webhook import PATH, SECRET, post
@@ -326,25 +327,12 @@ def test_message_recorded_goes_out_after_commit_once_per_new_message(
 
 @pytest.mark.django_db(transaction=True)
 def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(client):
-    import psycopg
-
-    db = connection.settings_dict
     body = json.dumps([message("d1", "visitor-1", at="2026-11-22T10:00:00Z"),
                        message("d2", "visitor-2", at="2026-11-22T10:00:01Z")]).encode()
-    blocker = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
-                              dbname=db["NAME"])
-    try:
-        blocker.execute("LOCK TABLE conversations_conversation IN ACCESS EXCLUSIVE MODE")
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
+    with conversations_locked():
         response = post(client, body, msg_id="trouble")
         assert response.status_code == 503 and response["Retry-After"]
-        blocker.rollback()
-        assert not RawEvent.objects.exists()
-    finally:
-        blocker.close()
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
+    assert not RawEvent.objects.exists()
     retry = post(client, body, msg_id="trouble")
     assert retry.status_code == 200 and retry.json()["status"] == "processed"
     assert Message.objects.count() == 2
