@@ -39,6 +39,8 @@ from django.db import IntegrityError, connection, models
 from django.db.models.base import ModelState
 from django.utils import timezone
 
+# services imports this module; the module object resolves its names when called.
+from . import services
 from .events import (
     AIStepEvent,
     ConversationRef,
@@ -52,12 +54,10 @@ from .events import (
 from .models import (
     STATUS_RANK,
     AIStep,
-    AuthorKind,
     Channel,
     Conversation,
     ConversationEvent,
     ConversationKey,
-    DeliveryStatus,
     Direction,
     Message,
     MessageStatusEvent,
@@ -383,11 +383,6 @@ def batch_apply(sql: Any, *, events: Sequence[NormalizedEvent],
     return result
 
 
-def _author_id(event: MessageEvent) -> str:
-    return event.author_id or (
-        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
-    )
-
 
 def _conversation_key(ref_external_id: str) -> str:
     return f"events:{ref_external_id}"
@@ -553,7 +548,7 @@ class _Segment:
         wanted: dict[tuple[int, str, str], MessageEvent] = {}
         latest_name: dict[tuple[int, str, str], str] = {}
         for event in self.new_messages:
-            key = (self.where[id(event)], event.author_kind, _author_id(event))
+            key = (self.where[id(event)], event.author_kind, services.message_author_id(event))
             wanted.setdefault(key, event)
             if event.author_name:
                 latest_name[key] = event.author_name
@@ -580,20 +575,15 @@ class _Segment:
     def messages_insert(self) -> dict[int, Message]:
         """INSERT the new messages (and count them on their threads); link the AI steps
         and join the status reports that came before them. Returns {id(event): Message}."""
-        from .services import message_values  # the one builder of a Message row
-
         participant_ids = self.participants()
         built: list[tuple[MessageEvent, dict[str, Any]]] = []
         for event in self.new_messages:
             conversation_id = self.where[id(event)]
-            status = event.status or (
-                DeliveryStatus.RECEIVED if event.direction == Direction.INBOUND
-                else DeliveryStatus.UNKNOWN
-            )
-            built.append((event, message_values(
+            status = services.message_initial_status(event)
+            built.append((event, services.message_values(
                 event, conversation_id=conversation_id,
                 participant_id=participant_ids[
-                    (conversation_id, event.author_kind, _author_id(event))],
+                    (conversation_id, event.author_kind, services.message_author_id(event))],
                 status=status, raw_event_id=self.raw_event_id, created_at=self.now,
             )))
         inserted: dict[int, Message] = {}

@@ -28,7 +28,7 @@ from django.db import (
 )
 from django.utils import timezone
 
-from .batch import batch_applicable, batch_apply
+from . import batch  # set-based batches; it uses this module in turn
 from .conf import auditor_settings
 from .events import (
     AIStepEvent,
@@ -311,9 +311,9 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
     event. Both give the same rows.
     """
     events = list(events)
-    if batch_applicable(events):
+    if batch.batch_applicable(events):
         with _Statements() as sql:
-            result = batch_apply(sql, events=events, raw_event=raw_event)
+            result = batch.batch_apply(sql, events=events, raw_event=raw_event)
         messages, conversation_events = result.messages, result.conversation_events
         if result.join_after_commit:
             pairs = sorted(result.join_after_commit)
@@ -489,6 +489,22 @@ def participant_get_or_create(
     return Participant.objects.get(pk=pk)
 
 
+def message_author_id(event: MessageEvent) -> str:
+    """The external id of a message's participant: the author's id, else the customer's
+    address for a customer, else the author kind (one participant per kind)."""
+    return event.author_id or (
+        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
+    )
+
+
+def message_initial_status(event: MessageEvent) -> str:
+    """A new message's status: as reported, else received (inbound) or unknown."""
+    return event.status or (
+        DeliveryStatus.RECEIVED if event.direction == Direction.INBOUND
+        else DeliveryStatus.UNKNOWN
+    )
+
+
 def message_values(
     event: MessageEvent,
     *,
@@ -549,9 +565,7 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
     Round trips for a message in a known thread from a known author: one lookup, one
     INSERT, one UPDATE of the thread's counters.
     """
-    author_id = event.author_id or (
-        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
-    )
+    author_id = message_author_id(event)
     with _Statements() as sql:
         found = sql.one(_MESSAGE_LOOKUP, [
             event.provider, event.provider_message_id or None,
@@ -573,11 +587,7 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
             metadata=event.author_metadata,
             found=None if participant_id is None else (participant_id, participant_name),
         )
-        status = event.status or (
-            DeliveryStatus.RECEIVED
-            if event.direction == Direction.INBOUND
-            else DeliveryStatus.UNKNOWN
-        )
+        status = message_initial_status(event)
         message = _message_from_event(
             event, conversation_id=conversation_id, participant_id=participant_id,
             status=status, raw_event=raw_event,
@@ -1104,13 +1114,8 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
             conversation_key_add(conversation_id=conversation.pk, key=f"email:{i}"[:512])
     if external_key:  # an e-mail reported by the platform (events webhook) names its thread
         conversation_key_add(conversation_id=conversation.pk, key=external_key)
-    author_id = event.author_id or (
-        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
-    )
-    status = event.status or (
-        DeliveryStatus.RECEIVED if event.direction == Direction.INBOUND
-        else DeliveryStatus.UNKNOWN
-    )
+    author_id = message_author_id(event)
+    status = message_initial_status(event)
     with _Statements() as sql:
         participant_id = _participant_id(
             sql, conversation_id=conversation.pk, kind=event.author_kind,
