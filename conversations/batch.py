@@ -383,7 +383,6 @@ def batch_apply(sql: Any, *, events: Sequence[NormalizedEvent],
     return result
 
 
-
 def _conversation_key(ref_external_id: str) -> str:
     return f"events:{ref_external_id}"
 
