@@ -91,8 +91,9 @@ def _column(model: type[models.Model], name: str) -> models.Field:
 
 @functools.cache
 def _insert_sql(model: type[models.Model], names: tuple[str, ...], conflict: str,
-                returning: str) -> str:
-    """INSERT of many rows passed as one JSON array of objects (see _rows)."""
+                returning: str, where: str = "") -> str:
+    """INSERT of many rows passed as one JSON array of objects (see _rows); `where`
+    filters them (the rows are `r`, their columns c0, c1, ... in `names` order)."""
     table = model._meta.db_table
     columns = ", ".join(_column(model, n).column for n in names)
     defs = ", ".join(
@@ -100,7 +101,8 @@ def _insert_sql(model: type[models.Model], names: tuple[str, ...], conflict: str
     picked = ", ".join(f"c{i}" for i in range(len(names)))
     return (
         f"INSERT INTO {table} ({columns}) "
-        f"SELECT {picked} FROM json_to_recordset(%s::json) AS r({defs}) {conflict}"
+        f"SELECT {picked} FROM json_to_recordset(%s::json) AS r({defs}) "
+        + (f"WHERE {where} " if where else "") + conflict
         + (f" RETURNING {returning}" if returning else "")
     )
 
@@ -152,23 +154,30 @@ _CONVERSATIONS_OPEN_CONFLICT = (
 )
 @functools.cache
 def _conversations_find_or_open_sql() -> str:
-    """INSERT the threads ON CONFLICT DO NOTHING, and read the ones that were open
-    already (the second part sees the statement's snapshot: the rows that existed before
-    it, not those it inserts). Both parts take the same JSON rows."""
-    insert = _insert_sql(Conversation, _CONVERSATIONS_OPEN_NAMES, _CONVERSATIONS_OPEN_CONFLICT,
-                         "id, channel, business_address, customer_address")
+    """Read the threads that are open already, and INSERT the others ON CONFLICT DO
+    NOTHING (most of a batch's threads exist: they are not even tried). Both parts take
+    the same JSON rows; a thread opened concurrently and committed while the INSERT
+    waited for it is in neither part (the statement's snapshot predates it)."""
+    insert = _insert_sql(
+        Conversation, _CONVERSATIONS_OPEN_NAMES, _CONVERSATIONS_OPEN_CONFLICT,
+        "id, channel, business_address, customer_address",
+        where="NOT EXISTS (SELECT 1 FROM found f "
+              "WHERE f.c0 = r.c0 AND f.c1 = r.c1 AND f.c2 = r.c2)")
     return f"""
-    WITH opened AS ({insert})
-    SELECT id, channel, business_address, customer_address FROM opened
+    WITH found AS (
+        SELECT c.id, k.c0, k.c1, k.c2
+        FROM json_to_recordset(%s::json) AS k(c0 text, c1 text, c2 text)
+        CROSS JOIN LATERAL (
+            SELECT id FROM {_CONVERSATION}
+            WHERE channel = k.c0 AND business_address = k.c1 AND customer_address = k.c2
+              AND status = 'open' AND NOT (channel = 'email')
+            OFFSET 0
+        ) c
+    ),
+    opened AS ({insert})
+    SELECT id, c0, c1, c2 FROM found
     UNION ALL
-    SELECT c.id, k.c0, k.c1, k.c2
-    FROM json_to_recordset(%s::json) AS k(c0 text, c1 text, c2 text)
-    CROSS JOIN LATERAL (
-        SELECT id FROM {_CONVERSATION}
-        WHERE channel = k.c0 AND business_address = k.c1 AND customer_address = k.c2
-          AND status = 'open' AND NOT (channel = 'email')
-        OFFSET 0
-    ) c"""
+    SELECT id, channel, business_address, customer_address FROM opened"""
 
 
 # Concurrent batches that touch some of the same conversations would deadlock if their
@@ -201,18 +210,23 @@ def _participants_find_or_add_sql() -> str:
     insert = _insert_sql(
         Participant, _PARTICIPANT_NAMES,
         "ON CONFLICT (conversation_id, kind, external_id) DO NOTHING",
-        "id, conversation_id, kind, external_id, display_name")
+        "id, conversation_id, kind, external_id, display_name",
+        where="NOT EXISTS (SELECT 1 FROM found f "
+              "WHERE f.c0 = r.c0 AND f.c1 = r.c1 AND f.c2 = r.c2)")
     return f"""
-    WITH added AS ({insert})
-    SELECT id, conversation_id, kind, external_id, display_name FROM added
+    WITH found AS (
+        SELECT p.id, k.c0, k.c1, k.c2, p.display_name
+        FROM json_to_recordset(%s::json) AS k(c0 bigint, c1 text, c2 text)
+        CROSS JOIN LATERAL (
+            SELECT id, display_name FROM {Participant._meta.db_table}
+            WHERE conversation_id = k.c0 AND kind = k.c1 AND external_id = k.c2
+            OFFSET 0
+        ) p
+    ),
+    added AS ({insert})
+    SELECT id, c0, c1, c2, display_name FROM found
     UNION ALL
-    SELECT p.id, k.c0, k.c1, k.c2, p.display_name
-    FROM json_to_recordset(%s::json) AS k(c0 bigint, c1 text, c2 text)
-    CROSS JOIN LATERAL (
-        SELECT id, display_name FROM {Participant._meta.db_table}
-        WHERE conversation_id = k.c0 AND kind = k.c1 AND external_id = k.c2
-        OFFSET 0
-    ) p"""
+    SELECT id, conversation_id, kind, external_id, display_name FROM added"""
 
 
 _PARTICIPANTS_RENAME = f"""
