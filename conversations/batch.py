@@ -342,6 +342,13 @@ _STATUSES_ADVANCE = f"""
     FROM unnest(%b::bigint[], %b::text[], %b::smallint[], %b::timestamptz[], %b::text[])
          AS k(id, status, rank, at, error_code)
     WHERE m.id = k.id AND m.status_rank < k.rank"""
+# Rows this transaction inserted (invisible to others): set, not advanced.
+_STATUSES_SET = f"""
+    UPDATE {_MESSAGE} m SET status = k.status, status_rank = k.rank, status_at = k.at,
+        error_code = k.error_code
+    FROM unnest(%b::bigint[], %b::text[], %b::smallint[], %b::timestamptz[], %b::text[])
+         AS k(id, status, rank, at, error_code)
+    WHERE m.id = k.id"""
 _CONVERSATIONS_CLOSE = (
     f"UPDATE {_CONVERSATION} c SET status = 'closed', closed_at = k.at "
     "FROM unnest(%b::bigint[], %b::timestamptz[]) AS k(id, at) "
@@ -357,6 +364,22 @@ _OUTCOME_NAMES = tuple(
 _EVENT_NAMES = tuple(
     f.attname for f in ConversationEvent._meta.concrete_fields if not f.primary_key
 )
+
+
+StatusState = tuple[str, int, Any, str]  # status, rank, status_at, error_code
+
+
+def _fold(state: StatusState, reports: Sequence[tuple[str, datetime, str]]) -> StatusState:
+    """A message's status after its reports, applied one by one as message_status_advance
+    does: only a higher rank moves it (the first of equal ranks stays); an error code
+    is taken from the report that moved it, when it has one."""
+    status, rank, at, code = state
+    for report_status, report_at, report_code in reports:
+        report_rank = STATUS_RANK.get(report_status, 0)
+        if report_rank > rank:
+            status, rank, at = report_status, report_rank, report_at
+            code = report_code or code
+    return status, rank, at, code
 
 
 def _upsert_conflict(names: Sequence[str]) -> str:
@@ -589,16 +612,35 @@ class _Segment:
         """INSERT the new messages (and count them on their threads); link the AI steps
         and join the status reports that came before them. Returns {id(event): Message}."""
         participant_ids = self.participants()
+        # Each message's status reports in this segment, in order: (status, at, error code).
+        self.reports: dict[tuple[str, str], list[tuple[str, datetime, str]]] = {}
+        for e in self.events:
+            if isinstance(e, StatusEvent):
+                self.reports.setdefault((e.provider, e.provider_message_id), []).append(
+                    (e.status, e.occurred_at, e.error_code))
+        # (state as first built, state with this segment's reports) per new message.
+        self.initial: dict[tuple[str, str], tuple[StatusState, StatusState]] = {}
         built: list[tuple[MessageEvent, dict[str, Any]]] = []
         for event in self.new_messages:
             conversation_id = self.where[id(event)]
             status = services.message_initial_status(event)
-            built.append((event, services.message_values(
+            values = services.message_values(
                 event, conversation_id=conversation_id,
                 participant_id=participant_ids[
                     (conversation_id, event.author_kind, services.message_author_id(event))],
                 status=status, raw_event_id=self.raw_event_id, created_at=self.now,
-            )))
+            )
+            # This segment's reports about a new message are folded into its row: no
+            # UPDATE of a row this transaction has just inserted.
+            pmid = values["provider_message_id"]
+            if pmid is not None:
+                initial: StatusState = (values["status"], values["status_rank"],
+                                        values["status_at"], values["error_code"])
+                folded = _fold(initial, self.reports.get((values["provider"], pmid), []))
+                (values["status"], values["status_rank"], values["status_at"],
+                 values["error_code"]) = folded
+                self.initial[(values["provider"], pmid)] = (initial, folded)
+            built.append((event, values))
         inserted: dict[int, Message] = {}
         self.message_rows: dict[tuple[str, str], Message] = {}
         self.waiting: dict[int, list[tuple[str, datetime, str]]] = {}
@@ -648,8 +690,11 @@ class _Segment:
             if m.provider_message_id and m.direction == Direction.OUTBOUND)
 
     def statuses_apply(self, inserted: dict[int, Message]) -> None:
-        """Keep every status report; move each message as applying its reports one by one
-        would: joined waiting reports first (by rank and time), then this segment's."""
+        """Keep every status report, and move each message as applying its reports one by
+        one would. A message inserted by this segment has its reports folded into its
+        row already; only when reports that waited for it were joined (they apply first,
+        by rank and time) is its row set again. Other messages move forward with a
+        conditional UPDATE (`status_rank < new rank`), safe against concurrent reports."""
         reports = [e for e in self.events if isinstance(e, StatusEvent)]
         targets: dict[tuple[str, str], tuple[int, int | None, int]] = {}
         # (message id, conversation id, current rank) of every message a report names.
@@ -660,49 +705,48 @@ class _Segment:
         named = {(e.provider, e.provider_message_id) for e in reports} - set(targets)
         for r in self.messages_find(named).values():
             targets[(r[2], r[3])] = (r[0], r[1], r[4])
-        ranks = {pk: rank for pk, _, rank in targets.values()}
-        for m in inserted.values():
-            ranks.setdefault(m.pk, m.status_rank)
-        advance: dict[int, tuple[str, int, datetime, str]] = {}
-
-        def offer(message_id: int, status: str, at: datetime, error_code: str) -> None:
-            rank = STATUS_RANK.get(status, 0)
-            if rank > ranks[message_id]:
-                ranks[message_id] = rank
-                kept = advance.get(message_id)
-                code = error_code or (kept[3] if kept else "")
-                advance[message_id] = (status, rank, at, code)
-
-        for message_id, waiting in self.waiting.items():
-            for status, at, code in sorted(waiting, key=lambda w: (STATUS_RANK.get(w[0], 0),
-                                                                    w[1])):
-                offer(message_id, status, at, code)
-        if reports:
-            rows = []
-            stored: set[tuple[str, str, str]] = set()
-            for e in reports:
-                target = targets.get((e.provider, e.provider_message_id))
-                key = (e.provider, e.provider_message_id, e.provider_status)
-                if key not in stored:
-                    stored.add(key)
-                    rows.append((target[0] if target else None, target[1] if target else None,
-                                 e.provider, e.provider_message_id, e.status, e.provider_status,
-                                 e.error_code, e.error_message, e.occurred_at,
-                                 self.raw_event_id, e.metadata or {}))
-                if target:
-                    offer(target[0], e.status, e.occurred_at, e.error_code)
-                else:  # its message may be committing concurrently: join after commit
-                    self.result.join_after_commit.add((e.provider, e.provider_message_id))
-            rows.sort(key=lambda r: (r[2], r[3], r[5]))
+        advance: dict[int, StatusState] = {}  # existing messages: forward only
+        reset: dict[int, StatusState] = {}  # rows inserted here: set as computed
+        own = {m.pk for m in inserted.values()}
+        for key, (pk, _, rank) in targets.items():
+            if key in self.initial and pk in own:
+                initial, folded = self.initial[key]
+                if pk in self.waiting:
+                    joined = sorted(self.waiting[pk],
+                                    key=lambda w: (STATUS_RANK.get(w[0], 0), w[1]))
+                    final = _fold(initial, [*joined, *self.reports.get(key, [])])
+                    if final != folded:
+                        reset[pk] = final
+            elif key in self.reports:
+                final = _fold(("", rank, None, ""), self.reports[key])
+                if final[1] > rank:
+                    advance[pk] = final
+        rows = []
+        stored: set[tuple[str, str, str]] = set()
+        for e in reports:
+            target = targets.get((e.provider, e.provider_message_id))
+            key = (e.provider, e.provider_message_id, e.provider_status)
+            if key not in stored:
+                stored.add(key)
+                rows.append((target[0] if target else None, target[1] if target else None,
+                             e.provider, e.provider_message_id, e.status, e.provider_status,
+                             e.error_code, e.error_message, e.occurred_at,
+                             self.raw_event_id, e.metadata or {}))
+            if not target:  # its message may be committing concurrently: join after commit
+                self.result.join_after_commit.add((e.provider, e.provider_message_id))
+        rows.sort(key=lambda r: (r[2], r[3], r[5]))
         updates = sorted((pk, *change) for pk, change in advance.items())
         advanced = [list(c) for c in zip(*updates, strict=True)] if updates else []
-        if reports and updates:  # the usual case: one statement for both
+        if rows and updates:
             self.sql.run(f"WITH kept AS ({_statuses_insert_sql()}) {_STATUSES_ADVANCE}",
                          [*_rows(_STATUS_NAMES, rows), *advanced])
-        elif reports:
+        elif rows:  # the usual case: the reports were about messages of this batch
             self.sql.run(_statuses_insert_sql(), _rows(_STATUS_NAMES, rows))
         elif updates:
             self.sql.run(_STATUSES_ADVANCE, advanced)
+        if reset:
+            changes = sorted((pk, *state) for pk, state in reset.items())
+            self.sql.run(_STATUSES_SET, [list(c) for c in zip(*changes, strict=True)])
 
     def ai_steps_upsert(self) -> None:
         steps = [e for e in self.events if isinstance(e, AIStepEvent)]

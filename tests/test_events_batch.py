@@ -102,6 +102,18 @@ TRICKY = [
     message("SM9e8d7c6b5a4f43e2d1c0b9a8f7e6d5c4", "whatsapp:+5491122334455", kind="ai",
             direction="outbound", channel="whatsapp", business="whatsapp:+14155238886",
             at="2026-11-22T10:06:00Z", provider="twilio"),
+    # Twilio reported "failed" first; the platform then reports "delivered" (same rank):
+    # the report applied first stays.
+    message("SM1f2e3d4c5b6a47988776655443322110", "whatsapp:+5215512345678", kind="ai",
+            direction="outbound", channel="whatsapp", business="whatsapp:+14155238886",
+            at="2026-11-22T10:07:00Z", provider="twilio"),
+    status("SM1f2e3d4c5b6a47988776655443322110", "delivered", "2026-11-22T10:07:05Z",
+           provider="twilio"),
+    # A message and its reports in one batch, the last one out of order.
+    message("wx_5", "visitor-5", kind="ai", direction="outbound", at="2026-11-22T10:08:00Z"),
+    status("wx_5", "sent", "2026-11-22T10:08:01Z"),
+    status("wx_5", "failed", "2026-11-22T10:08:02Z", error_code="30008"),
+    status("wx_5", "delivered", "2026-11-22T10:08:03Z"),
 ]
 
 
@@ -154,6 +166,7 @@ def prior_state(client, twilio) -> None:
     body = json.dumps(message("known_1", "visitor-9", at="2026-11-22T09:00:00Z")).encode()
     assert post(client, body, msg_id="before").status_code == 200
     assert twilio.status(twilio_fixture("status_whatsapp_read")).status_code == 200
+    assert twilio.status(twilio_fixture("status_whatsapp_failed_63016")).status_code == 200
 
 
 def applied(apply, raw: RawEvent) -> tuple[dict, list, list]:
@@ -204,15 +217,22 @@ def test_a_tricky_batch_leaves_the_same_rows_set_based_as_event_by_event(client,
     assert [o[2] for o in batched["outcomes"]] == [5]
     requested = next(e for e in batched["events"] if e[0] == "h1")
     assert json.loads(requested[4])["reason"] == "first"
-    twilio_reply = next(m for m in batched["messages"] if m[0] == "twilio")
+    twilio_reply = next(m for m in batched["messages"]
+                        if m[1] == "SM9e8d7c6b5a4f43e2d1c0b9a8f7e6d5c4")
     assert twilio_reply[5] == "read"  # joined the callback that came first
     assert ("wx_9", "failed", datetime(2026, 11, 22, 10, 4, 1, tzinfo=UTC), "63016", None,
             None) in batched["statuses"]
     # The customer renamed herself mid-thread: one participant, the latest name.
     assert ("visitor-1", "Amy B.") in [(p[2], p[3]) for p in batched["participants"]
                                         if p[0] == amy[0][0]]
+    failed_first = next(m for m in batched["messages"]
+                        if m[1] == "SM1f2e3d4c5b6a47988776655443322110")
+    assert (failed_first[5], failed_first[8]) == ("failed", "63016")
+    wx_5 = next(m for m in batched["messages"] if m[1] == "wx_5")
+    assert (wx_5[5], wx_5[7], wx_5[8]) == (
+        "failed", datetime(2026, 11, 22, 10, 8, 2, tzinfo=UTC), "30008")
     messages_heard, _ = heard_batched[0]
-    assert len(messages_heard) == 9 and all(m[5] and m[6] for m in messages_heard)
+    assert len(messages_heard) == 11 and all(m[5] and m[6] for m in messages_heard)
 
 
 @pytest.mark.django_db
