@@ -166,10 +166,8 @@ class RawEvent(models.Model):
 
 
 class Message(models.Model):
-    # No index of its own: message_timeline (conversation, sent_at, id) leads with it, and
-    # every message INSERT paid for the duplicate.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+        Conversation, on_delete=models.CASCADE, related_name="messages"
     )
     participant = models.ForeignKey(
         Participant, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
