@@ -325,11 +325,24 @@ TRACKING_STATUS: dict[str, str] = {
 
 
 def tracking_dedupe_key(esp_name: str, event: AnymailTrackingEvent, body: str) -> str:
-    """The ESP's id for the event where it has one (Mailgun's signature token, SendGrid's
-    sg_event_id, Postmark's bounce ID), else a hash of the stored event."""
-    key = f"{esp_name.lower()}:{event.event_id}" if event.event_id else ""
+    """The ESP's id for the event where it has one (SendGrid's sg_event_id, Postmark's
+    bounce ID), else a hash of the stored event.
+
+    Mailgun: anymail's event_id is the signature token, new on every delivery attempt
+    (each retry is signed afresh; stale signatures are refused), so a retry would not be
+    recognised by it. The event's own id (unique within a day, Mailgun says) with its
+    timestamp names it across retries; without them, the event data without the
+    signature block is hashed."""
+    event_id, hashed = event.event_id, body
+    if esp_name == "Mailgun" and isinstance(event.esp_event, dict):
+        data = event.esp_event.get("event-data") or {}
+        event_id = f"{data['id']}@{data['timestamp']}" if (
+            data.get("id") and data.get("timestamp")) else None
+        hashed = json.dumps(data, sort_keys=True, ensure_ascii=False)
+    key = f"{esp_name.lower()}:{event_id}" if event_id else ""
     if not key or len(key) > RawEvent._meta.get_field("dedupe_key").max_length:
-        key = f"{esp_name.lower()}-sha256:" + hashlib.sha256(body.encode()).hexdigest()
+        key = f"{esp_name.lower()}-sha256:" + hashlib.sha256(
+            hashed.encode("utf-8", "surrogatepass")).hexdigest()
     return key
 
 

@@ -499,18 +499,28 @@ def test_mailgun_delivery_reports_join_our_reply_by_message_id(client):
                        ("read", "mailgun:opened", reply.pk)]
     raw = RawEvent.objects.filter(kind="tracking").order_by("pk").first()
     assert raw.provider == "email" and raw.headers == {"esp": "Mailgun"}
-    assert raw.dedupe_key.startswith("mailgun:")  # Mailgun's signature token
+    assert raw.dedupe_key.startswith("mailgun:evt-")  # the event's id and time
 
 
-def test_a_resent_tracking_event_stores_nothing_new(client):
+def test_a_retried_tracking_event_stores_nothing_new(client):
+    """Mailgun signs each attempt afresh (new token, new timestamp): the retry is known by
+    the event's own id and time."""
     outbound_reply(client)
     first, payload = mailgun_tracking(client, "delivered", "<r1@acme.test>",
-                                      at=T0 + timedelta(hours=1))
-    again, _ = mailgun_tracking(client, "delivered", "<r1@acme.test>",
-                                at=T0 + timedelta(hours=1), signature=payload["signature"])
+                                      at=T0 + timedelta(hours=1), id="evt-retried-1")
+    again, payload_again = mailgun_tracking(client, "delivered", "<r1@acme.test>",
+                                            at=T0 + timedelta(hours=1), id="evt-retried-1")
+    assert payload_again["signature"]["token"] != payload["signature"]["token"]
     assert (first.status_code, again.status_code) == (200, 200)
     assert RawEvent.objects.filter(kind="tracking").count() == 1
     assert MessageStatusEvent.objects.count() == 1
+    raw = RawEvent.objects.get(kind="tracking")
+    assert raw.dedupe_key == f"mailgun:evt-retried-1@{(T0 + timedelta(hours=1)).timestamp()}"
+    # Another event about the same message is not a retry.
+    opened, _ = mailgun_tracking(client, "opened", "<r1@acme.test>",
+                                 at=T0 + timedelta(hours=2), id="evt-retried-2")
+    assert opened.status_code == 200
+    assert RawEvent.objects.filter(kind="tracking").count() == 2
 
 
 def test_sendgrid_reports_join_by_smtp_id_and_a_bounce_is_undelivered(client):
