@@ -900,15 +900,15 @@ def _email_step_conversation(*, event: AIStepEvent, message: Message | None) -> 
     already; else the platform's external id; else the customer's latest open thread on
     that mailbox; else a new thread. The step registers its Message-ID as a key of the
     thread it chose, so the e-mail, when it comes, threads there (and links the step)."""
-    if message is not None:
-        return Conversation.objects.get(pk=message.conversation_id)
     ref = event.conversation
     keys = [f"email:{event.message_provider_id}"] if event.message_provider == "email" else []
     if ref.external_id:
         keys.append(f"events:{ref.external_id}")
     found = {k.key: k.conversation_id for k in ConversationKey.objects.filter(key__in=keys)}
     conversation_id = next((found[k] for k in keys if k in found), None)
-    if conversation_id is not None:
+    if message is not None:
+        conversation = Conversation.objects.get(pk=message.conversation_id)
+    elif conversation_id is not None:
         conversation = Conversation.objects.get(pk=conversation_id)
     else:
         # E-mail addresses are compared lower-cased (as the inbound path stores them); a
