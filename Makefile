@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install lint bench-ingest bench-events bench-sweep bench-views bench-scoring validate-scoring seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring validate-scoring seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-ingest: install
 
 bench-events: install
 	$(PY) bench/events.py
+
+bench-events-cpu: install
+	$(PY) bench/events_cpu.py
 
 # 1,000,000 open handoffs, 1% due; BENCH_SWEEP_ARGS="--open 200000 --repeats 3" for a look.
 bench-sweep: install

@@ -1,7 +1,7 @@
 """`make bench-events`: signed batches of 100 events over HTTP, beside the single-event
 Twilio webhook, through gunicorn into PostgreSQL.
 
-1. (Re)create the database `handoff_auditor_bench_events` and migrate it.
+1. (Re)create the database `handoff_auditor_bench_events` (or BENCH_EVENTS_DB) and migrate it.
 2. The single-event figure: bench-ingest's webhook phase (pre-signed Twilio inbound webhooks,
    3 s warm-up on /healthz, then BENCH_SECONDS of webhooks), on its own gunicorn server;
    stop it and check what was stored, as bench-ingest does.
@@ -41,7 +41,8 @@ from tqdm import tqdm
 
 from tests.signing import events_headers  # ingest put ROOT on sys.path
 
-DB_NAME = "handoff_auditor_bench_events"
+# Its own database (BENCH_EVENTS_DB to pick another, e.g. when two checkouts bench at once).
+DB_NAME = os.environ.get("BENCH_EVENTS_DB", "handoff_auditor_bench_events")
 DATABASE_URL = f"{bench.PG}/{DB_NAME}"
 SECRET = "whsec_" + base64.b64encode(b"bench-events-secret-0123456789ab").decode()
 EVENTS_PATH = "/hooks/events/"

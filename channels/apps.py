@@ -9,7 +9,7 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels (provider webhooks)"
 
     def ready(self) -> None:
-        from anymail.signals import inbound
+        from anymail.signals import inbound, tracking
 
         from conversations.services import normalizer_register
 
@@ -18,4 +18,7 @@ class ChannelsConfig(AppConfig):
         for view in (*twilio.WEBHOOK_VIEWS, *events.WEBHOOK_VIEWS):
             normalizer_register(provider=view.provider, kind=view.kind, normalizer=view.normalize)
         normalizer_register(provider=email.PROVIDER, kind=email.KIND, normalizer=email.normalize)
+        normalizer_register(provider=email.PROVIDER, kind=email.TRACKING_KIND,
+                            normalizer=email.tracking_normalize)
         inbound.connect(email.inbound_received, dispatch_uid="handoff_auditor.email.inbound")
+        tracking.connect(email.tracking_received, dispatch_uid="handoff_auditor.email.tracking")

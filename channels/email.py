@@ -12,8 +12,10 @@ each wrapped by `guarded` so refusals are our JSON 4xx and nothing answers 500.
 """
 
 import hashlib
+import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache, wraps
@@ -26,24 +28,39 @@ from anymail.exceptions import (
     AnymailWebhookValidationFailure,
 )
 from anymail.inbound import AnymailInboundMessage
-from anymail.signals import AnymailInboundEvent
+from anymail.signals import AnymailInboundEvent, AnymailTrackingEvent, EventType
 from anymail.utils import get_anymail_setting
 from anymail.webhooks.base import AnymailBasicAuthMixin
+from anymail.webhooks.mailgun import (
+    MailgunInboundWebhookView,
+    MailgunTrackingWebhookView,
+)
+from anymail.webhooks.postmark import PostmarkTrackingWebhookView
+from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern
 from inscriptis import get_text
 from mailparser_reply import EmailReplyParser
 
 from conversations.conf import auditor_settings
-from conversations.events import MessageEvent, NormalizationError, NormalizedEvent
-from conversations.models import AuthorKind, Channel, Direction, RawEvent
-from conversations.services import TRANSIENT_DATABASE_ERRORS, raw_event_ingest
+from conversations.events import (
+    MessageEvent,
+    NormalizationError,
+    NormalizedEvent,
+    StatusEvent,
+)
+from conversations.models import AuthorKind, Channel, DeliveryStatus, Direction, RawEvent
+from conversations.services import raw_event_ingest
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "email"
 KIND = "inbound"
+TRACKING_KIND = "tracking"
+# Mailgun signs a timestamp but anymail does not check its age: older ones are replays.
+MAILGUN_TIMESTAMP_TOLERANCE = 300  # seconds, as for the events endpoint
 # Languages whose reply headers ("On ... wrote:", "Am ... schrieb:") mark quoted history.
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "pl"]
 
@@ -56,6 +73,11 @@ _SUBJECT_PREFIX = re.compile(
 
 class EmailRefused(Exception):
     """A verified request whose message cannot be stored at all (answered 400)."""
+
+
+class EmailStorageFailed(Exception):
+    """Storing a verified request failed on our side (the database, or a bug past the
+    normalizer's safety net): answered 503 with Retry-After so the ESP sends it again."""
 
 
 # --- parsing (shared by the webhook and reprocessing) -----------------------------------
@@ -240,8 +262,7 @@ def inbound_received(sender: Any, event: AnymailInboundEvent, esp_name: str,
     envelope = getattr(event.message, "envelope_recipient", None)
     if envelope:
         headers["envelope_recipient"] = str(envelope)[:255]
-    result = raw_event_ingest(
-        provider=PROVIDER,
+    result = _store(
         kind=KIND,
         dedupe_key=dedupe_key(event.message, raw),
         body=raw,
@@ -251,6 +272,172 @@ def inbound_received(sender: Any, event: AnymailInboundEvent, esp_name: str,
     )
     logger.info("email via %s: raw event %s%s (%s)", esp_name, result.raw_event.pk,
                 " duplicate" if result.duplicate else "", result.raw_event.status)
+
+
+def _store(**spec: Any) -> Any:
+    """raw_event_ingest for e-mail. A payload that cannot be normalized is kept failed in
+    there (answered 200: the ESP must not retry it); whatever escapes it is a failure of
+    ours, not of the request, and must make the ESP retry."""
+    try:
+        return raw_event_ingest(provider=PROVIDER, **spec)
+    except DatabaseError as exc:  # transient or not: the transaction rolled back whole
+        raise EmailStorageFailed(f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a bug past the normalizer's safety net
+        logger.exception("email raw event could not be stored")
+        raise EmailStorageFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+# --- delivery tracking ------------------------------------------------------------------
+#
+# Anymail's tracking webhooks (mounted with the rest under /hooks/email/<esp>/tracking/)
+# verify the ESP and map its event into an AnymailTrackingEvent. Each event is stored as a
+# raw event (kind "tracking") holding the ESP's own event, and normalized from it by the
+# same anymail mapping, so reprocessing needs nothing else. The status report joins the
+# e-mail Message by its Message-ID (provider "email"), or waits for it like an early
+# Twilio status callback.
+
+# Postmark names a message by its own MessageID (a UUID) and sends it with the header
+# "Message-ID: <that UUID@mtasv.net>" (it replaces any Message-ID the sender set), so that
+# is the Message-ID its reports are joined by.
+POSTMARK_MESSAGE_ID_HOST = "mtasv.net"
+
+# The ESPs whose tracking events we store and can map again from the stored event.
+TRACKING_VIEWS: dict[str, type] = {
+    view.esp_name: view
+    for view in (MailgunTrackingWebhookView, PostmarkTrackingWebhookView,
+                 SendGridTrackingWebhookView)
+}
+
+# Anymail's normalized event types -> delivery status (None: not about delivery; the report
+# is kept in the history with status "unknown", which never moves a message).
+TRACKING_STATUS: dict[str, str] = {
+    EventType.QUEUED: DeliveryStatus.QUEUED,
+    EventType.SENT: DeliveryStatus.SENT,
+    EventType.DEFERRED: DeliveryStatus.SENDING,
+    EventType.DELIVERED: DeliveryStatus.DELIVERED,
+    EventType.AUTORESPONDED: DeliveryStatus.DELIVERED,
+    EventType.OPENED: DeliveryStatus.READ,
+    EventType.CLICKED: DeliveryStatus.READ,
+    EventType.BOUNCED: DeliveryStatus.UNDELIVERED,
+    EventType.REJECTED: DeliveryStatus.FAILED,
+    EventType.FAILED: DeliveryStatus.FAILED,
+}
+
+
+def tracking_dedupe_key(esp_name: str, event: AnymailTrackingEvent, body: str) -> str:
+    """The ESP's id for the event where it has one (SendGrid's sg_event_id, Postmark's
+    bounce ID), else a hash of the stored event.
+
+    Mailgun: anymail's event_id is the signature token, new on every delivery attempt
+    (each retry is signed afresh; stale signatures are refused), so a retry would not be
+    recognised by it. The event's own id (unique within a day, Mailgun says) with its
+    timestamp names it across retries; without them, the event data without the
+    signature block is hashed."""
+    event_id, hashed = event.event_id, body
+    if esp_name == "Mailgun" and isinstance(event.esp_event, dict):
+        data = event.esp_event.get("event-data") or {}
+        event_id = f"{data['id']}@{data['timestamp']}" if (
+            data.get("id") and data.get("timestamp")) else None
+        hashed = json.dumps(data, sort_keys=True, ensure_ascii=False)
+    key = f"{esp_name.lower()}:{event_id}" if event_id else ""
+    if not key or len(key) > RawEvent._meta.get_field("dedupe_key").max_length:
+        key = f"{esp_name.lower()}-sha256:" + hashlib.sha256(
+            hashed.encode("utf-8", "surrogatepass")).hexdigest()
+    return key
+
+
+def tracking_received(sender: Any, event: AnymailTrackingEvent, esp_name: str,
+                      **kwargs: Any) -> None:
+    """anymail.signals.tracking receiver: store the ESP's event and apply it."""
+    if esp_name not in TRACKING_VIEWS or not isinstance(event.esp_event, dict):
+        # Another ESP, or Mailgun's legacy form webhooks: nothing to re-map it from later.
+        raise EmailRefused(f"{esp_name} tracking events of this form are not supported")
+    body = json.dumps({"esp": esp_name, "event": event.esp_event}, ensure_ascii=False,
+                      sort_keys=True)
+    if "\x00" in body:
+        raise EmailRefused("the event contains a NUL character")
+    result = _store(kind=TRACKING_KIND, dedupe_key=tracking_dedupe_key(esp_name, event, body),
+                    body=body, content_type="application/json", headers={"esp": esp_name})
+    logger.info("email tracking via %s: raw event %s%s (%s)", esp_name, result.raw_event.pk,
+                " duplicate" if result.duplicate else "", result.raw_event.status)
+
+
+def tracking_normalize(raw_event: RawEvent) -> list[NormalizedEvent]:
+    """The StatusEvent of one stored tracking event, mapped again by anymail."""
+    stored = json.loads(raw_event.body)
+    view_class = TRACKING_VIEWS.get(stored.get("esp"))
+    if view_class is None:
+        raise NormalizationError(f"no tracking mapping for ESP {stored.get('esp')!r}")
+    # Only the mapping is wanted: __init__ would read the webhook secrets, which mapping a
+    # stored event does not need (esp_to_anymail_event reads class-level tables only).
+    view = view_class.__new__(view_class)
+    event = view.esp_to_anymail_event(stored["event"])
+    message_id = event.message_id or ""
+    if stored["esp"] == "Postmark" and message_id and "@" not in message_id:
+        message_id = f"<{message_id}@{POSTMARK_MESSAGE_ID_HOST}>"
+    ids = message_ids(message_id)
+    if not ids:
+        raise NormalizationError(f"{stored['esp']} {event.event_type} event names no message")
+    detail = event.description or event.mta_response or ""
+    return [StatusEvent(
+        provider=PROVIDER,
+        provider_message_id=ids[0],
+        status=TRACKING_STATUS.get(event.event_type, DeliveryStatus.UNKNOWN),
+        # One report per ESP and event type per message: a second "opened" adds nothing.
+        provider_status=f"{stored['esp'].lower()}:{event.event_type}"[:64],
+        occurred_at=event.timestamp or raw_event.received_at,
+        error_code=str(event.reject_reason or "")[:32],
+        error_message=str(detail),
+        metadata={
+            "esp": stored["esp"],
+            "event_type": event.event_type,
+            "event_id": event.event_id or "",
+            "recipient": event.recipient or "",
+            **({"reject_reason": event.reject_reason} if event.reject_reason else {}),
+        },
+    )]
+
+
+# --- Mailgun: refuse stale signatures ---------------------------------------------------
+
+
+class MailgunFreshTimestamp:
+    """Mixin for anymail's Mailgun views (its validators are collected over the class
+    hierarchy): the signed timestamp must be within MAILGUN_TIMESTAMP_TOLERANCE of now,
+    so a captured request cannot be replayed later. Anymail checks the signature only."""
+
+    def validate_request(self, request: HttpRequest) -> None:
+        if request.content_type == "application/json":  # tracking: {"signature": {...}}
+            try:
+                signed = json.loads(request.body.decode("utf-8"))["signature"]["timestamp"]
+            except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+                raise AnymailWebhookValidationFailure(
+                    "Mailgun webhook without a signature timestamp") from exc
+        else:  # inbound routes: form fields
+            signed = request.POST.get("timestamp")
+        try:
+            age = abs(time.time() - float(signed))
+        except (TypeError, ValueError) as exc:
+            raise AnymailWebhookValidationFailure(
+                "Mailgun webhook without a usable signature timestamp") from exc
+        if not age <= MAILGUN_TIMESTAMP_TOLERANCE:
+            raise AnymailWebhookValidationFailure(
+                f"Mailgun signature timestamp is {int(age)} s off (at most "
+                f"{MAILGUN_TIMESTAMP_TOLERANCE} s): refused as a possible replay")
+
+
+class MailgunInboundView(MailgunFreshTimestamp, MailgunInboundWebhookView):
+    pass
+
+
+class MailgunTrackingView(MailgunFreshTimestamp, MailgunTrackingWebhookView):
+    pass
+
+
+MAILGUN_VIEWS: dict[type, type] = {
+    MailgunInboundWebhookView: MailgunInboundView,
+    MailgunTrackingWebhookView: MailgunTrackingView,
+}
 
 
 # --- anymail's views, guarded -----------------------------------------------------------
@@ -289,8 +476,10 @@ def guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             missing = "setting" in str(exc).lower() or "missing" in str(exc).lower()
             return _refuse(403 if missing else 400,
                            "not_configured" if missing else "bad_request", str(exc))
-        except TRANSIENT_DATABASE_ERRORS as exc:
-            logger.warning("email webhook deferred, database unavailable: %s", exc)
+        except (EmailStorageFailed, DatabaseError) as exc:
+            # Ours, not the request's: nothing was stored (the transaction rolled back), and
+            # the ESP retries on a 5xx.
+            logger.warning("email webhook deferred, storage failed: %s", exc)
             response = _refuse(503, "unavailable", "storage is unavailable, retry later")
             response["Retry-After"] = "30"
             return response
@@ -309,7 +498,13 @@ def guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapped
 
 
+def _view(callback: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anymail's view for a URL, or ours where we add a check (Mailgun's timestamp)."""
+    ours = MAILGUN_VIEWS.get(getattr(callback, "view_class", None))
+    return ours.as_view() if ours else callback
+
+
 urlpatterns = [
-    URLPattern(p.pattern, guarded(p.callback), p.default_args, p.name)
+    URLPattern(p.pattern, guarded(_view(p.callback)), p.default_args, p.name)
     for p in anymail_urls.urlpatterns
 ]

@@ -14,11 +14,13 @@ path, and nothing is stored; a valid batch is stored and applied in one transact
 
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from django.http import HttpRequest, JsonResponse
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
@@ -45,15 +47,33 @@ from .base import (
     WebhookUnsupportedMediaType,
     WebhookView,
 )
+from .email import message_ids
 
 PROVIDER = "events"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 
+def _schema(event_type: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8"))
+
+
 @cache
 def schema_validator(event_type: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    """The authority on what is valid, and the one that lists every problem with its path."""
+    return Draft202012Validator(_schema(event_type))
+
+
+@cache
+def schema_accepts(event_type: str) -> Callable[[Any], Any]:
+    """A compiled check of the same schema for the common case, a valid event: ~5 us per
+    event against ~90 us for jsonschema's (which walks the schema anew each time). It only
+    says yes or no: an event it refuses is checked again by `schema_validator`, which has
+    the last word and finds every problem. The schemas use only keywords draft 7 shares
+    with 2020-12; formats are not asserted (as jsonschema does not by default): times are
+    checked by events_problems."""
+    schema = _schema(event_type)
+    schema.pop("$schema", None)
+    return fastjsonschema.compile(schema, use_formats=False)
 
 
 class StandardWebhooksValidator:
@@ -184,14 +204,20 @@ def _ai_step(event: dict[str, Any], at: datetime, where: str) -> AIStepEvent:
         "system_prompt": data.get("system_prompt", ""),
         "system_prompt_hash": data.get("system_prompt_hash", ""),
     }
+    message_provider = produced.get("provider", "")
+    message_provider_id = produced.get("provider_message_id", "")
+    if message_provider == "email" and message_provider_id:
+        # E-mail messages are recorded under their Message-ID as "<id@host>"; the platform
+        # may send it with or without the brackets.
+        message_provider_id = (message_ids(message_provider_id) or [message_provider_id])[0]
     return AIStepEvent(
         conversation=_ref(data),
         external_id=event["id"],
         occurred_at=at,
         operation=data["operation"],
         fields=fields,
-        message_provider=produced.get("provider", ""),
-        message_provider_id=produced.get("provider_message_id", ""),
+        message_provider=message_provider,
+        message_provider_id=message_provider_id,
     )
 
 
@@ -260,9 +286,12 @@ def events_problems(events: list[Any]) -> list[dict[str, Any]]:
                              f"{event_type!r} is not a supported event type "
                              f"({', '.join(sorted(BUILDERS))})"})
             continue
-        for error in schema_validator(event_type).iter_errors(event):
-            path = ".".join(str(p) for p in error.absolute_path) or "(event)"
-            problems.append({"event": index, "path": path, "message": error.message})
+        try:
+            schema_accepts(event_type)(event)
+        except fastjsonschema.JsonSchemaException:
+            for error in schema_validator(event_type).iter_errors(event):
+                path = ".".join(str(p) for p in error.absolute_path) or "(event)"
+                problems.append({"event": index, "path": path, "message": error.message})
         for dotted in TIME_FIELDS:
             value: Any = event
             for part in dotted.split("."):

@@ -400,6 +400,13 @@ class AIStep(models.Model):
         indexes = [
             models.Index(fields=["conversation", "occurred_at"], name="ai_step_timeline"),
             models.Index(fields=["request_model", "prompt_version"], name="ai_step_release"),
+            # Steps waiting for the message they produced: each new AI message looks its
+            # own up here (without it, every step without a message was scanned).
+            models.Index(
+                fields=["message_provider", "message_provider_id"],
+                condition=Q(message__isnull=True),
+                name="ai_step_waiting",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ from django.db.models import Case, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import batch  # set-based batches; it uses this module in turn
 from .conf import auditor_settings
 from .events import (
     AIStepEvent,
@@ -133,6 +134,12 @@ class _Statements:
         self.run(sql, params)
         with connection.wrap_database_errors:
             return self._cursor.fetchone()
+
+    def all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Every row the statement returns."""
+        self.run(sql, params)
+        with connection.wrap_database_errors:
+            return self._cursor.fetchall()
 
 
 _RAW = RawEvent._meta.db_table
@@ -300,8 +307,40 @@ def _conversations_lock_in_order(events: list[NormalizedEvent]) -> None:
 
 def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | None = None) -> None:
     """Apply normalized events in order, then tell the other apps (journey_recorded) which
-    messages and conversation events the batch holds, inside the same transaction."""
+    messages and conversation events the batch holds, inside the same transaction.
+
+    On PostgreSQL a batch (more than one event, no e-mail) is applied set-based, a few
+    statements per table for the whole batch (conversations.batch); otherwise event by
+    event. Both give the same rows.
+    """
     events = list(events)
+    if batch.batch_applicable(events):
+        with _Statements() as sql:
+            result = batch.batch_apply(sql, events=events, raw_event=raw_event)
+        messages, conversation_events = result.messages, result.conversation_events
+        if result.join_after_commit:
+            pairs = sorted(result.join_after_commit)
+            transaction.on_commit(
+                lambda: message_statuses_join_many(pairs=pairs), robust=True)
+        if result.new_message_ids:
+            new_ids = list(result.new_message_ids)
+
+            def recorded() -> None:
+                for message_id in new_ids:
+                    message_recorded.send(sender=Message, message_id=message_id)
+
+            transaction.on_commit(recorded, robust=True)
+    else:
+        messages, conversation_events = _events_apply_one_by_one(events, raw_event)
+    if messages or conversation_events:
+        journey_recorded.send(
+            sender=Message, messages=messages, conversation_events=conversation_events
+        )
+
+
+def _events_apply_one_by_one(
+    events: list[NormalizedEvent], raw_event: RawEvent | None
+) -> tuple[list[Message], list[ConversationEvent]]:
     _conversations_lock_in_order(events)
     messages: list[Message] = []
     conversation_events: list[ConversationEvent] = []
@@ -320,10 +359,7 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
             outcome_record(event=event, raw_event=raw_event)
         else:  # pragma: no cover - a new event type without a handler is a programming error
             raise TypeError(f"unhandled event {type(event).__name__}")
-    if messages or conversation_events:
-        journey_recorded.send(
-            sender=Message, messages=messages, conversation_events=conversation_events
-        )
+    return messages, conversation_events
 
 
 # What message_record needs to know, in one round trip: is the message known already, the
@@ -456,6 +492,57 @@ def participant_get_or_create(
     return Participant.objects.get(pk=pk)
 
 
+def message_author_id(event: MessageEvent) -> str:
+    """The external id of a message's participant: the author's id, else the customer's
+    address for a customer, else the author kind (one participant per kind)."""
+    return event.author_id or (
+        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
+    )
+
+
+def message_initial_status(event: MessageEvent) -> str:
+    """A new message's status: as reported, else received (inbound) or unknown."""
+    return event.status or (
+        DeliveryStatus.RECEIVED if event.direction == Direction.INBOUND
+        else DeliveryStatus.UNKNOWN
+    )
+
+
+def message_values(
+    event: MessageEvent,
+    *,
+    conversation_id: int,
+    participant_id: int,
+    status: str,
+    raw_event_id: int | None,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The column values (by attname) of the Message row for an event: the one place an
+    event becomes a message row, for the per-event INSERTs and the batch's."""
+    return {
+        "conversation_id": conversation_id,
+        "participant_id": participant_id,
+        "direction": event.direction,
+        "author_kind": event.author_kind,
+        "body": event.body,
+        "body_new": event.body_new,
+        "subject": event.subject[:998],
+        "provider": event.provider,
+        # "" is no id: two such messages must not collide on the unique index.
+        "provider_message_id": event.provider_message_id or None,
+        "sent_at": event.occurred_at,
+        "status": status,
+        "status_rank": STATUS_RANK.get(status, 0),
+        "status_at": event.occurred_at,
+        "error_code": "",
+        "num_segments": event.num_segments,
+        "media": event.media,
+        "metadata": event.metadata,
+        "raw_event_id": raw_event_id,
+        "created_at": created_at,
+    }
+
+
 def _message_from_event(
     event: MessageEvent,
     *,
@@ -465,27 +552,14 @@ def _message_from_event(
     raw_event: RawEvent | None,
 ) -> Message:
     """The unsaved Message row for an event; its fields feed the SQL INSERT."""
-    return Message(
-        conversation_id=conversation_id,
-        participant_id=participant_id,
-        direction=event.direction,
-        author_kind=event.author_kind,
-        body=event.body,
-        body_new=event.body_new,
-        subject=event.subject[:998],
-        provider=event.provider,
-        # "" is no id: two such messages must not collide on the unique index.
-        provider_message_id=event.provider_message_id or None,
-        sent_at=event.occurred_at,
-        status=status,
-        status_rank=STATUS_RANK.get(status, 0),
-        status_at=event.occurred_at,
-        num_segments=event.num_segments,
-        media=event.media,
-        metadata=event.metadata,
-        raw_event=raw_event,
+    message = Message(**message_values(
+        event, conversation_id=conversation_id, participant_id=participant_id, status=status,
+        raw_event_id=raw_event.pk if raw_event is not None else None,
         created_at=timezone.now(),
-    )
+    ))
+    if raw_event is not None:
+        message.raw_event = raw_event  # the caller's instance, not a lazy lookup later
+    return message
 
 
 def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) -> Message:
@@ -494,9 +568,7 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
     Round trips for a message in a known thread from a known author: one lookup, one
     INSERT, one UPDATE of the thread's counters.
     """
-    author_id = event.author_id or (
-        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
-    )
+    author_id = message_author_id(event)
     with _Statements() as sql:
         found = sql.one(_MESSAGE_LOOKUP, [
             event.provider, event.provider_message_id or None,
@@ -518,11 +590,7 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
             metadata=event.author_metadata,
             found=None if participant_id is None else (participant_id, participant_name),
         )
-        status = event.status or (
-            DeliveryStatus.RECEIVED
-            if event.direction == Direction.INBOUND
-            else DeliveryStatus.UNKNOWN
-        )
+        status = message_initial_status(event)
         message = _message_from_event(
             event, conversation_id=conversation_id, participant_id=participant_id,
             status=status, raw_event=raw_event,
@@ -711,6 +779,33 @@ def message_statuses_join(*, provider: str, provider_message_id: str) -> int:
     return len(waiting)
 
 
+_WAITING_JOIN = f"""
+    SELECT DISTINCT s.provider, s.provider_message_id FROM {MessageStatusEvent._meta.db_table} s
+    JOIN unnest(%s::text[], %s::text[]) AS k(provider, provider_message_id)
+      ON s.provider = k.provider AND s.provider_message_id = k.provider_message_id
+    JOIN {_MESSAGE} m
+      ON m.provider = s.provider AND m.provider_message_id = s.provider_message_id
+    WHERE s.message_id IS NULL"""
+
+
+def message_statuses_join_many(*, pairs: Sequence[tuple[str, str]]) -> int:
+    """message_statuses_join for many (provider, provider message id) pairs, after a
+    batch commits: one statement finds the few that have a waiting report and a recorded
+    message, and only those are joined."""
+    if not pairs:
+        return 0
+    providers, pmids = (list(c) for c in zip(*pairs, strict=True))
+    # The look-up alone, outside a transaction (it is one statement): almost always it
+    # finds nothing, and BEGIN/COMMIT would double its round trips.
+    with _Statements() as sql:
+        joinable = sql.all(_WAITING_JOIN, [providers, pmids])
+    joined = 0
+    for provider, pmid in joinable:
+        with transaction.atomic():
+            joined += message_statuses_join(provider=provider, provider_message_id=pmid)
+    return joined
+
+
 def _join_after_commit(provider: str, provider_message_id: str) -> None:
     def join() -> None:
         with transaction.atomic():
@@ -775,13 +870,16 @@ def conversation_resolve(*, ref: ConversationRef, at: datetime) -> Conversation:
 def ai_step_record(*, event: AIStepEvent, raw_event: RawEvent | None = None) -> AIStep:
     """Record one AI decision, linked to the message it produced (now or when it arrives).
     A step re-sent with the same id is updated in place, not duplicated."""
-    conversation = conversation_resolve(ref=event.conversation, at=event.occurred_at)
     message = None
     if event.message_provider_id:
         message = Message.objects.filter(
             provider=event.message_provider or "events",
             provider_message_id=event.message_provider_id,
         ).first()
+    if event.conversation.channel == Channel.EMAIL:
+        conversation = _email_step_conversation(event=event, message=message)
+    else:
+        conversation = conversation_resolve(ref=event.conversation, at=event.occurred_at)
     step, _ = AIStep.objects.update_or_create(
         conversation=conversation,
         external_id=event.external_id,
@@ -796,6 +894,44 @@ def ai_step_record(*, event: AIStepEvent, raw_event: RawEvent | None = None) -> 
         },
     )
     return step
+
+
+def _email_step_conversation(*, event: AIStepEvent, message: Message | None) -> Conversation:
+    """The e-mail thread of an AI step. E-mail threads are not "the customer's open thread"
+    (conversation_resolve would open a new one each time): the message the step produced
+    pins it; before that message arrives, its Message-ID may be registered by a reply
+    already; else the platform's external id; else the customer's latest open thread on
+    that mailbox; else a new thread. The step registers its Message-ID as a key of the
+    thread it chose, so the e-mail, when it comes, threads there (and links the step)."""
+    ref = event.conversation
+    keys = [f"email:{event.message_provider_id}"] if event.message_provider == "email" else []
+    if ref.external_id:
+        keys.append(f"events:{ref.external_id}")
+    found = {k.key: k.conversation_id for k in ConversationKey.objects.filter(key__in=keys)}
+    conversation_id = next((found[k] for k in keys if k in found), None)
+    if message is not None:
+        conversation = Conversation.objects.get(pk=message.conversation_id)
+    elif conversation_id is not None:
+        conversation = Conversation.objects.get(pk=conversation_id)
+    else:
+        # E-mail addresses are compared lower-cased (as the inbound path stores them); a
+        # thread named by external id alone uses it as the customer, as conversation_resolve.
+        business = ref.business_address.lower()
+        customer = ref.customer_address.lower() or ref.external_id
+        _email_lock(business_address=business, customer_address=customer)
+        conversation = (
+            Conversation.objects.filter(
+                channel=Channel.EMAIL, business_address=business, customer_address=customer,
+                status=Conversation.Status.OPEN,
+            ).order_by("-last_activity_at", "-pk").first()
+            or Conversation.objects.create(
+                channel=Channel.EMAIL, business_address=business, customer_address=customer,
+                started_at=event.occurred_at, last_activity_at=event.occurred_at,
+            )
+        )
+    for key in keys:
+        conversation_key_add(conversation_id=conversation.pk, key=key[:512])
+    return conversation
 
 
 def conversation_event_record(
@@ -1007,13 +1143,8 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
             conversation_key_add(conversation_id=conversation.pk, key=f"email:{i}"[:512])
     if external_key:  # an e-mail reported by the platform (events webhook) names its thread
         conversation_key_add(conversation_id=conversation.pk, key=external_key)
-    author_id = event.author_id or (
-        event.customer_address if event.author_kind == AuthorKind.CUSTOMER else event.author_kind
-    )
-    status = event.status or (
-        DeliveryStatus.RECEIVED if event.direction == Direction.INBOUND
-        else DeliveryStatus.UNKNOWN
-    )
+    author_id = message_author_id(event)
+    status = message_initial_status(event)
     with _Statements() as sql:
         participant_id = _participant_id(
             sql, conversation_id=conversation.pk, kind=event.author_kind,
@@ -1038,6 +1169,16 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
         conversation_id=conversation.pk, at=event.occurred_at,
         from_customer=event.author_kind == AuthorKind.CUSTOMER,
     )
+    if provider_message_id and event.direction == Direction.OUTBOUND:
+        # As on the other channels: the AI step that produced this reply, and the ESP's
+        # delivery reports (anymail tracking), may have come first. An e-mail reply is
+        # often sent by a person from the AI's draft, so any outbound message links.
+        AIStep.objects.filter(
+            message__isnull=True, message_provider=event.provider,
+            message_provider_id=provider_message_id,
+        ).update(message=message.pk)
+        message_statuses_join(provider=event.provider, provider_message_id=provider_message_id)
+        _join_after_commit(event.provider, provider_message_id)
     transaction.on_commit(
         lambda: message_recorded.send(sender=Message, message_id=message.pk), robust=True
     )

@@ -18,7 +18,15 @@ from email.utils import format_datetime
 import pytest
 from django.core.management import call_command
 
-from conversations.models import Conversation, ConversationKey, Message, RawEvent
+from conversations.models import (
+    AIStep,
+    Conversation,
+    ConversationKey,
+    Message,
+    MessageStatusEvent,
+    RawEvent,
+)
+from tests.dbtrouble import conversations_locked
 
 pytestmark = [
     pytest.mark.django_db,
@@ -421,3 +429,234 @@ def test_concurrent_mail_of_a_new_thread_opens_one_conversation(monkeypatch):
         list(pool.map(send, range(8)))
     conversation = Conversation.objects.get()
     assert conversation.message_count == 8 and Message.objects.count() == 8
+
+
+# --- delivery tracking (anymail's tracking webhooks) ------------------------------------
+
+POSTMARK_ID = "883953f4-6105-42a2-a16a-77a8eac79483"
+
+
+def mailgun_signature(key: str = SIGNING_KEY, *, at: float | None = None) -> dict[str, str]:
+    timestamp = str(int(at if at is not None else time.time()))
+    token = hashlib.sha256(f"{timestamp}{time.perf_counter_ns()}".encode()).hexdigest()[:50]
+    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
+    return {"timestamp": timestamp, "token": token, "signature": signature.hexdigest()}
+
+
+def mailgun_tracking(client, event: str, message_id: str, *, at: datetime, key=SIGNING_KEY,
+                     signed_at: float | None = None, signature=None, **event_data):
+    """Mailgun's current webhook format: JSON with a signature block (HMAC-SHA256 of
+    timestamp + token) and event-data; the Message-ID header without brackets."""
+    payload = {
+        "signature": signature or mailgun_signature(key, at=signed_at),
+        "event-data": {
+            "event": event, "id": f"evt-{time.perf_counter_ns()}", "timestamp": at.timestamp(),
+            "recipient": CUSTOMER,
+            "message": {"headers": {"message-id": message_id.strip("<>"), "to": CUSTOMER,
+                                    "from": SUPPORT, "subject": "Re: Order 1042"}},
+            **event_data,
+        },
+    }
+    return client.post("/hooks/email/mailgun/tracking/", json.dumps(payload),
+                       content_type="application/json", headers=_auth(BASIC)), payload
+
+
+def sendgrid_tracking(client, events: list[dict]):
+    return client.post("/hooks/email/sendgrid/tracking/", json.dumps(events),
+                       content_type="application/json", headers=_auth(BASIC))
+
+
+def postmark_tracking(client, event: dict, *, credentials=BASIC):
+    return client.post("/hooks/email/postmark/tracking/", json.dumps(event),
+                       content_type="application/json",
+                       headers=_auth(credentials) if credentials else {})
+
+
+def outbound_reply(client, msg_id: str = "<r1@acme.test>"):
+    """Our reply (from the support address), as its copy reaches the inbound route."""
+    assert mailgun(client, FIRST).status_code == 200
+    reply = SECOND.replace("<r1@acme.test>", msg_id) if msg_id != "<r1@acme.test>" else SECOND
+    assert mailgun(client, reply).status_code == 200
+    message = Message.objects.get(provider_message_id=msg_id)
+    assert message.direction == "outbound"
+    return message
+
+
+def test_mailgun_delivery_reports_join_our_reply_by_message_id(client):
+    reply = outbound_reply(client)
+    delivered, _ = mailgun_tracking(client, "delivered", "<r1@acme.test>",
+                                    at=T0 + timedelta(hours=1, minutes=1),
+                                    **{"delivery-status": {"code": 250, "message": "OK"}})
+    assert delivered.status_code == 200, delivered.content
+    opened, _ = mailgun_tracking(client, "opened", "<r1@acme.test>",
+                                 at=T0 + timedelta(hours=1, minutes=9))
+    assert opened.status_code == 200
+    reply.refresh_from_db()
+    assert (reply.status, reply.status_at) == ("read", T0 + timedelta(hours=1, minutes=9))
+    history = list(MessageStatusEvent.objects.order_by("occurred_at").values_list(
+        "status", "provider_status", "message_id"))
+    assert history == [("delivered", "mailgun:delivered", reply.pk),
+                       ("read", "mailgun:opened", reply.pk)]
+    raw = RawEvent.objects.filter(kind="tracking").order_by("pk").first()
+    assert raw.provider == "email" and raw.headers == {"esp": "Mailgun"}
+    assert raw.dedupe_key.startswith("mailgun:evt-")  # the event's id and time
+
+
+def test_a_retried_tracking_event_stores_nothing_new(client):
+    """Mailgun signs each attempt afresh (new token, new timestamp): the retry is known by
+    the event's own id and time."""
+    outbound_reply(client)
+    first, payload = mailgun_tracking(client, "delivered", "<r1@acme.test>",
+                                      at=T0 + timedelta(hours=1), id="evt-retried-1")
+    again, payload_again = mailgun_tracking(client, "delivered", "<r1@acme.test>",
+                                            at=T0 + timedelta(hours=1), id="evt-retried-1")
+    assert payload_again["signature"]["token"] != payload["signature"]["token"]
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert RawEvent.objects.filter(kind="tracking").count() == 1
+    assert MessageStatusEvent.objects.count() == 1
+    raw = RawEvent.objects.get(kind="tracking")
+    assert raw.dedupe_key == f"mailgun:evt-retried-1@{(T0 + timedelta(hours=1)).timestamp()}"
+    # Another event about the same message is not a retry.
+    opened, _ = mailgun_tracking(client, "opened", "<r1@acme.test>",
+                                 at=T0 + timedelta(hours=2), id="evt-retried-2")
+    assert opened.status_code == 200
+    assert RawEvent.objects.filter(kind="tracking").count() == 2
+
+
+def test_sendgrid_reports_join_by_smtp_id_and_a_bounce_is_undelivered(client):
+    reply = outbound_reply(client)
+    response = sendgrid_tracking(client, [
+        {"email": CUSTOMER, "timestamp": int((T0 + timedelta(hours=1)).timestamp()),
+         "smtp-id": "<r1@acme.test>", "event": "processed", "sg_event_id": "sg-ev-1",
+         "sg_message_id": "sg-msg-1.filter0001"},
+        {"email": CUSTOMER, "timestamp": int((T0 + timedelta(hours=1, minutes=1)).timestamp()),
+         "smtp-id": "<r1@acme.test>", "event": "bounce", "sg_event_id": "sg-ev-2",
+         "sg_message_id": "sg-msg-1.filter0001", "type": "bounce", "status": "5.1.1",
+         "reason": "550 5.1.1 The email account that you tried to reach does not exist"},
+    ])
+    assert response.status_code == 200, response.content
+    reply.refresh_from_db()
+    assert reply.status == "undelivered"
+    bounce = MessageStatusEvent.objects.get(status="undelivered")
+    assert bounce.message_id == reply.pk and "does not exist" in bounce.error_message
+    assert sorted(RawEvent.objects.filter(kind="tracking").values_list(
+        "dedupe_key", flat=True)) == ["sendgrid:sg-ev-1", "sendgrid:sg-ev-2"]
+
+
+def test_postmark_reports_join_the_message_id_postmark_gave_our_reply(client):
+    reply = outbound_reply(client, msg_id=f"<{POSTMARK_ID}@mtasv.net>")
+    delivery = {"RecordType": "Delivery", "ServerID": 23, "MessageStream": "outbound",
+                "MessageID": POSTMARK_ID, "Recipient": CUSTOMER, "Tag": "",
+                "DeliveredAt": "2026-11-20T10:00:05Z", "Details": "smtp;250 2.0.0 OK",
+                "Metadata": {}}
+    assert postmark_tracking(client, delivery, credentials=None).status_code == 403
+    assert postmark_tracking(client, delivery).status_code == 200
+    reply.refresh_from_db()
+    assert reply.status == "delivered"
+    assert MessageStatusEvent.objects.get().message_id == reply.pk
+
+
+def test_reports_that_come_before_the_reply_wait_and_join_it(client,
+                                                             django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response, _ = mailgun_tracking(client, "delivered", "<r1@acme.test>",
+                                       at=T0 + timedelta(hours=1, minutes=1))
+    assert response.status_code == 200
+    assert MessageStatusEvent.objects.get().message_id is None
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = outbound_reply(client)
+    reply.refresh_from_db()
+    assert reply.status == "delivered"
+    assert MessageStatusEvent.objects.get().message_id == reply.pk
+    call_command("reprocess_events", "--all", "--no-progress")
+    assert MessageStatusEvent.objects.count() == 1
+    assert set(RawEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+def test_forged_or_stale_mailgun_requests_are_refused_and_store_nothing(client):
+    forged, _ = mailgun_tracking(client, "delivered", "<r1@acme.test>", at=T0,
+                                 key="key-someone-else")
+    stale, _ = mailgun_tracking(client, "delivered", "<r1@acme.test>", at=T0,
+                                signed_at=time.time() - 301)
+    future, _ = mailgun_tracking(client, "delivered", "<r1@acme.test>", at=T0,
+                                 signed_at=time.time() + 400)
+    assert (forged.status_code, stale.status_code, future.status_code) == (403, 403, 403)
+    assert "replay" in stale.json()["detail"]
+    # The inbound route too: a correctly signed but old request is a replay.
+    timestamp = str(int(time.time()) - 600)
+    token = "t" * 50
+    signature = hmac.new(SIGNING_KEY.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
+    replayed = client.post("/hooks/email/mailgun/inbound/", {
+        "body-mime": FIRST, "recipient": SUPPORT, "sender": CUSTOMER, "timestamp": timestamp,
+        "token": token, "signature": signature.hexdigest()}, headers=_auth(BASIC))
+    assert replayed.status_code == 403 and replayed.json()["error"] == "forbidden"
+    assert RawEvent.objects.count() == 0 and MessageStatusEvent.objects.count() == 0
+
+
+def test_a_tracking_event_without_a_message_id_is_kept_failed(client):
+    response = sendgrid_tracking(client, [
+        {"email": CUSTOMER, "timestamp": int(T0.timestamp()), "event": "delivered",
+         "sg_event_id": "sg-ev-9"}])
+    assert response.status_code == 200
+    raw = RawEvent.objects.get()
+    assert raw.status == "failed" and "names no message" in raw.error
+
+
+# --- AI steps that produced an e-mail reply ---------------------------------------------
+
+
+def ai_step(client, step_id: str, message_id: str, msg_id: str):
+    from tests.test_events_webhook import SECRET as EVENTS_SECRET
+    from tests.test_events_webhook import post as events_post
+
+    event = {"type": "ai.step", "id": step_id, "timestamp": "2026-11-20T09:59:00Z",
+             "data": {"conversation": {"channel": "email", "business_address": SUPPORT,
+                                       "customer_address": CUSTOMER},
+                      "operation": "chat", "request_model": "gpt-4.1",
+                      "message": {"provider": "email", "provider_message_id": message_id}}}
+    return events_post(client, json.dumps(event).encode(), msg_id=msg_id,
+                       secret=EVENTS_SECRET)
+
+
+@pytest.fixture
+def events_secret(settings):
+    from tests.test_events_webhook import SECRET as EVENTS_SECRET
+
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "EVENTS_SECRETS": [EVENTS_SECRET]}
+
+
+def test_an_ai_step_reported_before_its_email_reply_links_to_it(client, events_secret):
+    assert mailgun(client, FIRST).status_code == 200
+    # The platform names the reply by its Message-ID, here without the brackets.
+    assert ai_step(client, "step-e1", "r1@acme.test", "w1").json()["status"] == "processed"
+    assert mailgun(client, SECOND).status_code == 200
+    step = AIStep.objects.get()
+    reply = Message.objects.get(provider_message_id="<r1@acme.test>")
+    assert step.message_id == reply.pk
+    assert step.conversation_id == reply.conversation_id
+    assert Conversation.objects.count() == 1
+
+
+def test_an_ai_step_reported_after_its_email_reply_links_to_it(client, events_secret):
+    mailgun(client, FIRST)
+    mailgun(client, SECOND)
+    assert ai_step(client, "step-e2", "<r1@acme.test>", "w2").status_code == 200
+    step = AIStep.objects.get()
+    assert step.message.provider_message_id == "<r1@acme.test>"
+    assert step.conversation_id == step.message.conversation_id
+    assert Conversation.objects.count() == 1
+
+
+# --- database trouble -------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(client):
+    with conversations_locked():
+        for post in (mailgun, postmark, sendgrid):
+            response = post(client, FIRST)
+            assert response.status_code == 503, response.content
+            assert response.json()["error"] == "unavailable" and response["Retry-After"]
+    assert RawEvent.objects.count() == 0
+    assert mailgun(client, FIRST).status_code == 200
+    assert RawEvent.objects.get().status == "processed" and Message.objects.count() == 1

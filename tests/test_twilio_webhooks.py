@@ -17,6 +17,7 @@ from conversations.models import (
 )
 from conversations.services import message_record
 from tests.conftest import MESSAGES_PATH, OLD_TOKEN, STATUS_PATH, TOKEN
+from tests.dbtrouble import conversations_locked
 from tests.signing import twilio_fixture
 
 pytestmark = pytest.mark.django_db
@@ -441,29 +442,13 @@ def test_messages_without_provider_id_are_never_merged():
 @pytest.mark.django_db(transaction=True)
 def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(twilio):
     """A lock timeout is not bad input: nothing is kept as 'failed', Twilio is asked to retry."""
-    import psycopg
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.fail("make test runs on PostgreSQL")
     params = twilio_fixture("inbound_sms")
-    db = connection.settings_dict
-    blocker = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
-                              dbname=db["NAME"])
-    try:
-        blocker.execute("LOCK TABLE conversations_conversation IN ACCESS EXCLUSIVE MODE")
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '200ms'")
+    with conversations_locked():
         response = twilio.message(params)
         assert response.status_code == 503
         assert response.json()["error"] == "unavailable"
         assert response["Retry-After"]
-        blocker.rollback()
-        assert RawEvent.objects.count() == 0
-    finally:
-        blocker.close()
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
+    assert RawEvent.objects.count() == 0
     retry = twilio.message(params)
     assert retry.status_code == 200
     assert RawEvent.objects.get().status == "processed"
