@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 DB_NAME = "ha_bench_views"
 DATABASE_URL = f"{bench.PG}/{DB_NAME}"
+BATCH_ROWS = 2000  # audit.export.BATCH
 NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
 TARGETS_MS = {"inbox": 150.0, "replay": 150.0, "dashboard": 500.0}
 
@@ -314,6 +315,36 @@ def page_path(client: Any, first: str, page: int) -> str:
     return path
 
 
+@dataclass
+class Export:
+    path: str
+    rows: int = 0
+    seconds: float = 0.0
+    queries: int = 0
+    peak_mb: float = 0.0
+
+
+def export(client: Any, path: str) -> Export:
+    """One streamed CSV export, read to the end: rows, time, queries, peak Python memory."""
+    import tracemalloc
+
+    from django.test.utils import CaptureQueriesContext
+
+    result = Export(path)
+    tracemalloc.start()
+    began = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
+        response = _get(client, path)
+        for chunk in response.streaming_content:
+            result.rows += chunk.count(b"\n")
+    result.seconds = time.perf_counter() - began
+    result.peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    result.queries = len(queries)
+    result.rows -= 1  # the header
+    return result
+
+
 def report(measures: list[Measure], floor: Measure, sizes: dict[str, int],
            dashboard_repeats: int) -> None:
     print(f"\n== bench-views: Django test Client in-process, PostgreSQL {DB_NAME}, "
@@ -344,6 +375,9 @@ def main() -> int:
                         help="timed requests of each dashboard (5: each takes seconds at 1M;"
                         " 0: leave the dashboards out)")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--no-export", dest="export", action="store_false",
+                        help="leave out the streamed CSV export of every "
+                        "conversation")
     parser.add_argument("--workers", type=int, default=2, help="seeding connections (2)")
     parser.add_argument("--chunk", type=int, default=50_000, help="conversations per COPY")
     parser.add_argument("--seed", type=int, default=20261122)
@@ -396,7 +430,14 @@ def main() -> int:
         # Let the floor see the same warmed process the pages did.
         floor.seconds.clear()
         timed(client, floor, args.repeats, 0)
+        csv_export = export(client, "/export.csv") if args.export else None
     report(measures, floor, sizes, args.dashboard_repeats)
+    if csv_export:
+        e = csv_export
+        print(f"csv export             {e.rows:,} rows in {e.seconds:.1f} s = "
+              f"{e.rows / e.seconds:,.0f} rows/s, {e.queries} queries "
+              f"({BATCH_ROWS:,} rows a batch), peak Python memory {e.peak_mb:.1f} MB")
+        print(f"        GET {e.path}")
     print(f"\nwhole run {time.monotonic() - began:.0f} s")
     return 0
 
