@@ -297,6 +297,9 @@ def journey_apply(
     """Let the machine see a batch of recorded messages and conversation events."""
     by_conversation: dict[int, list[_Item]] = defaultdict(list)
     seq = 0
+    # A batch may name the same row twice (an event re-sent inside one batch): once each.
+    conversation_events = list({e.pk: e for e in conversation_events}.values())
+    messages = list({m.pk: m for m in messages}.values())
     for event in conversation_events:
         trigger = EVENT_TRIGGERS.get(event.type)
         if trigger is not None:
