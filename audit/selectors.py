@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 
 from conversations.models import (
@@ -141,13 +142,14 @@ def _decode(cursor: str, sort: str) -> list[Any]:
             from exc
 
 
-def _after(values: list[Any], sort: str) -> Q:
-    """Rows strictly after a cursor in the page order (keyset: no OFFSET)."""
-    at, pk = values[-2], values[-1]
-    later = Q(last_activity_at__lt=at) | Q(last_activity_at=at, id__lt=pk)
+def _after(values: list[Any], sort: str) -> TupleLessThan:
+    """Rows strictly after a cursor in the page order (keyset: no OFFSET). A row comparison,
+    `(rank, last_activity_at, id) < (...)`, which PostgreSQL turns into an index condition
+    on the sort's index (an OR of columns would scan from the top and discard)."""
+    columns = ["last_activity_at", "id"]
     if sort == "severity":
-        return Q(open_flag_rank__lt=values[0]) | (Q(open_flag_rank=values[0]) & later)
-    return later
+        columns = ["open_flag_rank", *columns]
+    return TupleLessThan(Tuple(*[F(c) for c in columns]), tuple(values))
 
 
 @dataclass
