@@ -36,7 +36,10 @@ print(json.dumps({"names": sorted(n for _, n, _, _ in first), "same": first == a
 
 
 def test_scoring_on_sqlite(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PYTHONPATH"}}
+    # The embedded defaults all through: SQLite, and the filesystem broker under tmp_path
+    # for the task message_record's signal queues (not the suite's shared Redis).
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "PYTHONPATH"}}
     env.update(DJANGO_SETTINGS_MODULE="config.settings", HANDOFF_AUDITOR_DATA_DIR=str(tmp_path),
                PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT,
