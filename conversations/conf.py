@@ -114,6 +114,9 @@ DEFAULTS: dict[str, Any] = {
     "SCORING_ON_RECORD": True,
     # Celery queue for scoring tasks.
     "SCORING_QUEUE": "celery",
+    # After the broker refused a task, a process leaves new messages to the catch-up sweep
+    # for this long instead of making each webhook wait seconds for a dead broker.
+    "SCORING_BROKER_BACKOFF_SECONDS": 30,
     # Messages per scoring task (catch-up, rescore) and how far back the catch-up looks.
     "SCORING_BATCH_SIZE": 200,
     "SCORING_CATCHUP_DAYS": 7,

@@ -50,7 +50,8 @@ _REASONING_TAG = re.compile(
 _TEMPLATE_TOKEN = re.compile(
     r"<\|(?:im_start|im_end|im_sep|endoftext|eot_id|start_header_id|end_header_id|"
     r"begin_of_text|system|user|assistant|end|eom_id)\|>"
-    r"|\[/?INST\]|<<\/?SYS>>|<start_of_turn>|<end_of_turn>|</?s>(?=\s|$)",
+    # Llama's <s>/</s> are left out: they are HTML strikethrough too ("<s>$40</s> $30").
+    r"|\[/?INST\]|<<\/?SYS>>|<start_of_turn>|<end_of_turn>",
 )
 _REACT_LINE = re.compile(
     r"^[ \t]*(Thought|Action|Action Input|Observation|Final Answer)[ \t]*:", re.MULTILINE

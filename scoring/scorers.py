@@ -147,7 +147,7 @@ class Formality(_PerItem):
     clamped, an F-score-like measure of how context-free the wording is."""
 
     name = "formality"
-    version = 2
+    version = 3  # 3: emoji as EmojiPolicy v2 counts them
 
     def score(self, item: ScoringInput) -> Result:
         text = item.text
@@ -328,12 +328,24 @@ class LengthFit(_PerItem):
 
 # --- emoji -------------------------------------------------------------------------------
 
+# Emoji: pictographs of the supplementary planes and flags always; characters of the Basic
+# Multilingual Plane only where they are emoji by default (Emoji_Presentation) or followed by
+# VS16 (U+FE0F): "→", "™", "©" and "♥" in plain text are not emoji, "❤️" is.
+_EMOJI_BMP = (
+    "\u231A\u231B\u23E9-\u23EC\u23F0\u23F3\u25FD\u25FE\u2614\u2615\u2648-\u2653"
+    "\u267F\u2693\u26A1\u26AA\u26AB\u26BD\u26BE\u26C4\u26C5\u26CE\u26D4\u26EA"
+    "\u26F2\u26F3\u26F5\u26FA\u26FD\u2705\u270A\u270B\u2728\u274C\u274E"
+    "\u2753-\u2755\u2757\u2795-\u2797\u27B0\u27BF\u2B1B\u2B1C\u2B50\u2B55"
+)
+_TEXT_SYMBOLS = (
+    "\u00A9\u00AE\u203C\u2049\u2122\u2139\u2194-\u21AA\u2300-\u23FF\u24C2"
+    "\u25AA-\u25FE\u2600-\u27BF\u2934\u2935\u2B05-\u2B55\u3030\u303D\u3297\u3299"
+)
 _EMOJI = re.compile(
     "(?:[\U0001F1E6-\U0001F1FF]{2}"  # flags
-    "|[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u2190-\u21FF"
-    "\u3030\u303D\u3297\u3299\u00A9\u00AE\u203C\u2049\u2122\u2139]"
+    f"|[\U0001F000-\U0001FAFF]|[{_EMOJI_BMP}]|[{_TEXT_SYMBOLS}]\uFE0F)"
     "[\uFE0F\U0001F3FB-\U0001F3FF]*"
-    "(?:\u200D[\U0001F300-\U0001FAFF\u2600-\u27BF][\uFE0F]?)*)"
+    "(?:\u200D(?:[\U0001F000-\U0001FAFF]|[\u2600-\u27BF])\uFE0F?)*"
 )
 
 
@@ -346,7 +358,7 @@ class EmojiPolicy(_PerItem):
     else 1 / (1 + emoji over the limit)."""
 
     name = "emoji"
-    version = 1
+    version = 2
 
     def score(self, item: ScoringInput) -> Result:
         found = emoji_hits(item.text)

@@ -76,10 +76,13 @@ def channel_summary(
 ) -> dict[str, Any]:
     """Per channel (and author kind): messages, mean and pooled SD of one dimension over
     the days [start, end] from the daily aggregates, and the consistency index across
-    channels (stats.consistency_index over the per-channel means)."""
+    channels (stats.consistency_index over the per-channel means). By default the brand's
+    own replies (AI and human); customers' warmth only when asked for by author_kind."""
     rows = ScoreDaily.objects.filter(brand=brand, name=name, day__gte=start, day__lte=end)
     if author_kind:
         rows = rows.filter(author_kind=author_kind)
+    else:
+        rows = rows.filter(author_kind__in=[AuthorKind.AI, AuthorKind.HUMAN])
     acc: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
     for r in rows:
         acc[(r.channel, r.author_kind)].append((r.count, r.mean, r.stddev))

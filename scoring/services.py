@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -325,12 +326,25 @@ def _checks(message: Message, brand: BrandVoice, overall: Result, system_prompt:
     return findings
 
 
+# When the broker last failed to take a task (time.monotonic()), per process.
+_broker_failed_at: float | None = None
+
+
 def message_ids_enqueue(*, message_ids: Sequence[int]) -> int:
-    """Queue scoring tasks in batches of SCORING_BATCH_SIZE; returns the tasks queued. A
-    broker that cannot be reached is logged, not raised: the catch-up sweep queues the
-    messages again later."""
+    """Queue scoring tasks in batches of SCORING_BATCH_SIZE; returns the tasks queued.
+
+    A broker that cannot be reached is logged, not raised: the catch-up sweep queues the
+    messages later. Reaching a dead broker takes seconds (client retries), and this runs
+    after the webhook's commit, before its answer; so after a failure the process does not
+    try again for SCORING_BROKER_BACKOFF_SECONDS and leaves those messages to the sweep."""
+    global _broker_failed_at
     from .tasks import score_messages  # tasks import services
 
+    backoff = auditor_settings.SCORING_BROKER_BACKOFF_SECONDS
+    if _broker_failed_at is not None and time.monotonic() - _broker_failed_at < backoff:
+        logger.info("broker unavailable lately; %d messages left to the catch-up sweep",
+                    len(message_ids))
+        return 0
     size = auditor_settings.SCORING_BATCH_SIZE
     queued = 0
     for i in range(0, len(message_ids), size):
@@ -340,10 +354,12 @@ def message_ids_enqueue(*, message_ids: Sequence[int]) -> int:
                 retry=False,
             )
         except Exception:  # broker down: the catch-up sweep will find them
-            logger.warning("could not queue scoring of %d messages", len(message_ids),
-                           exc_info=True)
+            _broker_failed_at = time.monotonic()
+            logger.warning("could not queue scoring of %d messages; the catch-up sweep will",
+                           len(message_ids) - i, exc_info=True)
             return queued
         queued += 1
+    _broker_failed_at = None
     return queued
 
 

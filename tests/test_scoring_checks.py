@@ -92,6 +92,10 @@ def test_a_leak_outside_the_code_sample_is_still_found():
     assert f.evidence["excluded_code_spans"] == [[0, 9]]
 
 
+def test_html_strikethrough_is_not_a_template_token():
+    assert leak("Good news: <s>$40</s> $30 until Friday.") is None
+
+
 def test_plain_reply_is_clean():
     assert leak("Thanks for waiting! Your parcel arrives Tuesday. Think of us again!") is None
 

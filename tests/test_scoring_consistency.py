@@ -109,6 +109,26 @@ def test_consistency_index_across_channels(history):
     assert recent["consistency_index"] < calm["consistency_index"] - 0.05
     assert recent["per_channel"]["sms"]["mean"] < recent["per_channel"]["whatsapp"]["mean"]
     assert len(daily_series(brand=history, start=TODAY, end=TODAY)) == 3  # sms ai+human, wa
+    both = channel_summary(brand=history, start=TODAY - timedelta(days=12), end=TODAY)
+    assert set(both["channels"]["sms"]) == {"ai", "human"}
+    assert both["per_channel"]["sms"]["count"] == 26 + 13  # 2 AI + 1 human a day
+
+
+def test_channel_summary_leaves_customers_out_unless_asked(history):
+    inbound = message_record(event=MessageEvent(
+        channel="sms", direction="inbound", author_kind="customer", provider="twilio",
+        provider_message_id="SMcust", business_address="+14155550100",
+        customer_address="+12125550147", body="This is terrible!",
+        occurred_at=datetime(TODAY.year, TODAY.month, TODAY.day, 9, tzinfo=UTC),
+    ))
+    messages_score(message_ids=[inbound.pk])
+    scores_daily_refresh(day=TODAY)
+    ours = channel_summary(brand=history, start=TODAY, end=TODAY, name="warmth")
+    theirs = channel_summary(brand=history, start=TODAY, end=TODAY, name="warmth",
+                             author_kind="customer")
+    assert "customer" not in ours["channels"]["sms"]
+    assert theirs["per_channel"]["sms"]["count"] == 1
+    assert theirs["per_channel"]["sms"]["mean"] < 0.3
 
 
 def test_drift_on_sms_raises_one_tone_drift_flag_with_figures(history):

@@ -154,6 +154,13 @@ def test_emoji_in_a_no_emoji_channel():
     assert r.explanations["emoji"] == [{"text": "👍", "span": [20, 21]}]
 
 
+def test_text_symbols_are_not_emoji_unless_asked_to_be():
+    plain = one(EmojiPolicy(), "Settings → Account. Brisa Home™ ©2026 ♥ ✔", channel="email")
+    assert plain.explanations["count"] == 0 and plain.fit == 1.0
+    shown = one(EmojiPolicy(), "Love it ❤️ ☕ ✅ 😀 🇪🇸", channel="web")
+    assert [e["text"] for e in shown.explanations["emoji"]] == ["❤️", "☕", "✅", "😀", "🇪🇸"]
+
+
 def test_emoji_within_whatsapp_allowance_and_zwj_sequence_counts_once():
     assert one(EmojiPolicy(), "Done 👍🏽 thanks 👨‍👩‍👧", channel="whatsapp").explanations[
         "count"] == 2
