@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
+from .qa_models import Review, ReviewAnswer, Scorecard, ScorecardCategory, ScorecardVersion
 
 
 @admin.register(BrandVoice)
@@ -43,3 +44,43 @@ class ScoreDailyAdmin(admin.ModelAdmin):
                     "stddev")
     list_filter = ("brand", "channel", "author_kind", "name")
     date_hierarchy = "day"
+
+
+# --- QA (issue 7 data layer): read-mostly, so reviews are checked where they are stored ---
+
+
+class ScorecardCategoryInline(admin.TabularInline):
+    model = ScorecardCategory
+    extra = 0
+    fields = ("position", "key", "label", "scale", "na_allowed", "weight", "critical")
+    readonly_fields = fields  # versions are immutable: edit through scoring.qa.scorecard_edit
+    can_delete = False
+
+
+@admin.register(Scorecard)
+class ScorecardAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "created_at")
+
+
+@admin.register(ScorecardVersion)
+class ScorecardVersionAdmin(admin.ModelAdmin):
+    list_display = ("scorecard", "number", "note", "created_by", "created_at")
+    inlines = [ScorecardCategoryInline]
+
+
+class ReviewAnswerInline(admin.TabularInline):
+    model = ReviewAnswer
+    extra = 0
+    can_delete = False
+
+    def has_change_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("conversation", "reviewer", "version", "status", "score_100", "failed",
+                    "submitted_at")
+    list_filter = ("status", "failed")
+    raw_id_fields = ("conversation",)
+    inlines = [ReviewAnswerInline]
