@@ -54,6 +54,7 @@ from .events import (
 from .models import (
     STATUS_RANK,
     AIStep,
+    AuthorKind,
     Channel,
     Conversation,
     ConversationEvent,
@@ -270,8 +271,8 @@ def _messages_insert_sql() -> str:
     - `touched`: the threads' counters and clocks, from what was inserted only;
     - `linked`: AI steps reported before the AI message they produced;
     - `joined`: status reports that came before their outbound message.
-    Returns ('m', id, provider, provider message id) per inserted message and
-    ('s', message id, status, occurred_at, error code) per joined report.
+    Returns ('m', id, provider, provider message id, -, -, -) per inserted message and
+    ('s', message id, status, -, occurred_at, error code, report id) per joined report.
     """
     insert = _insert_sql(
         Message, _MESSAGE_NAMES, _MESSAGE_CONFLICT,
@@ -308,11 +309,12 @@ def _messages_insert_sql() -> str:
         FROM inserted i
         WHERE i.direction = 'outbound' AND s.message_id IS NULL
           AND s.provider = i.provider AND s.provider_message_id = i.provider_message_id
-        RETURNING s.message_id, s.status, s.occurred_at, s.error_code
+        RETURNING s.id, s.message_id, s.status, s.occurred_at, s.error_code
     )
-    SELECT 'm', id, provider, provider_message_id, NULL::timestamptz, '' FROM inserted
+    SELECT 'm', id, provider, provider_message_id, NULL::timestamptz, '', NULL::bigint
+    FROM inserted
     UNION ALL
-    SELECT 's', message_id, status, NULL, occurred_at, error_code FROM joined"""
+    SELECT 's', message_id, status, NULL, occurred_at, error_code, id FROM joined"""
 
 
 _MESSAGES_FIND = f"""
@@ -380,6 +382,15 @@ def _fold(state: StatusState, reports: Sequence[tuple[str, datetime, str]]) -> S
             status, rank, at = report_status, report_rank, report_at
             code = report_code or code
     return status, rank, at, code
+
+
+def _by_rank(
+    reports: Sequence[tuple[str, datetime, str, tuple[int, int]]],
+) -> list[tuple[str, datetime, str]]:
+    """Waiting reports (status, at, error code, arrival) in the order
+    message_statuses_join applies them: by rank, time, then arrival."""
+    ordered = sorted(reports, key=lambda r: (STATUS_RANK.get(r[0], 0), r[1], r[3]))
+    return [r[:3] for r in ordered]
 
 
 def _upsert_conflict(names: Sequence[str]) -> str:
@@ -612,14 +623,19 @@ class _Segment:
         """INSERT the new messages (and count them on their threads); link the AI steps
         and join the status reports that came before them. Returns {id(event): Message}."""
         participant_ids = self.participants()
-        # Each message's status reports in this segment, in order: (status, at, error code).
-        self.reports: dict[tuple[str, str], list[tuple[str, datetime, str]]] = {}
-        for e in self.events:
+        # Each message's status reports in this segment, in order:
+        # (position, status, at, error code, provider status).
+        self.reports: dict[tuple[str, str], list[tuple[int, str, datetime, str, str]]] = {}
+        position = {id(e): i for i, e in enumerate(self.events)}
+        for i, e in enumerate(self.events):
             if isinstance(e, StatusEvent):
                 self.reports.setdefault((e.provider, e.provider_message_id), []).append(
-                    (e.status, e.occurred_at, e.error_code))
-        # (state as first built, state with this segment's reports) per new message.
-        self.initial: dict[tuple[str, str], tuple[StatusState, StatusState]] = {}
+                    (i, e.status, e.occurred_at, e.error_code, e.provider_status))
+        # Per new message: (its state as built, its reports that came before it in the
+        # segment, those after it, the state with all of them).
+        self.initial: dict[tuple[str, str], tuple[StatusState, list, list, StatusState]] = {}
+        # Where in the segment each new message was, and its author kind (AI step links).
+        self.recorded_at: dict[tuple[str, str], tuple[int, str]] = {}
         built: list[tuple[MessageEvent, dict[str, Any]]] = []
         for event in self.new_messages:
             conversation_id = self.where[id(event)]
@@ -632,14 +648,27 @@ class _Segment:
             )
             # This segment's reports about a new message are folded into its row: no
             # UPDATE of a row this transaction has just inserted.
+            # One by one, reports before the message wait and are joined when it is
+            # recorded, by rank and time (only the first of each provider status is kept
+            # to wait); those after it apply in order.
             pmid = values["provider_message_id"]
             if pmid is not None:
+                key = (values["provider"], pmid)
                 initial: StatusState = (values["status"], values["status_rank"],
                                         values["status_at"], values["error_code"])
-                folded = _fold(initial, self.reports.get((values["provider"], pmid), []))
+                before: dict[str, tuple[str, datetime, str, tuple[int, int]]] = {}
+                after: list[tuple[str, datetime, str]] = []
+                for i, r_status, r_at, r_code, r_provider_status in self.reports.get(key, []):
+                    if i < position[id(event)]:
+                        # Stored after all rows that waited already: later in arrival order.
+                        before.setdefault(r_provider_status, (r_status, r_at, r_code, (1, i)))
+                    else:
+                        after.append((r_status, r_at, r_code))
+                waited = list(before.values())
+                folded = _fold(initial, [*_by_rank(waited), *after])
                 (values["status"], values["status_rank"], values["status_at"],
                  values["error_code"]) = folded
-                self.initial[(values["provider"], pmid)] = (initial, folded)
+                self.initial[key] = (initial, waited, after, folded)
             built.append((event, values))
         inserted: dict[int, Message] = {}
         self.message_rows: dict[tuple[str, str], Message] = {}
@@ -650,9 +679,10 @@ class _Segment:
             locks = sorted(CONVERSATION_LOCK_OFFSET + i for i in threads) if len(threads) > 1 \
                 else []  # one thread: a single row lock cannot be part of a cycle
             returned = self.rows(_messages_insert_sql(), [locks, *_rows(_MESSAGE_NAMES, rows)])
-            for kind, message_id, status, _, at, error_code in returned:
-                if kind == "s":
-                    self.waiting.setdefault(message_id, []).append((status, at, error_code))
+            for kind, message_id, status, _, at, error_code, report_id in returned:
+                if kind == "s":  # arrival order (id) breaks ties, as message_statuses_join
+                    self.waiting.setdefault(message_id, []).append(
+                        (status, at, error_code, (0, report_id)))
             returned = [r[1:4] for r in returned if r[0] == "m"]
             by_key = {(r[1], r[2]): r[0] for r in returned if r[2] is not None}
             # Messages without a provider id never conflict: all inserted, in input order.
@@ -666,6 +696,9 @@ class _Segment:
                         continue  # recorded concurrently through another request
                 message = _saved(Message, {"id": pk, **values})
                 inserted[id(event)] = message
+                if message.provider_message_id:
+                    self.recorded_at[(message.provider, message.provider_message_id)] = (
+                        position[id(event)], message.author_kind)
                 self.result.new_message_ids.append(pk)
                 if message.provider_message_id:
                     self.message_rows[(message.provider, message.provider_message_id)] = message
@@ -710,15 +743,13 @@ class _Segment:
         own = {m.pk for m in inserted.values()}
         for key, (pk, _, rank) in targets.items():
             if key in self.initial and pk in own:
-                initial, folded = self.initial[key]
-                if pk in self.waiting:
-                    joined = sorted(self.waiting[pk],
-                                    key=lambda w: (STATUS_RANK.get(w[0], 0), w[1]))
-                    final = _fold(initial, [*joined, *self.reports.get(key, [])])
+                initial, waited, after, folded = self.initial[key]
+                if pk in self.waiting:  # reports from earlier requests waited as well
+                    final = _fold(initial, [*_by_rank([*self.waiting[pk], *waited]), *after])
                     if final != folded:
                         reset[pk] = final
             elif key in self.reports:
-                final = _fold(("", rank, None, ""), self.reports[key])
+                final = _fold(("", rank, None, ""), [r[1:4] for r in self.reports[key]])
                 if final[1] > rank:
                     advance[pk] = final
         rows = []
@@ -755,12 +786,19 @@ class _Segment:
         wanted = {(e.message_provider or "events", e.message_provider_id)
                   for e in steps if e.message_provider_id}
         produced = {k: r[0] for k, r in self.messages_find(wanted).items()}
+        position = {id(e): i for i, e in enumerate(self.events)}
         latest: dict[tuple[int, str], AIStepEvent] = {}
         for e in steps:  # a step re-sent in one batch: the last report wins
             latest[(self.where[id(e)], e.external_id)] = e
         rows = []
         for (conversation_id, external_id), e in sorted(latest.items()):
             provider = e.message_provider or "events"
+            key = (provider, e.message_provider_id)
+            recorded = self.recorded_at.get(key)
+            if recorded and recorded[0] > position[id(e)] and recorded[1] != AuthorKind.AI:
+                # Recorded after the step, as one by one: only an AI message links back
+                # to a step reported before it (message_record).
+                produced.pop(key, None)
             values = {
                 **{n: _column(AIStep, n).get_default() for n in _AI_STEP_NAMES},
                 **e.fields,

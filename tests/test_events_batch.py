@@ -12,10 +12,14 @@ import pytest
 import requests
 from django.db import connection, transaction
 from django.dispatch import receiver
+from django.test import TestCase
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from channels.events import EventsWebhookView
 from conversations import services
 from conversations.batch import batch_applicable
+from conversations.events import NormalizationError
 from conversations.models import (
     AIStep,
     Conversation,
@@ -170,7 +174,8 @@ def prior_state(client, twilio) -> None:
 
 
 def applied(apply, raw: RawEvent) -> tuple[dict, list, list]:
-    """Rows after `apply`, and what journey_recorded listed; rolled back afterwards."""
+    """Rows after `apply` and its after-commit work, and what journey_recorded listed;
+    rolled back afterwards."""
     heard: list = []
 
     @receiver(journey_recorded, weak=False)
@@ -182,7 +187,9 @@ def applied(apply, raw: RawEvent) -> tuple[dict, list, list]:
 
     try:
         with transaction.atomic():
-            apply(raw)
+            # What runs after commit (the second status join) runs before the snapshot.
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                apply(raw)
             rows = snapshot()
             transaction.set_rollback(True)
     finally:
@@ -356,3 +363,106 @@ def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(client)
     retry = post(client, body, msg_id="trouble")
     assert retry.status_code == 200 and retry.json()["status"] == "processed"
     assert Message.objects.count() == 2
+
+
+# --- random batches: set-based and event by event agree ---------------------------------
+
+TIMES = [f"2026-11-22T10:0{m}:00Z" for m in range(6)]
+CUSTOMERS = ["visitor-1", "visitor-2", "+4915112345678"]
+PMIDS = ["p1", "p2", "p3", "p4"]
+STATUSES = ["queued", "sent", "delivered", "undelivered", "failed", "read"]
+
+
+def _ref(draw_external: str, customer: str, channel: str) -> dict:
+    ref = {"channel": channel, "business_address": WIDGET, "customer_address": customer}
+    if draw_external:
+        ref["external_id"] = draw_external
+    return ref
+
+
+@st.composite
+def random_event(draw: st.DrawFn) -> dict:
+    kind = draw(st.sampled_from(["message", "message", "message", "status", "status",
+                                 "step", "handoff", "close", "outcome"]))
+    customer = draw(st.sampled_from(CUSTOMERS))
+    channel = "whatsapp" if customer.startswith("+") else "web"
+    external = draw(st.sampled_from(["", "", "x1", "x2"]))
+    at = draw(st.sampled_from(TIMES))
+    if kind == "message":
+        author = draw(st.sampled_from(["customer", "ai", "human"]))
+        # A provider message id belongs to one message: to one customer's thread.
+        pmid = draw(st.sampled_from([*PMIDS, None]))
+        event = message(pmid and f"{customer}-{pmid}", customer, channel=channel,
+                        kind=author, direction="inbound" if author == "customer" else "outbound",
+                        at=at, name=draw(st.sampled_from(["", "Amy", "Amy B."])),
+                        external_id=external)
+        return event
+    if kind == "status":
+        value = draw(st.sampled_from(STATUSES))
+        extra = {"error_code": "30008"} if value in {"failed", "undelivered"} else {}
+        return status(f"{customer}-{draw(st.sampled_from(PMIDS))}", value, at, **extra)
+    ref = _ref(external, customer, channel)
+    if kind == "step":
+        data = {"conversation": ref, "operation": "chat"}
+        if draw(st.booleans()):
+            data["message"] = {
+                "provider_message_id": f"{customer}-{draw(st.sampled_from(PMIDS))}"}
+        return {"type": "ai.step", "id": draw(st.sampled_from(["s1", "s2"])), "timestamp": at,
+                "data": data}
+    if kind == "handoff":
+        return {"type": "handoff.requested", "id": draw(st.sampled_from(["h1", "h2"])),
+                "timestamp": at, "data": {"conversation": ref, "requested_by": "ai"}}
+    if kind == "close":
+        return {"type": "conversation.closed", "id": draw(st.sampled_from(["z1", "z2"])),
+                "timestamp": at, "data": {"conversation": ref}}
+    return {"type": "outcome.recorded", "id": "o1", "timestamp": at,
+            "data": {"conversation": ref, "csat": draw(st.integers(1, 5))}}
+
+
+@pytest.mark.django_db
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(events=st.lists(random_event(), min_size=2, max_size=14),
+       earlier=st.lists(random_event(), max_size=4))
+def test_random_batches_leave_the_same_rows_both_ways(events, earlier):
+    """Any batch, over a few customers, ids and external ids, applied after an earlier
+    batch: the set-based path leaves the rows and journey_recorded lists the rows the
+    per-event path does, in plain event order (lock_in_order=False: its up-front locking
+    opens the messages' threads before earlier events that name them, with the messages'
+    times, and opens a thread even for a message it then finds recorded already).
+    Events between applying and commit differ in one way only: a report about an inbound
+    message that came before it is joined at once here, after commit there; the
+    after-commit work runs before the comparison."""
+    def run(apply):
+        def both(_raw):
+            if len(earlier) >= 2:  # what came before, the same way each time
+                first = tricky_raw_event(earlier)
+                services.events_apply(events=EventsWebhookView.normalize(first),
+                                      raw_event=first)
+            raw = RawEvent.objects.create(
+                provider="events", kind="events", dedupe_key="webhook:random",
+                body=json.dumps(events), status="processed",
+                received_at=datetime(2026, 11, 22, 11, tzinfo=UTC))
+            apply(EventsWebhookView.normalize(raw), raw)
+        return applied(both, None)
+
+    def one_by_one(normalized, raw):
+        messages, conversation_events = services._events_apply_one_by_one(
+            normalized, raw, lock_in_order=False)
+        if messages or conversation_events:  # as events_apply
+            journey_recorded.send(sender=Message, messages=messages,
+                                  conversation_events=conversation_events)
+
+    def set_based(normalized, raw):
+        assert batch_applicable(normalized)
+        services.events_apply(events=normalized, raw_event=raw)
+
+    try:
+        reference = run(one_by_one)
+    except NormalizationError:  # e.g. a handoff naming no conversation: both refuse it
+        with pytest.raises(NormalizationError):
+            run(set_based)
+        return
+    batched = run(set_based)
+    assert batched[0] == reference[0]
+    assert batched[1][-1:] == reference[1][-1:]  # the batch's own journey_recorded
