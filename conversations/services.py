@@ -326,8 +326,8 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
             new_ids = list(result.new_message_ids)
 
             def recorded() -> None:
-                for message_id in new_ids:
-                    message_recorded.send(sender=Message, message_id=message_id)
+                # Once for the batch: receivers queue work per batch, not per message.
+                message_recorded.send(sender=Message, message_id=new_ids[0], message_ids=new_ids)
 
             transaction.on_commit(recorded, robust=True)
     else:

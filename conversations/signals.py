@@ -6,8 +6,10 @@ the batch recorded or found again (a re-applied raw event sends the rows it alre
 Receivers must be idempotent; the handoff machine advances on it, so a handoff never lags
 behind the messages that moved it.
 
-message_recorded(message_id): sent after the transaction that recorded a new message
-commits (scoring queues tone checks).
+message_recorded(message_id, message_ids): sent after the transaction that recorded new
+messages commits (scoring queues tone checks). `message_ids` lists every new message of that
+transaction when a batch recorded several at once (sent once, with `message_id` the first);
+otherwise it is absent and `message_id` is the one message.
 """
 
 from django.dispatch import Signal

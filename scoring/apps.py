@@ -14,7 +14,9 @@ class ScoringConfig(AppConfig):
         message_recorded.connect(_on_message_recorded, dispatch_uid="scoring.queue")
 
 
-def _on_message_recorded(sender: Any, message_id: int, **kwargs: Any) -> None:
+def _on_message_recorded(
+    sender: Any, message_id: int, message_ids: list[int] | None = None, **kwargs: Any
+) -> None:
     from .services import message_recorded_receive
 
-    message_recorded_receive(message_id=message_id)
+    message_recorded_receive(message_ids=message_ids or [message_id])

@@ -363,11 +363,13 @@ def message_ids_enqueue(*, message_ids: Sequence[int]) -> int:
     return queued
 
 
-def message_recorded_receive(*, message_id: int, **kwargs: Any) -> None:
+def message_recorded_receive(*, message_ids: Sequence[int], **kwargs: Any) -> None:
     """Receiver of conversations.signals.message_recorded (connected in ScoringConfig):
-    queue the message's scoring once the surrounding transaction (if any) commits."""
+    queue the messages' scoring, in batches, once the surrounding transaction (if any)
+    commits. A batch of events arrives as one call, so it costs a few tasks, not one each."""
     if auditor_settings.SCORING_ON_RECORD:
-        transaction.on_commit(lambda: message_ids_enqueue(message_ids=[message_id]))
+        ids = list(message_ids)
+        transaction.on_commit(lambda: message_ids_enqueue(message_ids=ids))
 
 
 # --- daily aggregates and drift ----------------------------------------------------------

@@ -326,12 +326,15 @@ def test_a_status_batch_for_messages_recorded_earlier_moves_them_forward_only(cl
 @pytest.mark.django_db
 def test_message_recorded_goes_out_after_commit_once_per_new_message(
         client, django_capture_on_commit_callbacks):
+    """After commit, once per batch, naming every new message (and only new ones)."""
     from conversations.signals import message_recorded
 
     heard: list[int] = []
+    sends: list[int] = []
 
-    def listen(sender, message_id, **kwargs):
-        heard.append(message_id)
+    def listen(sender, message_id, message_ids=None, **kwargs):
+        sends.append(message_id)
+        heard.extend(message_ids or [message_id])
 
     message_recorded.connect(listen, weak=False)
     try:
@@ -343,6 +346,7 @@ def test_message_recorded_goes_out_after_commit_once_per_new_message(
         for callback in callbacks:
             callback()
         assert sorted(heard) == sorted(Message.objects.values_list("pk", flat=True))
+        assert len(sends) == 1  # one signal for the batch
         heard.clear()
         again = [*first, message("n3", "visitor-1", at="2026-11-22T10:00:02Z")]
         with django_capture_on_commit_callbacks(execute=True):

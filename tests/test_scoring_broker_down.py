@@ -16,7 +16,7 @@ django.setup()
 from scoring.services import message_ids_enqueue, message_recorded_receive
 print("first", message_ids_enqueue(message_ids=[1, 2, 3]))
 print("second", message_ids_enqueue(message_ids=[4]))
-message_recorded_receive(message_id=5)  # the signal path: on_commit runs at once here
+message_recorded_receive(message_ids=[5])  # the signal path: on_commit runs at once here
 print("done")
 '''
 
