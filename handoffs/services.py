@@ -129,7 +129,7 @@ def _wait_open(
 ) -> Wait:
     allowed = (handoff.policy.get("limits") or {}).get(kind)
     calendar = policy_calendar(handoff.policy)
-    return Wait.objects.create(
+    wait = Wait.objects.create(
         handoff=handoff,
         kind=kind,
         started_at=at,
@@ -138,15 +138,35 @@ def _wait_open(
         deadline_at=None if allowed is None else business_add(at, allowed, calendar),
         source_message=source_message,
     )
+    cached = _open_waits_cached(handoff)
+    if cached is not None:
+        cached.append(wait)
+    return wait
+
+
+def _open_waits_cached(handoff: Handoff) -> list[Wait] | None:
+    """The handoff's open waits as journey_apply loaded them for the whole batch (kept up to
+    date by _wait_open and _waits_close), or None: ask the database."""
+    return getattr(handoff, "_open_waits", None)
 
 
 def _waits_close(
     handoff: Handoff, *, at: datetime, kinds: Iterable[str] | None = None
 ) -> list[Wait]:
     """End the handoff's open waits (those begun by `at`) and record how long they took."""
-    open_waits = Wait.objects.filter(handoff=handoff, ended_at__isnull=True, started_at__lte=at)
-    if kinds is not None:
-        open_waits = open_waits.filter(kind__in=list(kinds))
+    cached = _open_waits_cached(handoff)
+    if cached is not None:
+        open_waits = [
+            w for w in cached if w.started_at <= at and (kinds is None or w.kind in kinds)
+        ]
+        if not open_waits:
+            return []
+        for wait in open_waits:
+            cached.remove(wait)
+    else:
+        open_waits = Wait.objects.filter(handoff=handoff, ended_at__isnull=True, started_at__lte=at)
+        if kinds is not None:
+            open_waits = open_waits.filter(kind__in=list(kinds))
     calendar = policy_calendar(handoff.policy)
     closed = []
     for wait in open_waits:
@@ -327,7 +347,7 @@ def journey_apply(
             conversation_id__in=by_conversation, state__in=sorted(ACTIVE)
         ).values_list("conversation_id", flat=True)
     )
-    watching: set[int] = set()
+    watching: set[int] | None = None  # None: not looked up (no AI reply, no trigger)
     if any(
         i.message is not None and _is_ai_reply(i.message) or i.trigger is not None
         for items in by_conversation.values()
@@ -338,30 +358,70 @@ def journey_apply(
                 conversation_id__in=by_conversation, status=HumanAsk.Status.WATCHING
             ).values_list("conversation_id", flat=True)
         )
-    for conversation_id in sorted(by_conversation):
-        items = by_conversation[conversation_id]
-        if (
-            conversation_id in active
-            or conversation_id in watching
-            or any(
-                i.trigger is not None
-                or (
-                    i.message is not None
-                    and _is_customer(i.message)
-                    and human_request_match(i.message.body)
-                )
-                for i in items
+    work = [
+        conversation_id
+        for conversation_id, items in by_conversation.items()
+        if conversation_id in active
+        or conversation_id in (watching or ())
+        or any(
+            i.trigger is not None
+            or (
+                i.message is not None
+                and _is_customer(i.message)
+                and human_request_match(i.message.body)
             )
-        ):
-            _conversation_apply(
-                conversation_id, sorted(items, key=lambda i: (i.at, i.order, i.seq))
+            for i in items
+        )
+    ]
+    if not work:
+        return
+    # For the whole batch at once: the conversations' row locks (in id order, so concurrent
+    # batches queue instead of deadlocking), their handoffs in progress with their open
+    # waits, what the log has seen, and which customer messages already started a wait.
+    conversations = {
+        c.pk: c for c in Conversation.objects.select_for_update().filter(pk__in=work).order_by("pk")
+    }
+    handoffs = {
+        h.conversation_id: h
+        for h in Handoff.objects.filter(conversation_id__in=work, state__in=sorted(ACTIVE))
+    }
+    open_waits: dict[int, list[Wait]] = {h.pk: [] for h in handoffs.values()}
+    for wait in Wait.objects.filter(handoff_id__in=open_waits, ended_at__isnull=True):
+        open_waits[wait.handoff_id].append(wait)
+    for handoff in handoffs.values():
+        handoff._open_waits = open_waits[handoff.pk]
+    all_items = [i for cid in work for i in by_conversation[cid]]
+    seen = _sources_seen(all_items)
+    customers = [i.message for i in all_items if i.message is not None and _is_customer(i.message)]
+    with_wait = (
+        set(
+            Wait.objects.filter(source_message_id__in=[m.pk for m in customers]).values_list(
+                "source_message_id", flat=True
             )
+        )
+        if customers
+        else set()
+    )
+    for message in customers:
+        message._has_wait = message.pk in with_wait
+    for conversation_id in sorted(work):
+        conversation = conversations[conversation_id]
+        conversation._asks_possible = watching is None or conversation_id in watching
+        _conversation_apply(
+            conversation,
+            handoffs.get(conversation_id),
+            sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq)),
+            seen,
+        )
 
 
-def _conversation_apply(conversation_id: int, items: list[_Item]) -> None:
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-    handoff = Handoff.objects.filter(conversation=conversation, state__in=sorted(ACTIVE)).first()
-    seen = _sources_seen(items)
+def _conversation_apply(
+    conversation: Conversation,
+    handoff: Handoff | None,
+    items: list[_Item],
+    seen: set[tuple[str, int]],
+) -> None:
+    """Apply one conversation's items in time order (its row is locked by the caller)."""
     batch_messages = {i.message.pk for i in items if i.message is not None}
     batch_events = {i.event.pk for i in items if i.event is not None}
     for item in items:
@@ -655,6 +715,7 @@ def _open(
     _window_set(handoff)
     if handoff.window_expires_at is not None:
         handoff.save(update_fields=["window_expires_at"])
+    handoff._open_waits = []  # a new handoff has no wait yet: no need to ask the database
     if state in WAITING:
         _wait_open(handoff, kind=state, at=at)
     return handoff
@@ -845,7 +906,8 @@ def _message_apply(
             _customer_ask(conversation, message)
         return handoff
     if _is_ai_reply(message):
-        _asks_count_ai_turn(conversation, message)
+        if getattr(conversation, "_asks_possible", True):
+            _asks_count_ai_turn(conversation, message)
         if (
             handoff is not None
             and handoff.state in WAITING
@@ -925,6 +987,7 @@ def _customer_ask(conversation: Conversation, message: Message) -> None:
         watched.last_repeat_message_id = message.pk
         watched.save(update_fields=["repeats", "last_repeat_message_id"])
         return
+    conversation._asks_possible = True
     HumanAsk.objects.create(
         conversation=conversation,
         message=message,
@@ -937,18 +1000,24 @@ def _customer_waits(handoff: Handoff, message: Message) -> None:
     at = message.sent_at
     if handoff.last_customer_message_at is None or at > handoff.last_customer_message_at:
         handoff.last_customer_message_at = at
+        window_before = handoff.window_expires_at
         _window_set(handoff)
-        handoff.save(update_fields=["last_customer_message_at", "window_expires_at"])
-    if (
-        handoff.state == State.ENGAGED
-        and handoff.engaged_at is not None
-        and at >= handoff.engaged_at
-        and not Wait.objects.filter(
-            Q(source_message=message) | Q(ended_at__isnull=True, kind=Wait.Kind.REPLY),
-            handoff=handoff,
-        ).exists()
-    ):
-        _wait_open(handoff, kind=Wait.Kind.REPLY, at=at, source_message=message)
+        # Only the WhatsApp window needs it stored; elsewhere it is kept in memory.
+        if handoff.window_expires_at != window_before or handoff.channel == Channel.WHATSAPP:
+            handoff.save(update_fields=["last_customer_message_at", "window_expires_at"])
+    if handoff.state != State.ENGAGED or handoff.engaged_at is None or at < handoff.engaged_at:
+        return
+    cached = _open_waits_cached(handoff)
+    waited_on = getattr(message, "_has_wait", None)  # loaded for the batch by journey_apply
+    if cached is not None and waited_on is not None:
+        if waited_on or any(w.kind == Wait.Kind.REPLY for w in cached):
+            return
+    elif Wait.objects.filter(
+        Q(source_message=message) | Q(ended_at__isnull=True, kind=Wait.Kind.REPLY),
+        handoff=handoff,
+    ).exists():
+        return
+    _wait_open(handoff, kind=Wait.Kind.REPLY, at=at, source_message=message)
 
 
 # --- handoff_missed ---------------------------------------------------------------------
@@ -1072,9 +1141,11 @@ def _set_based() -> bool:
 def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
     if _set_based():
         stalled, created, by_state = sweep_sql.sweep_waits(
-            now, batch_size, kind=STALLED, evidence=_stall_figures,
-            calendar=lambda text: _calendar_cached(
-                json.dumps(json.loads(text), sort_keys=True)),
+            now,
+            batch_size,
+            kind=STALLED,
+            evidence=_stall_figures,
+            calendar=lambda text: _calendar_cached(json.dumps(json.loads(text), sort_keys=True)),
         )
         result.stalled += stalled
         result.flags_created += created
@@ -1110,17 +1181,35 @@ def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
 
 def _stall_evidence(wait: Wait, handoff: Handoff, *, waited: float, at: datetime) -> dict[str, Any]:
     return _stall_figures(
-        state=wait.kind, started=wait.started_at, deadline=wait.deadline_at,
-        allowed=wait.allowed_seconds, business=wait.business_hours, waited=waited,
-        policy=_policy_ref(handoff.policy), number=handoff.number, channel=handoff.channel,
-        queue=handoff.queue, agent=handoff.agent_id, at=at,
+        state=wait.kind,
+        started=wait.started_at,
+        deadline=wait.deadline_at,
+        allowed=wait.allowed_seconds,
+        business=wait.business_hours,
+        waited=waited,
+        policy=_policy_ref(handoff.policy),
+        number=handoff.number,
+        channel=handoff.channel,
+        queue=handoff.queue,
+        agent=handoff.agent_id,
+        at=at,
     )
 
 
 def _stall_figures(
-    *, state: str, started: datetime, deadline: datetime | None, allowed: float | None,
-    business: bool, waited: float, policy: dict[str, Any], number: int, channel: str,
-    queue: str, agent: str, at: datetime,
+    *,
+    state: str,
+    started: datetime,
+    deadline: datetime | None,
+    allowed: float | None,
+    business: bool,
+    waited: float,
+    policy: dict[str, Any],
+    number: int,
+    channel: str,
+    queue: str,
+    agent: str,
+    at: datetime,
 ) -> dict[str, Any]:
     """The evidence of a handoff_stalled finding (both sweep paths and late closes)."""
     return {
@@ -1140,8 +1229,9 @@ def _stall_figures(
     }
 
 
-def _window_figures(*, last_customer: datetime, expired: datetime, state: str,
-                    requested_at: datetime, now: datetime) -> dict[str, Any]:
+def _window_figures(
+    *, last_customer: datetime, expired: datetime, state: str, requested_at: datetime, now: datetime
+) -> dict[str, Any]:
     """The details of a whatsapp_window_expired drop (both sweep paths)."""
     return {
         "last_customer_message_at": last_customer.isoformat(),
@@ -1235,8 +1325,11 @@ def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
                     reason=WINDOW_EXPIRED,
                     at=now,
                     evidence=_window_figures(
-                        last_customer=handoff.last_customer_message_at, expired=expired_at,
-                        state=handoff.state, requested_at=handoff.requested_at, now=now,
+                        last_customer=handoff.last_customer_message_at,
+                        expired=expired_at,
+                        state=handoff.state,
+                        requested_at=handoff.requested_at,
+                        now=now,
                     ),
                 )
                 result.window_expired += 1
