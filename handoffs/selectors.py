@@ -17,12 +17,12 @@ Denominators, so that no rate can pass 100% and nothing is counted twice:
 - **stalled** = handoffs that stalled at least once.
 """
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy
 from django.db import connection
 from django.db.models import Aggregate, Count, Exists, F, FloatField, OuterRef, Q, Value
 from django.db.models.functions import TruncDate
@@ -49,13 +49,10 @@ class _PercentileCont(Aggregate):
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
-    """Linear interpolation between closest ranks, as PERCENTILE_CONT does."""
+    """Linear interpolation between closest ranks, as PostgreSQL's PERCENTILE_CONT does."""
     if not values:
         return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return float(numpy.percentile(values, fraction * 100))
 
 
 def _rate(part: int, whole: int) -> float | None:

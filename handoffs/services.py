@@ -624,15 +624,32 @@ def _no_active_handoff(
 ) -> Handoff | None:
     latest = Handoff.objects.filter(conversation=conversation).order_by("-number").first()
     if latest is not None and latest.ended_at is not None and at <= latest.ended_at:
-        # A late event of a handoff that has ended: logged there, opens nothing.
-        _log(
-            latest,
-            trigger=trigger,
-            at=at,
-            source=source,
-            from_state=latest.state,
-            reason=f"the handoff already ended ({latest.state})",
-        )
+        # Dated inside a handoff that has ended: logged there, opens nothing.
+        if message is None:
+            _log(
+                latest,
+                trigger=trigger,
+                at=at,
+                source=source,
+                from_state=latest.state,
+                reason=f"the handoff already ended ({latest.state})",
+            )
+            return None
+        ended = latest
+        if at < latest.requested_at:
+            ended = _ended_handoff_around(conversation, at) or latest
+        # A human reply: if that handoff never saw it (it never engaged, or engaged later),
+        # the reply came late, and the log keeps it; else it was one reply among others.
+        if ended.engaged_at is None or at < ended.engaged_at:
+            _log(
+                ended,
+                trigger=trigger,
+                at=at,
+                source=source,
+                from_state=ended.state,
+                reason=f"the handoff already ended ({ended.state}); this reply, dated "
+                "before its end, arrived after it",
+            )
         return None
     if trigger in (Trigger.RESOLVE, Trigger.CLOSE):
         _asks_missed(conversation, at=at, why=f"conversation {trigger}d without a handoff")
@@ -736,8 +753,13 @@ def _window_set(handoff: Handoff) -> None:
 
 
 def _wait_deadline_evidence(handoff: Handoff) -> dict[str, Any]:
+    cached = _open_waits_cached(handoff)
     wait = (
-        Wait.objects.filter(handoff=handoff, ended_at__isnull=True).order_by("-started_at").first()
+        max(cached, key=lambda w: w.started_at, default=None)
+        if cached is not None
+        else Wait.objects.filter(handoff=handoff, ended_at__isnull=True)
+        .order_by("-started_at")
+        .first()
     )
     if wait is None:
         return {}
@@ -864,21 +886,6 @@ def _message_apply(
             return handoff
         if handoff is not None and at < handoff.requested_at:
             return handoff  # a reply from before this handoff: earlier history
-        ended = _ended_handoff_around(conversation, at) if handoff is None else None
-        if ended is not None:
-            # A reply during a handoff that has ended since. If that handoff never saw it
-            # (it never engaged, or engaged later), the reply came late: keep it in the log.
-            if ended.engaged_at is None or at < ended.engaged_at:
-                _log(
-                    ended,
-                    trigger=Trigger.ENGAGE,
-                    at=at,
-                    source=(Source.MESSAGE, message.pk),
-                    from_state=ended.state,
-                    reason=f"the handoff already ended ({ended.state}); this reply, dated "
-                    "before its end, arrived after it",
-                )
-            return handoff
         if handoff is not None and handoff.state == State.ENGAGED:
             waits = _waits_close(handoff, at=at, kinds=[Wait.Kind.REPLY])
             if waits:
