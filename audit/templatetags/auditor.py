@@ -1,5 +1,6 @@
 """Template filters for the audit pages: masking per role and friendly durations."""
 
+import json
 from typing import Any
 
 from django import template
@@ -53,8 +54,6 @@ def percent_of(part: Any, whole: Any) -> int:
 @register.filter
 def pretty(value: Any) -> str:
     """JSON for people: indented, unicode kept."""
-    import json
-
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
