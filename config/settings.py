@@ -172,6 +172,10 @@ HANDOFF_AUDITOR = {
     "EMAIL_THREAD_WINDOW_HOURS": int(
         os.environ.get("HANDOFF_AUDITOR_EMAIL_THREAD_WINDOW_HOURS", "72")
     ),
+    "RETENTION_DAYS": (
+        int(os.environ["HANDOFF_AUDITOR_RETENTION_DAYS"])
+        if os.environ.get("HANDOFF_AUDITOR_RETENTION_DAYS") else None
+    ),
 }
 
 # Inbound e-mail through django-anymail (/hooks/email/<esp>/inbound/). Only secrets that are
@@ -227,4 +231,6 @@ CELERY_BEAT_SCHEDULE = {
     "score-catch-up": {"task": "scoring.tasks.score_catch_up", "schedule": 300.0},
     # Daily aggregates (yesterday and today) and tone drift detection.
     "scores-daily": {"task": "scoring.tasks.scores_daily", "schedule": 3600.0},
+    # Retention (does nothing unless HANDOFF_AUDITOR_RETENTION_DAYS is set).
+    "purge-retention": {"task": "conversations.tasks.purge_retention", "schedule": 86400.0},
 }

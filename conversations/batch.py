@@ -238,7 +238,7 @@ _MESSAGE_NAMES = (
     "conversation_id", "participant_id", "direction", "author_kind", "body", "body_new",
     "subject", "provider", "provider_message_id", "sent_at", "status", "status_rank",
     "status_at", "error_code", "num_segments", "media", "metadata", "raw_event_id",
-    "created_at",
+    "created_at", "purged_at",
 )
 _MESSAGE_ATTNAMES = frozenset(("id", *_MESSAGE_NAMES))
 assert _MESSAGE_ATTNAMES == {f.attname for f in Message._meta.concrete_fields}

@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_SET_BASED": True,
     # WhatsApp's customer-service window, counted from the customer's last message.
     "WHATSAPP_WINDOW_HOURS": 24,
+    # Days after which raw events and message content are purged (`manage.py purge_retention`,
+    # and daily by Celery beat when set); None keeps everything. See conversations/retention.py.
+    "RETENTION_DAYS": None,
     # Raw-event headers worth keeping for audit, by provider (case-insensitive).
     "RAW_EVENT_HEADERS": [
         "Content-Type",

@@ -207,6 +207,8 @@ class Message(models.Model):
         RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When retention emptied the body, subject and media URLs (conversations/retention.py).
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

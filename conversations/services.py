@@ -410,7 +410,7 @@ _MESSAGE_FIELDS = (
     "conversation_id", "participant_id", "direction", "author_kind", "body", "body_new",
     "subject", "provider", "provider_message_id", "sent_at", "status", "status_rank",
     "status_at", "error_code", "num_segments", "media", "metadata", "raw_event_id",
-    "created_at",
+    "created_at", "purged_at",
 )
 _MESSAGE_INSERT = f"""
     INSERT INTO {_MESSAGE} ({", ".join(_MESSAGE_FIELDS)})
@@ -546,6 +546,7 @@ def message_values(
         "metadata": event.metadata,
         "raw_event_id": raw_event_id,
         "created_at": created_at,
+        "purged_at": None,
     }
 
 

@@ -10,9 +10,14 @@ message_recorded(message_id, message_ids): sent after the transaction that recor
 messages commits (scoring queues tone checks). `message_ids` lists every new message of that
 transaction when a batch recorded several at once (sent once, with `message_id` the first);
 otherwise it is absent and `message_id` is the one message.
+
+content_purged(message_ids): sent by `retention.retention_purge` inside the transaction that
+emptied those messages' bodies; receivers remove their own copies of the text (scoring: the
+quoted words in tone-score explanations).
 """
 
 from django.dispatch import Signal
 
 journey_recorded = Signal()
 message_recorded = Signal()
+content_purged = Signal()

@@ -470,3 +470,18 @@ def scores_daily_roll(*, today: date | None = None) -> dict[str, Any]:
     refreshed = sum(scores_daily_refresh(day=d) for d in (today - timedelta(days=1), today))
     flags = tone_drift_detect(today=today)
     return {"aggregates": refreshed, "drift_flags": len(flags)}
+
+
+def score_explanations_scrub(*, message_ids: Sequence[int]) -> int:
+    """Retention purged these messages' bodies: empty the words the tone scores quoted from
+    them (`text` in explanations). Values, spans and figures stay, so aggregates and the
+    replay's numbers do not change. Returns the rows rewritten."""
+    from conversations.retention import scrub_excerpts
+
+    changed = []
+    for score in Score.objects.filter(message_id__in=message_ids).only("explanations"):
+        score.explanations, did = scrub_excerpts(score.explanations)
+        if did:
+            changed.append(score)
+    Score.objects.bulk_update(changed, ["explanations"], batch_size=500)
+    return len(changed)
