@@ -227,4 +227,6 @@ CELERY_BEAT_SCHEDULE = {
     "score-catch-up": {"task": "scoring.tasks.score_catch_up", "schedule": 300.0},
     # Daily aggregates (yesterday and today) and tone drift detection.
     "scores-daily": {"task": "scoring.tasks.scores_daily", "schedule": 3600.0},
+    # QA review queues take newly matching conversations (docs/qa.md).
+    "fill-qa-queues": {"task": "audit.tasks.fill_qa_queues", "schedule": 900.0},
 }
