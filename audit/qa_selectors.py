@@ -126,7 +126,8 @@ def queues_progress(*, queues: list[ReviewQueue]) -> dict[int, Progress]:
     out = {q.pk: Progress() for q in queues}
     for row in (QueueSlot.objects.filter(queue__in=queues).values("queue_id")
                 .order_by().annotate(**_COUNTS)):
-        out[row.pop("queue_id")] = Progress(**row)
+        queue_id = row.pop("queue_id")
+        out[queue_id] = Progress(**row)
     return out
 
 
