@@ -355,3 +355,113 @@ def test_forms_need_csrf(card):
     c = Client(enforce_csrf_checks=True)
     c.force_login(alice)
     assert c.post(f"/conversations/{conv.pk}/review/", {"version": card.pk}).status_code == 403
+
+
+# --- the agreement page: hand-computed figures (working in tests/test_qa.py) --------------
+
+
+def cell(html: str, row_attr: str, css: str) -> str:
+    """The text of the cell with class `css` in the table row carrying `row_attr`."""
+    row = html.split(row_attr, 1)[1].split("</tr>", 1)[0]
+    return row.split(f'class="{css}', 1)[1].split(">", 1)[1].split("<", 1)[0].strip()
+
+
+def test_agreement_page_shows_the_hand_computed_figures_with_their_n(card):
+    from tests.test_qa import WEEK1, auto_score, submit
+    from tests.test_qa import conversation as conv_at
+
+    alice, bob = person("alice"), person("bob")
+    # A: greeting alice 111100 vs bob 111001 -> kappa 0.25, alpha 0.3125 on 6 items.
+    # D: warmth x .3 .5 .7 .9 vs empathy y .25 .5 .75 .75 -> r 0.9439, rho 0.9487, n 4
+    #    (alice's empathy 2 3 4 4 then (v-1)/4; bob's equal answers keep the mean).
+    # E: tone_off_brand confirmed by both on conversation 1, false positive by alice on 2
+    #    (bob confirms it) -> 3 of 4 verdicts = 75%, n 4 on 2 flags.
+    greet_a, greet_b = [1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 1]
+    empathy = [2, 3, 4, 4, 3, 3]
+    warmth = [0.3, 0.5, 0.7, 0.9]
+    convs = []
+    for i in range(6):
+        conv = conv_at(WEEK1)
+        convs.append(conv)
+        verdicts_a, verdicts_b = [], []
+        if i < 4:
+            auto_score(message(conv), "warmth", warmth[i])
+        if i < 2:
+            f = flag(conv, "tone_off_brand")
+            verdicts_a = [{"flag_id": f.pk, "verdict": "confirmed" if i == 0 else "false_positive"}]
+            verdicts_b = [{"flag_id": f.pk, "verdict": "confirmed"}]
+        submit(alice, conv, card, verdicts=verdicts_a, greeting=greet_a[i], empathy=empathy[i])
+        submit(bob, conv, card, verdicts=verdicts_b, greeting=greet_b[i], empathy=empathy[i])
+    page = client_of(alice).get("/qa/agreement/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    g = 'data-category="greeting"'
+    assert cell(html, g, "figure kappa") == "0.25" and cell(html, g, "small kappa-n") == "6 items"
+    assert cell(html, g, "figure alpha") == "0.31"  # 0.3125
+    assert cell(html, g, "small alpha-n").startswith("6 items · 12 answers")
+    # The items behind the disagreement link to their replays: conversations 4 and 6.
+    row = html.split(g, 1)[1].split("</tr>", 1)[0]
+    assert f'/conversations/{convs[3].pk}/' in row and f'/conversations/{convs[5].pk}/' in row
+    assert f'/conversations/{convs[0].pk}/' not in row
+    w = 'data-pair="warmth~empathy"'
+    assert cell(html, w, "figure pearson") == "0.94" and cell(html, w, "small corr-n") == "4"
+    assert cell(html, w, "figure spearman") == "0.95"
+    t = 'data-kind="tone_off_brand"'
+    assert cell(html, t, "figure prec") == "75%"
+    assert cell(html, t, "small prec-n") == "4 verdicts on 2 flags"
+    assert "<svg" in html and "Krippendorff&#x27;s alpha per category" in html
+    # The date filter is in the URL: a period without these conversations has no figures.
+    later = client_of(alice).get("/qa/agreement/", {"since": "2026-12-01"}).content.decode()
+    assert 'data-category="greeting"' not in later and "No submitted reviews" in later
+    assert client_of(alice).get("/qa/agreement/", {"since": "2026-12-01",
+                                                   "until": "2026-11-01"}).status_code == 400
+
+
+# --- the API per role -----------------------------------------------------------------------
+
+
+def test_api_queues_take_next_and_reviews_per_role(card):
+    alice, viewer = person("alice"), person("vic", "viewer")
+    c1, c2 = conversations(2, "web")
+    f = flag(c1, "pii_leak")
+    q = queue(card, channel_percent={"web": 100})
+    queue_fill(queue=q)
+    api = client_of(alice)
+    assert client_of(viewer).get("/api/qa/queues/").status_code == 403
+    assert client_of(viewer).post("/api/qa/reviews/", {}, content_type="application/json"
+                                  ).status_code == 403
+    rows = api.get("/api/qa/queues/").json()["results"]
+    assert [(r["name"], r["progress"]) for r in rows] == [
+        ("q", {"to_do": 2, "in_progress": 0, "done": 0, "items": 2})]
+    taken = api.post(f"/api/qa/queues/{q.pk}/take-next/").json()["slot"]
+    assert taken["conversation"] == c1.pk and taken["reviewer"] == "alice"
+    bad = api.post("/api/qa/reviews/", {"conversation": c1.pk, "version": card.pk,
+                                        "answers": {"greeting": "maybe", "nope": 1}},
+                   content_type="application/json")
+    assert bad.status_code == 400
+    errors = bad.json()
+    assert {"answers.greeting", "answers.nope", "answers", "flags"} <= set(errors)
+    ok = api.post("/api/qa/reviews/", {
+        "conversation": c1.pk, "answers": {**full(), "closing": {"na": True}},
+        "verdicts": [{"flag_id": f.pk, "verdict": "confirmed"}], "comment": "fine"},
+        content_type="application/json")
+    assert ok.status_code == 201, ok.content
+    body = ok.json()
+    assert body["status"] == "submitted" and body["version"] == 1 and body["scorecard"] == "support"
+    answers = {a["category"]: (a["value"], a["na"]) for a in body["answers"]}
+    assert answers["closing"] == (None, True)
+    again = api.post("/api/qa/reviews/", {
+        "conversation": c1.pk, "answers": {**full(), "closing": {"na": True}},
+        "verdicts": [{"flag_id": f.pk, "verdict": "confirmed"}], "comment": "fine"},
+        content_type="application/json")
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    detail = api.get(f"/api/qa/queues/{q.pk}/").json()
+    assert detail["progress"] == {"to_do": 1, "in_progress": 0, "done": 1, "items": 2}
+    assert detail["per_reviewer"] == [{"username": "alice", "in_progress": 0, "done": 1}]
+    mine = api.get("/api/qa/reviews/", {"reviewer": "alice"}).json()["results"]
+    assert [r["id"] for r in mine] == [body["id"]]
+    assert api.get("/api/qa/reviews/", {"since": "2030-01-01"}).json()["results"] == []
+    assert api.get("/api/qa/reviews/", {"since": "nope"}).status_code == 400
+    assert api.get(f"/api/qa/reviews/{body['id']}/").json()["comment"] == "fine"
+    assert api.post("/api/qa/reviews/", {"conversation": 10**9, "answers": {}},
+                    content_type="application/json").status_code == 400

@@ -266,7 +266,8 @@ SCHEMA_SETTINGS = {
         "How AI support agents hand conversations to humans: conversations with their whole "
         "journey, messages, handoffs with transitions and SLA waits, flags (managers change "
         "their status) and handoff metrics; QA queues (take the next item) and reviews (blind "
-        "double review: another reviewer's answers only once yours is submitted). Authenticate with `Authorization: Token <key>` "
+        "double review: another reviewer's answers only once yours is submitted). "
+        "Authenticate with `Authorization: Token <key>` "
         "(`manage.py issue_api_token <username>`). Customer addresses and PII in texts are "
         "masked for roles without `audit.view_pii`."
     ),
