@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from .charts import Point, Series, bar_chart, line_chart
+from .charts import PALETTE, Point, Series, bar_chart, line_chart
 from .qa_selectors import disagreements
 
 DISAGREEMENT_LINKS = 8  # conversations listed per category; the rest are counted
@@ -32,7 +32,9 @@ class AgreementView:
     agreement: list[dict[str, Any]]
     correlation: list[dict[str, Any]]
     precision: list[dict[str, Any]]
-    charts: list[tuple[str, SafeString, str]] = field(default_factory=list)
+    # (title, svg, note, legend [(name, colour)])
+    charts: list[tuple[str, SafeString, str, list[tuple[str, str]]]] = field(
+        default_factory=list)
     weeks: int = 0
     csv_query: str = ""
 
@@ -81,20 +83,20 @@ def agreement_view(*, agreement: list[dict[str, Any]], correlation: list[dict[st
     view = AgreementView(agreement, correlation, precision, weeks=len(trends),
                          csv_query=urlencode(period))
     alpha = [Point(r["category"], _clamp(r["krippendorff_alpha"]),
-                   text=f"{fig(r['krippendorff_alpha'])} (n {r['alpha_n']})")
+                   text=fig(r["krippendorff_alpha"]))
              for r in agreement if r["krippendorff_alpha"] is not None]
     if alpha:
         view.charts.append(("Krippendorff's alpha per category", bar_chart(
             title="Krippendorff's alpha per category", points=alpha, x_max=1.0,
             x_format=fig), "Items reviewed by two or more reviewers; 1 is perfect agreement, "
-            "0 is chance."))
-    prec = [Point(r["kind"], r["precision"], href=r["href"],
-                  text=f"{r['precision']:.0%} (n {r['n']})") for r in precision]
+            "0 is chance.", []))
+    prec = [Point(r["kind"], r["precision"], href=r["href"], text=f"{r['precision']:.0%}")
+            for r in precision]
     if prec:
         view.charts.append(("Flag precision per kind", bar_chart(
             title="Flag precision per kind", points=prec, x_max=1.0, color="#067647",
             x_format=lambda v: f"{v:.0%}"), "Share of reviewers' verdicts that confirmed "
-            "the flag; each bar links to those conversations."))
+            "the flag; each bar links to those conversations.", []))
     if len(trends) >= 2:
         for title, part, name_of, value_of, n_of, note in (
             ("Agreement per week (alpha)", "agreement", lambda r: r["category"],
@@ -108,6 +110,7 @@ def agreement_view(*, agreement: list[dict[str, Any]], correlation: list[dict[st
         ):
             series = _weekly(trends, part, name_of, value_of, n_of)
             if series:
+                legend = [(x.name, PALETTE[i % len(PALETTE)]) for i, x in enumerate(series)]
                 view.charts.append((title, line_chart(title=title, series=series, y_max=1.0,
-                                                      y_format=fig), note))
+                                                      y_format=fig), note, legend))
     return view

@@ -68,7 +68,8 @@ def queues(request: HttpRequest) -> HttpResponse:
         mine = not listed or user.get_username() in listed
         if mine or is_lead(user):
             rows.append({"queue": q, "progress": progress[q.pk], "reviewers": listed,
-                         "may_take": mine and q.active})
+                         "may_take": mine and q.active, "rules": _rules(q),
+                         "filters": _filters(q)})
     return render(request, "audit/qa_queues.html", {
         "rows": rows, "empty": request.GET.get("empty", ""),
         "reviewers": reviewers_progress(queues=[r["queue"] for r in rows]) if is_lead(user)
@@ -77,6 +78,21 @@ def queues(request: HttpRequest) -> HttpResponse:
         "my_open": _my_open_slots(user),
         **_qa_viewer(request),
     })
+
+
+def _rules(q: ReviewQueue) -> list[str]:
+    rules = [f"{pct}% of {channel}" for channel, pct in (q.channel_percent or {}).items() if pct]
+    if q.flag_kinds:
+        rules.append(f"every {' or '.join(q.flag_kinds)} flag")
+    if q.dropped_handoffs:
+        rules.append("every dropped handoff")
+    return rules
+
+
+def _filters(q: ReviewQueue) -> list[str]:
+    named = [("brand", q.brand), ("model", q.ai_model), ("prompt", q.prompt_version),
+             ("from", q.since), ("to", q.until)]
+    return [f"{label} {value}" for label, value in named if value]
 
 
 def _my_open_slots(user: Any) -> list[Any]:
