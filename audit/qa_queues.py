@@ -8,7 +8,7 @@ Keyword-only functions named <entity>_<action>; who may call them is the caller'
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,7 +22,7 @@ from scoring.models import Review, ScorecardVersion
 from scoring.qa import review_submit
 
 from .qa_models import QueueItem, QueueSlot, ReviewQueue
-from .selectors import InboxFilters, inbox_queryset
+from .selectors import InboxFilters, _day_start, inbox_queryset
 
 DROPPED = "handoff_dropped"
 # Knuth's multiplicative hash: spreads consecutive ids over 0..2^32, so `% 100` is an even
@@ -45,10 +45,6 @@ def _bucket(queue_id: int, salt: int) -> Mod:
     return Mod(Mod(F("id") * _GOLDEN + queue_id * salt, 2**32), 100)
 
 
-def _day_start(day: Any) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
-
-
 def queue_candidates(*, queue: ReviewQueue) -> QuerySet[Conversation]:
     """The conversations the queue's rules take (any rule) that pass its filters (all)."""
     qs = inbox_queryset(filters=InboxFilters(brand=queue.brand, model=queue.ai_model,
@@ -69,8 +65,7 @@ def queue_candidates(*, queue: ReviewQueue) -> QuerySet[Conversation]:
     return qs.annotate(sample_bucket=_bucket(queue.pk, _SALT_SAMPLE)).filter(rules)
 
 
-def _reason(queue: ReviewQueue, conversation_id: int, channel: str,
-            kinds: set[str]) -> str:
+def _reason(queue: ReviewQueue, kinds: set[str]) -> str:
     if queue.dropped_handoffs and DROPPED in kinds:
         return "dropped_handoff"
     for kind in queue.flag_kinds or []:
@@ -86,23 +81,22 @@ def queue_fill(*, queue: ReviewQueue,
     slot, or two for the `double_percent` share (chosen by hash, so stable). Returns how
     many items were added."""
     have = set(queue.items.values_list("conversation_id", flat=True))
-    found = [(pk, ch) for pk, ch in queue_candidates(queue=queue)
-             .order_by("started_at", "pk").values_list("pk", "channel") if pk not in have]
+    found = [pk for pk in queue_candidates(queue=queue)
+             .order_by("started_at", "pk").values_list("pk", flat=True) if pk not in have]
     added = 0
     for start in range(0, len(found), FILL_BATCH):
-        batch = found[start:start + FILL_BATCH]
-        ids = [pk for pk, _ in batch]
+        ids = found[start:start + FILL_BATCH]
         kinds: dict[int, set[str]] = {}
         for cid, kind in Flag.objects.filter(conversation_id__in=ids).values_list(
                 "conversation_id", "kind"):
             kinds.setdefault(cid, set()).add(kind)
         with transaction.atomic():
-            made = QueueItem.objects.bulk_create([
+            QueueItem.objects.bulk_create([
                 QueueItem(queue=queue, conversation_id=pk,
-                          reason=_reason(queue, pk, ch, kinds.get(pk, set())),
+                          reason=_reason(queue, kinds.get(pk, set())),
                           double=bucket_of(conversation_id=pk, queue_id=queue.pk,
                                            salt=_SALT_DOUBLE) < queue.double_percent)
-                for pk, ch in batch
+                for pk in ids
             ], ignore_conflicts=True)
             # ignore_conflicts returns no ids: the new items are those without slots.
             fresh = QueueItem.objects.filter(queue=queue, conversation_id__in=ids,
@@ -111,7 +105,6 @@ def queue_fill(*, queue: ReviewQueue,
                      for item in fresh for n in ((1, 2) if item.double else (1,))]
             QueueSlot.objects.bulk_create(slots, ignore_conflicts=True)
             added += len({s.item_id for s in slots})
-        del made
         if progress:
             progress(min(start + FILL_BATCH, len(found)), len(found))
     queue.filled_at = timezone.now()

@@ -9,7 +9,7 @@ that conversation is submitted. Drafts are never shown to anyone but their autho
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -68,10 +68,12 @@ def flag_set_by_other_review(*, flag: Flag, user: User) -> bool:
             and flag.status_changed_by != user.get_username())
 
 
-def flags_blind_mask(*, user: User, flags: list[Flag]) -> list[Flag]:
+def flags_blind_mask(*, user: User, flags: list[Flag],
+                     blind: dict[int, bool] | None = None) -> list[Flag]:
     """For a blind user, flags another review dismissed are shown as open, with no trace
-    of who dismissed them (the objects are changed in memory only, never saved)."""
-    blind: dict[int, bool] = {}
+    of who dismissed them (the objects are changed in memory only, never saved). `blind`
+    caches is_blind per conversation across calls (one API page)."""
+    blind = {} if blind is None else blind
     for flag in flags:
         if not flag_set_by_other_review(flag=flag, user=user):
             continue
@@ -82,7 +84,6 @@ def flags_blind_mask(*, user: User, flags: list[Flag]) -> list[Flag]:
             flag.status_changed_at = None
             flag.status_changed_by = ""
             flag.note = ""
-            flag.blind_masked = True
     return flags
 
 
@@ -137,7 +138,6 @@ class ReviewerProgress:
     queue: str
     in_progress: int = 0
     done: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def reviewers_progress(*, queues: list[ReviewQueue]) -> list[ReviewerProgress]:

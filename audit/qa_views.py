@@ -5,7 +5,7 @@ audit.qa_selectors (reads, blind rule) and scoring.qa / scoring.qa_selectors."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -32,7 +32,7 @@ from scoring.qa_selectors import (
 
 from .qa_charts import agreement_view
 from .qa_export import reviews_csv_lines
-from .qa_models import ReviewQueue
+from .qa_models import QueueSlot, ReviewQueue
 from .qa_queues import QueueError, queue_fill, queue_may_take, queue_review_submit, slot_take_next
 from .qa_selectors import (
     flags_blind_mask,
@@ -44,6 +44,7 @@ from .qa_selectors import (
     slots_of,
 )
 from .roles import ANNOTATE, EXPORT, LEAD, PII, ROLES, can
+from .selectors import _day_start
 from .views import FLAG_KINDS, _viewer, requires
 
 
@@ -70,11 +71,11 @@ def queues(request: HttpRequest) -> HttpResponse:
             rows.append({"queue": q, "progress": progress[q.pk], "reviewers": listed,
                          "may_take": mine and q.active, "rules": _rules(q),
                          "filters": _filters(q)})
+    per_reviewer = reviewers_progress(queues=[r["queue"] for r in rows])
+    if not is_lead(user):
+        per_reviewer = [p for p in per_reviewer if p.username == user.get_username()]
     return render(request, "audit/qa_queues.html", {
-        "rows": rows, "empty": request.GET.get("empty", ""),
-        "reviewers": reviewers_progress(queues=[r["queue"] for r in rows]) if is_lead(user)
-        else [p for p in reviewers_progress(queues=[r["queue"] for r in rows])
-              if p.username == user.get_username()],
+        "rows": rows, "empty": request.GET.get("empty", ""), "reviewers": per_reviewer,
         "my_open": _my_open_slots(user),
         **_qa_viewer(request),
     })
@@ -95,9 +96,7 @@ def _filters(q: ReviewQueue) -> list[str]:
     return [f"{label} {value}" for label, value in named if value]
 
 
-def _my_open_slots(user: Any) -> list[Any]:
-    from .qa_models import QueueSlot
-
+def _my_open_slots(user: Any) -> list[QueueSlot]:
     return list(QueueSlot.objects.filter(reviewer=user, done_at__isnull=True)
                 .select_related("queue", "item__conversation").order_by("claimed_at")[:20])
 
@@ -387,9 +386,8 @@ class PeriodForm(forms.Form):
 
 
 def _bounds(day_from: date | None, day_to: date | None) -> tuple[datetime | None, datetime | None]:
-    tz = timezone.get_current_timezone()
-    start = datetime.combine(day_from, time.min, tzinfo=tz) if day_from else None
-    end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=tz) if day_to else None
+    start = _day_start(day_from) if day_from else None
+    end = _day_start(day_to + timedelta(days=1)) if day_to else None
     return start, end
 
 

@@ -169,7 +169,8 @@ class FlagSerializer(ReadOnlyModelSerializer):
         # to a reviewer who has not submitted yet (audit.qa_selectors).
         viewer = self.context.get("viewer")
         if viewer is not None:
-            flags_blind_mask(user=viewer, flags=[instance])
+            flags_blind_mask(user=viewer, flags=[instance],
+                             blind=self.context.setdefault("blind_conversations", {}))
         return super().to_representation(instance)
 
     class Meta:
