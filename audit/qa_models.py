@@ -107,7 +107,9 @@ class QueueSlot(models.Model):
             models.UniqueConstraint(fields=["item", "reviewer"], name="qa_slot_unique_reviewer"),
         ]
         indexes = [
-            models.Index(fields=["queue", "item"], name="qa_slot_free",
+            # "Take next": free slots of a queue in (item, number) order, so the first
+            # one a reviewer may take is found without sorting the queue.
+            models.Index(fields=["queue", "item", "number"], name="qa_slot_free",
                          condition=Q(reviewer__isnull=True)),
             models.Index(fields=["reviewer", "done_at"], name="qa_slot_reviewer"),
         ]

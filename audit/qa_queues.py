@@ -142,7 +142,9 @@ def slot_take_next(*, queue: ReviewQueue, reviewer: AbstractBaseUser) -> QueueSl
         try:
             with transaction.atomic():
                 mine = QueueSlot.objects.filter(item=OuterRef("item"), reviewer=reviewer)
-                slot = (QueueSlot.objects.select_for_update(skip_locked=True)
+                # Locks the slot row only (`of`), not the joined item.
+                slot = (QueueSlot.objects.select_for_update(skip_locked=True, of=("self",))
+                        .select_related("item")
                         .filter(queue=queue, reviewer__isnull=True)
                         .exclude(Exists(mine))
                         .order_by("item_id", "number").first())
@@ -151,7 +153,7 @@ def slot_take_next(*, queue: ReviewQueue, reviewer: AbstractBaseUser) -> QueueSl
                 slot.reviewer = reviewer
                 slot.claimed_at = timezone.now()
                 slot.save(update_fields=["reviewer", "claimed_at"])
-                return QueueSlot.objects.select_related("item").get(pk=slot.pk)
+                return slot
         except IntegrityError:
             continue
     return None

@@ -53,7 +53,7 @@ def seed(n: int) -> None:
                     for i in range(first, min(n, first + batch))]
             made = Conversation.objects.bulk_create(rows)
             Flag.objects.bulk_create([
-                Flag(conversation=c, kind="pii_leak", severity="high",
+                Flag(conversation=c, kind="pii_leak", severity="high", raised_at=c.started_at,
                      subject_type="conversation", subject_id=c.pk, evidence={})
                 for c in made if c.pk % 50 == 0])
             bar.update(len(rows))

@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='queueslot',
-            index=models.Index(condition=models.Q(('reviewer__isnull', True)), fields=['queue', 'item'], name='qa_slot_free'),
+            index=models.Index(condition=models.Q(('reviewer__isnull', True)), fields=['queue', 'item', 'number'], name='qa_slot_free'),
         ),
         migrations.AddIndex(
             model_name='queueslot',
