@@ -149,6 +149,8 @@ class QueueForm(forms.ModelForm):
         fields = ["name", "description", "scorecard", "active", "flag_kinds", "dropped_handoffs",
                   "brand", "ai_model", "prompt_version", "since", "until", "double_percent",
                   "reviewers"]
+        labels = {"ai_model": "AI model", "double_percent": "Double review %",
+                  "since": "Started from", "until": "Started until"}
         widgets = {"since": forms.DateInput(attrs={"type": "date"}),
                    "until": forms.DateInput(attrs={"type": "date"}),
                    "description": forms.Textarea(attrs={"rows": 2})}
