@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring validate-scoring seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa validate-scoring seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench-views: install
 # BENCH_SCORING_MESSAGES=10000 for a quick look (default 100,000).
 bench-scoring: install
 	$(PY) bench/scoring.py
+
+# QA queues: fill 200,000 conversations, then 4 reviewers taking items at once
+# (BENCH_QA_ARGS="--conversations 20000" for a quick look).
+bench-qa: install
+	$(PY) bench/qa.py $(BENCH_QA_ARGS)
 
 # Agreement of the scorers with labelled data shipped in wheels (docs/scoring.md).
 validate-scoring: install

@@ -1,7 +1,9 @@
-"""The audit app keeps no data of its own; it declares the permissions its roles are made
-of (see roles.py)."""
+"""The audit app declares the permissions its roles are made of (see roles.py) and keeps the
+QA review queues (qa_models.py)."""
 
 from django.db import models
+
+from .qa_models import QueueItem, QueueSlot, ReviewQueue  # noqa: F401  (QA queues)
 
 
 class AuditorAccess(models.Model):
@@ -18,6 +20,7 @@ class AuditorAccess(models.Model):
             ("export_data", "Can export CSV reports"),
             ("annotate", "Can annotate conversations (QA scorecards)"),
             ("view_raw_events", "Can see the raw events behind a conversation"),
+            ("lead_qa", "Can set up QA queues and see every reviewer's answers"),
         ]
 
     def __str__(self) -> str:

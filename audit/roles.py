@@ -1,7 +1,8 @@
 """Roles: Django groups bundling the auditor's permissions, created (and kept in step) after
 every migrate. Superusers have every permission.
 
-- manager: everything: flag actions, CSV export, raw events, annotation;
+- manager: everything: flag actions, CSV export, raw events, annotation, QA lead (queues,
+  every reviewer's answers);
 - qa_reviewer: reads everything unmasked and annotates;
 - viewer: reads, with customer contact details and PII masked.
 """
@@ -11,11 +12,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
 
 APP = "audit"
-VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW = (
+VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW, LEAD = (
     "view_auditor", "view_pii", "act_on_flags", "export_data", "annotate", "view_raw_events",
+    "lead_qa",
 )
 ROLES: dict[str, tuple[str, ...]] = {
-    "manager": (VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW),
+    "manager": (VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW, LEAD),
     "qa_reviewer": (VIEW, PII, ANNOTATE),
     "viewer": (VIEW,),
 }

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import dashboards, views
+from . import dashboards, qa_views, views
 
 app_name = "audit"
 
@@ -13,4 +13,13 @@ urlpatterns = [
     path("api/", include("audit.api.urls")),
     path("dashboards/", dashboards.dashboards, name="dashboards"),
     path("export.csv", dashboards.export_csv, name="export_csv"),
+    path("conversations/<int:conversation_id>/review/", qa_views.review_save,
+         name="review_save"),
+    path("qa/", qa_views.queues, name="qa_queues"),
+    path("qa/queues/new/", qa_views.queue_edit, name="qa_queue_new"),
+    path("qa/queues/<int:queue_id>/edit/", qa_views.queue_edit, name="qa_queue_edit"),
+    path("qa/queues/<int:queue_id>/next/", qa_views.take_next, name="qa_take_next"),
+    path("qa/queues/<int:queue_id>/fill/", qa_views.fill_now, name="qa_fill"),
+    path("qa/agreement/", qa_views.agreement, name="qa_agreement"),
+    path("qa/reviews.csv", qa_views.reviews_csv, name="qa_reviews_csv"),
 ]

@@ -117,13 +117,24 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @requires(VIEW)
 def replay(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=conversation_id)
+    return render(request, "audit/replay.html", replay_context(request, conversation))
+
+
+def replay_context(request: HttpRequest, conversation: Conversation,
+                   qa_form: dict[str, Any] | None = None,
+                   qa_errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The replay page's context, with the QA review panel (audit.qa_views)."""
+    from .qa_views import review_panel  # qa_views imports this module
+
     data = conversation_replay(conversation=conversation)
-    return render(request, "audit/replay.html", {
+    flags = [i.obj for i in data.items if i.kind == "flag"]
+    return {
         "replay": data, "conversation": conversation,
         "flag_statuses": [s for s in Flag.Status.choices if s[0] != Flag.Status.OPEN],
         "back": _safe_back(request, reverse("audit:inbox")),
+        **review_panel(request, conversation, flags, form=qa_form, errors=qa_errors),
         **_viewer(request),
-    })
+    }
 
 
 def _safe_back(request: HttpRequest, default: str) -> str:

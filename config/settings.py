@@ -233,4 +233,6 @@ CELERY_BEAT_SCHEDULE = {
     "scores-daily": {"task": "scoring.tasks.scores_daily", "schedule": 3600.0},
     # Retention (does nothing unless HANDOFF_AUDITOR_RETENTION_DAYS is set).
     "purge-retention": {"task": "conversations.tasks.purge_retention", "schedule": 86400.0},
+    # QA review queues take newly matching conversations (docs/qa.md).
+    "fill-qa-queues": {"task": "audit.tasks.fill_qa_queues", "schedule": 900.0},
 }

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 import schemathesis
+from django.contrib.auth.models import User
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given
@@ -23,9 +24,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from audit.handoff_scenarios import scenario_get
+from audit.qa_models import ReviewQueue
+from audit.qa_queues import queue_fill
 from config.wsgi import application
 from conversations.models import Conversation, Flag, Message
 from handoffs.models import Handoff
+from scoring.models import Review
+from scoring.qa import review_draft_save, scorecard_default_ensure
 from scoring.services import messages_score
 from tests.test_api import token_for
 from tests.test_handoff_scenarios import play
@@ -40,6 +45,8 @@ EXPECTED_OPERATIONS = {
     "GET /api/conversations/", "GET /api/conversations/{id}/", "GET /api/messages/",
     "GET /api/handoffs/", "GET /api/handoffs/{id}/", "GET /api/flags/", "GET /api/flags/{id}/",
     "POST /api/flags/{id}/status/", "GET /api/scores/", "GET /api/metrics/handoffs/",
+    "GET /api/qa/queues/", "GET /api/qa/queues/{id}/", "POST /api/qa/queues/{id}/take-next/",
+    "GET /api/qa/reviews/", "POST /api/qa/reviews/", "GET /api/qa/reviews/{id}/",
 }
 
 
@@ -61,7 +68,17 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(cli
     for key in ("whatsapp-window-expired", "web-missed-request", "sms-ai-kept-talking"):
         play(client, settings, scenario_get(key))
     messages_score(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    version = scorecard_default_ensure()
+    queue = ReviewQueue.objects.create(name="all web", scorecard=version.scorecard,
+                                       channel_percent={"web": 100, "sms": 100}, double_percent=50)
+    queue_fill(queue=queue)
+    review_draft_save(reviewer=User.objects.create_user("someone"),
+                      conversation=Conversation.objects.first(), version=version,
+                      answers={"greeting": True})
     existing = {
+        "/api/qa/queues/{id}/": [queue.pk],
+        "/api/qa/queues/{id}/take-next/": [queue.pk],
+        "/api/qa/reviews/{id}/": Review.objects.values_list("pk", flat=True),
         "/api/conversations/{id}/": Conversation.objects.values_list("pk", flat=True),
         "/api/handoffs/{id}/": Handoff.objects.values_list("pk", flat=True),
         "/api/flags/{id}/": Flag.objects.values_list("pk", flat=True),

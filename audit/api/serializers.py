@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.masking import mask_address, mask_text
+from audit.qa_selectors import flags_blind_mask
 from audit.selectors import SEVERITY_BY_RANK
 from conversations.models import (
     AIStep,
@@ -162,6 +163,15 @@ class OutcomeSerializer(ReadOnlyModelSerializer):
 class FlagSerializer(ReadOnlyModelSerializer):
     evidence = MaskedJSON(help_text="The figures that justify the finding.")
     note = MaskedText()
+
+    def to_representation(self, instance: Flag) -> dict[str, Any]:
+        # Blind double review: a flag another reviewer's review dismissed reads as open
+        # to a reviewer who has not submitted yet (audit.qa_selectors).
+        viewer = self.context.get("viewer")
+        if viewer is not None:
+            flags_blind_mask(user=viewer, flags=[instance],
+                             blind=self.context.setdefault("blind_conversations", {}))
+        return super().to_representation(instance)
 
     class Meta:
         model = Flag

@@ -3,7 +3,7 @@ mounts the audit app under auditor/)."""
 
 from django.urls import path
 
-from . import views
+from . import qa, views
 
 app_name = "api"
 
@@ -17,6 +17,11 @@ urlpatterns = [
     path("flags/<int:pk>/", views.FlagDetail.as_view(), name="flag"),
     path("flags/<int:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
     path("scores/", views.ScoreList.as_view(), name="scores"),
+    path("qa/queues/", qa.QueueList.as_view(), name="qa_queues"),
+    path("qa/queues/<int:pk>/", qa.QueueDetail.as_view(), name="qa_queue"),
+    path("qa/queues/<int:pk>/take-next/", qa.QueueTakeNext.as_view(), name="qa_take_next"),
+    path("qa/reviews/", qa.ReviewList.as_view(), name="qa_reviews"),
+    path("qa/reviews/<int:pk>/", qa.ReviewDetail.as_view(), name="qa_review"),
     path("metrics/handoffs/", views.HandoffMetricsView.as_view(), name="handoff_metrics"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="audit:api:schema"), name="docs"),

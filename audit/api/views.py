@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.qa_selectors import scores_visible
 from audit.selectors import conversation_replay
 from conversations.models import (
     AuthorKind,
@@ -88,7 +89,8 @@ class AuditorAPI:
     schema = ApiSchema()
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "pii": sees_pii(self.request)}
+        return {**super().get_serializer_context(), "pii": sees_pii(self.request),
+                "viewer": self.request.user}
 
 
 class _List(AuditorAPI, generics.ListAPIView):
@@ -205,10 +207,13 @@ class FlagStatus(AuditorAPI, generics.GenericAPIView):
 class ScoreList(_List):
     """Scores (tone dimensions, checks, reviewers' scorecard answers), newest first."""
 
-    queryset = Score.objects.all()
     serializer_class = s.ScoreSerializer
     filterset_class = filters.ScoreFilter
     ordering = ("-occurred_at", "-id")
+
+    def get_queryset(self) -> QuerySet[Score]:
+        # Blind double review: other reviewers' answers only after the caller's own.
+        return scores_visible(user=self.request.user, qs=Score.objects.all())
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -260,7 +265,9 @@ SCHEMA_SETTINGS = {
     "DESCRIPTION": (
         "How AI support agents hand conversations to humans: conversations with their whole "
         "journey, messages, handoffs with transitions and SLA waits, flags (managers change "
-        "their status) and handoff metrics. Authenticate with `Authorization: Token <key>` "
+        "their status) and handoff metrics; QA queues (take the next item) and reviews (blind "
+        "double review: another reviewer's answers only once yours is submitted). "
+        "Authenticate with `Authorization: Token <key>` "
         "(`manage.py issue_api_token <username>`). Customer addresses and PII in texts are "
         "masked for roles without `audit.view_pii`."
     ),

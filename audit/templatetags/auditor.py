@@ -70,3 +70,12 @@ def explain(explanations: Any) -> str:
             value = round(value, 3)
         parts.append(f"{key.replace('_', ' ')} {value}")
     return "; ".join(parts)
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """mapping[key] in a template (None when missing or not a mapping)."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None

@@ -10,6 +10,7 @@ from audit.demo import SCENARIOS, BulkSeedBusy, demo_bulk_seed, demo_scenarios_s
 from audit.demo_events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from audit.demo_events import JOURNEYS as WEB_JOURNEYS
 from audit.demo_handoffs import demo_handoff_scenarios_seed
+from audit.demo_qa import REVIEWERS, DemoQAReport, demo_qa_seed
 from audit.handoff_scenarios import SCENARIOS as HANDOFF_SCENARIOS
 
 
@@ -69,8 +70,11 @@ class Command(BaseCommand):
         journeys = (
             len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
         )
+        qa = demo_qa_seed()
         if report.added_nothing:
             self.stdout.write(f"demo data already present ({journeys} journeys)")
+            if qa.queues:
+                self._qa_report(qa)
             return
         self.stdout.write(
             f"seeded {report.conversations} conversations, {report.messages} messages, "
@@ -79,6 +83,12 @@ class Command(BaseCommand):
             f"{len(HANDOFF_SCENARIOS)} handoff scenarios in {handoff_added} deliveries "
             f"({report.raw_events} raw events)"
         )
+        self._qa_report(qa)
+
+    def _qa_report(self, qa: DemoQAReport) -> None:
+        if qa.queues:
+            self.stdout.write(f"QA: {qa.queues} queues with {qa.items} conversations, "
+                              f"{qa.reviews} reviews by {', '.join(REVIEWERS)}")
 
     def _bulk(self, options: dict[str, Any]) -> None:
         wanted = options["conversations"]
