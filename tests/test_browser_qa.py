@@ -117,6 +117,8 @@ def test_reviewers_take_fill_with_the_keyboard_double_review_blind_and_see_agree
     # The agreement page: greeting on one item, both reviewers; pii_leak 1 of 2 confirmed.
     page.click("header >> text=QA")
     page.click("text=Agreement & calibration")
+    expect(page).to_have_title("QA agreement & calibration · Handoff Auditor")
+    expect(page.locator("header a.on")).to_have_text("QA")  # the nav marks where you are
     greeting = page.locator('#agreement tr[data-category="greeting"]')
     expect(greeting.locator(".kappa-n")).to_have_text("1 item")
     expect(greeting.locator(".alpha-n")).to_contain_text("1 item · 2 answers")
