@@ -227,4 +227,9 @@ CELERY_BEAT_SCHEDULE = {
     "score-catch-up": {"task": "scoring.tasks.score_catch_up", "schedule": 300.0},
     # Daily aggregates (yesterday and today) and tone drift detection.
     "scores-daily": {"task": "scoring.tasks.scores_daily", "schedule": 3600.0},
+    # The dashboards' daily rollups of the days whose facts changed (audit.rollups).
+    "dashboard-rollups": {
+        "task": "audit.tasks.refresh_dashboard_rollups",
+        "schedule": float(os.environ.get("HANDOFF_AUDITOR_ROLLUP_SECONDS", "60")),
+    },
 }

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from audit.handoff_scenarios import scenario_get
 from audit.masking import mask_address
 from audit.roles import roles_ensure
+from audit.rollups import rollups_refresh
 from conversations.models import Conversation, Flag
 from tests.test_handoff_scenarios import play
 
@@ -41,6 +42,7 @@ def data(client, settings):
     for key in ("whatsapp-window-expired", "sms-ai-kept-talking", "web-on-time",
                 "web-missed-request", "email-dropped-at-resolve"):
         play(client, settings, scenario_get(key))
+    rollups_refresh()  # what beat does every minute
     roles_ensure()
     for role in ("manager", "qa_reviewer", "viewer"):
         user = User.objects.create_user(f"{role}-1", password="correct horse")

@@ -1,0 +1,12 @@
+"""Celery tasks: thin wrappers queued by beat; the work is in audit.rollups."""
+
+from celery import shared_task
+
+from .rollups import rollups_refresh
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def refresh_dashboard_rollups() -> int:
+    """Rebuild the dashboard rollups of the days marked since the last run. Idempotent: a
+    redelivered or overlapping run rebuilds a day again with the same result."""
+    return len(rollups_refresh())
