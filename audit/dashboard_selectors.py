@@ -19,29 +19,35 @@ Definitions (the page says them too):
 - **tone** is the scoring app's brand-tone score (0-1, shown 0-100) from its daily
   aggregates (scoring.selectors.channel_summary and daily_series), for one brand voice.
 
-Queries: a fixed number (handoff_metrics' three or two calls, then one statement here)
-whatever the period, channel count or data volume.
+The page reads the daily rollups (`dashboard`: three tables, a few hundred rows, plus two
+freshness queries and tone's; audit.rollups builds them from `breakdown_rows` and the
+handoffs per day); `dashboard_direct` computes the same figures from the facts
+(handoff_metrics' three or two calls, then one statement) and is the reference the rollups
+are tested against. Both: a fixed number of queries whatever the period, channel count or
+data volume.
 """
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Model
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
 from conversations.models import AIStep, Conversation, DashboardDirtyDay, Message, Outcome
 from handoffs.models import Handoff, Wait
-from handoffs.selectors import HandoffMetrics, SLAFigures, handoff_metrics, percentile
-
-from .models import ConversationDaily, DashboardDay, HandoffDaily, ReleaseDaily
+from handoffs.selectors import HandoffMetrics, SLAFigures, handoff_metrics
 from scoring.models import BrandVoice
 from scoring.selectors import channel_summary, daily_series
+
+from .models import ConversationDaily, DashboardDay, HandoffDaily, ReleaseDaily
 
 PERIODS = (7, 30, 90)
 CSAT_BUCKETS = ("none", "resolved", "abandoned", "returned", "open")
@@ -82,7 +88,14 @@ def inbox_link(period: Period, *, day: date | None = None, **filters: str) -> st
     they include every conversation started or handed off in the period)."""
     params = {"channel": period.channel, **filters,
               "since": (day or period.first).isoformat(), "until": period.last.isoformat()}
-    return f"{reverse('audit:inbox')}?{urlencode({k: v for k, v in params.items() if v})}"
+    path = _inbox_path(get_script_prefix(), get_urlconf())
+    return f"{path}?{urlencode({k: v for k, v in params.items() if v})}"
+
+
+@functools.lru_cache(maxsize=16)
+def _inbox_path(prefix: str, urlconf: str | None) -> str:
+    """reverse() once per prefix and URLconf: a page of figures makes thousands of links."""
+    return reverse("audit:inbox")
 
 
 @dataclass
@@ -438,6 +451,8 @@ class Freshness:
 
 
 _SHARED = ("conversations", "dropped", "returned")
+FLOATS = "<f8"  # HandoffDaily's packed arrays
+SLA_KINDS = [k.value for k in Wait.Kind]  # HandoffDaily.sla_open's kind indexes
 
 
 class _Group:
@@ -447,8 +462,9 @@ class _Group:
         self.m = HandoffMetrics(key=key, conversations_eligible=0, conversations_handed_off=0)
         self.distinct = dict.fromkeys(_SHARED, 0)
         self.shared: dict[str, set[int]] = {name: set() for name in _SHARED}
-        self.times: dict[str, list[float]] = {"time_to_human": [], "time_to_human_business": []}
-        self.sla: dict[str, list[Any]] = {}  # kind -> [waits, met, breached, open deadlines]
+        self.times: dict[str, list[Any]] = {"time_to_human": [], "time_to_human_business": []}
+        self.sla: dict[str, list[int]] = {}  # kind -> [waits, met, breached]
+        self.open: list[Any] = []  # arrays of (kind index, deadline) pairs
 
     def add_cell(self, cell: dict[str, Any]) -> None:
         m = self.m
@@ -460,14 +476,14 @@ class _Group:
             # Conversations counted in one cell only, plus (below) the union of the others.
             self.distinct[name] += cell[name] - len(shared)
             self.shared[name].update(shared)
-        for name, values in self.times.items():
-            values.extend(cell[name])
+        for name, arrays in self.times.items():
+            arrays.append(numpy.frombuffer(cell[name], dtype=FLOATS))
         for kind, figures in cell["sla"].items():
-            acc = self.sla.setdefault(kind, [0, 0, 0, []])
+            acc = self.sla.setdefault(kind, [0, 0, 0])
             acc[0] += figures["waits"]
             acc[1] += figures["met"]
             acc[2] += figures["breached"]
-            acc[3].extend(figures["open"])
+        self.open.append(numpy.frombuffer(cell["sla_open"], dtype=FLOATS))
 
     def add_conversations(self, bucket: str, conversations: int, eligible: int) -> None:
         self.m.conversations_eligible = (self.m.conversations_eligible or 0) + eligible
@@ -479,13 +495,19 @@ class _Group:
         m = self.m
         m.conversations_with_handoff, m.conversations_dropped, m.conversations_returned = (
             self.distinct[name] + len(self.shared[name]) for name in _SHARED)
-        for name, values in self.times.items():
-            setattr(m, f"{name}_p50", percentile(values, 0.5))
-            setattr(m, f"{name}_p90", percentile(values, 0.9))
-        moment = now.timestamp()
-        m.sla = {kind: SLAFigures(met, breached + sum(1 for d in deadlines if d <= moment))
-                 for kind, (waits, met, breached, deadlines) in sorted(self.sla.items())
-                 if waits}
+        for name, arrays in self.times.items():
+            values = numpy.concatenate(arrays) if arrays else numpy.empty(0)
+            if len(values):
+                # Linear interpolation between closest ranks, as PERCENTILE_CONT.
+                p50, p90 = numpy.percentile(values, [50, 90])
+                setattr(m, f"{name}_p50", float(p50))
+                setattr(m, f"{name}_p90", float(p90))
+        pairs = numpy.concatenate(self.open).reshape(-1, 2) if self.open \
+            else numpy.empty((0, 2))
+        due = pairs[pairs[:, 1] <= now.timestamp(), 0]  # kinds of the waits now breached
+        late = {kind: int(numpy.count_nonzero(due == n)) for n, kind in enumerate(SLA_KINDS)}
+        m.sla = {kind: SLAFigures(met, breached + late[kind])
+                 for kind, (waits, met, breached) in sorted(self.sla.items()) if waits}
         return m
 
 
@@ -512,7 +534,7 @@ def _dashboard_rollups(*, period: Period, now: datetime) -> Dashboard:
         "csat_sum"))
     for cell in HandoffDaily.objects.filter(**mine).values(
             "day", "channel", "handoffs", "reached", "stalled", *_SHARED, "shared",
-            "time_to_human", "time_to_human_business", "sla"):
+            "time_to_human", "time_to_human_business", "sla", "sla_open"):
         for group in groups_of(cell["day"], cell["channel"]):
             group.add_cell(cell)
     metrics = {key: group.metrics(now) for key, group in groups.items()}

@@ -14,19 +14,21 @@ When: the services that change the facts mark days (conversations.services
 change of TIME_ZONE, or to repair).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import numpy
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
 from conversations.models import Conversation, DashboardDirtyDay
+from conversations.services import dashboard_days_mark
 from handoffs.machine import State
 from handoffs.models import Handoff, Wait
 
-from .dashboard_selectors import Period, _jit_off, breakdown_rows
+from .dashboard_selectors import FLOATS, SLA_KINDS, Period, _jit_off, breakdown_rows
 from .models import ConversationDaily, DashboardDay, HandoffDaily, ReleaseDaily
 
 
@@ -98,12 +100,13 @@ def _handoff_cells(period: Period) -> list[dict[str, Any]]:
             cell[name] = len(ids)
         cell["shared"] = {name: sorted(ids & shared) for name, ids in found.items()
                           if ids & shared}
+    kinds = {kind: n for n, kind in enumerate(SLA_KINDS)}
+    open_waits: dict[str, list[float]] = {channel: [] for channel in cells}
     for channel, kind, met, ended_at, deadline_at in Wait.objects.filter(
             handoff__requested_at__gte=period.since, handoff__requested_at__lt=period.until,
             allowed_seconds__isnull=False).values_list(
             "handoff__channel", "kind", "met", "ended_at", "deadline_at"):
-        sla = cells[channel]["sla"].setdefault(
-            kind, {"waits": 0, "met": 0, "breached": 0, "open": []})
+        sla = cells[channel]["sla"].setdefault(kind, {"waits": 0, "met": 0, "breached": 0})
         sla["waits"] += 1
         if met is True:
             sla["met"] += 1
@@ -111,8 +114,16 @@ def _handoff_cells(period: Period) -> list[dict[str, Any]]:
             sla["breached"] += 1
         elif ended_at is None and deadline_at is not None:
             # Breached once the clock passes the deadline (handoff_metrics' rule, any `now`).
-            sla["open"].append(deadline_at.timestamp())
+            open_waits[channel] += [kinds[kind], deadline_at.timestamp()]
+    for channel, cell in cells.items():
+        cell["sla_open"] = _pack(open_waits[channel])
+        for name in ("time_to_human", "time_to_human_business"):
+            cell[name] = _pack(cell[name])
     return list(cells.values())
+
+
+def _pack(values: list[float]) -> bytes:
+    return numpy.asarray(values, dtype=FLOATS).tobytes()
 
 
 def rollups_refresh(*, on_progress: Callable[[date], Any] | None = None) -> list[date]:
@@ -151,13 +162,7 @@ def _rebuild(days: list[date], on_progress: Callable[[date], Any] | None) -> Non
         try:
             rollup_day_build(day)
         except BaseException:
-            _mark(days[n:])  # not lost: the next refresh tries again
+            dashboard_days_mark(days=days[n:])  # not lost: the next refresh tries again
             raise
         if on_progress:
             on_progress(day)
-
-
-def _mark(days: Iterable[date]) -> None:
-    now = timezone.now()
-    DashboardDirtyDay.objects.bulk_create(
-        [DashboardDirtyDay(day=d, marked_at=now) for d in days], ignore_conflicts=True)

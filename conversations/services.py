@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -342,22 +342,23 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
 
 
 def dashboard_days_mark(
-    *, conversation_ids: Iterable[int] = (), moments: Iterable[datetime] = ()
+    *, conversation_ids: Iterable[int] = (), moments: Iterable[datetime] = (),
+    days: Iterable[date] = (),
 ) -> None:
     """Mark the dashboard days a batch changed: the start days (site time zone) of
-    `conversation_ids` and the days of `moments` (e.g. handoff requests). One look-up and
+    `conversation_ids`, the days of `moments` (e.g. handoff requests), and `days`. One look-up and
     one `INSERT … ON CONFLICT DO NOTHING` per batch, inside the caller's transaction, and
     again after commit: the rollup task deletes the marks it takes before reading, so a
     mark that found the row present just before that delete still leaves one behind for
     data committed after the task's snapshot."""
     ids = sorted(set(conversation_ids))
-    days = {timezone.localdate(m) for m in moments}
+    wanted = {*days, *(timezone.localdate(m) for m in moments)}
     if ids:
         starts = Conversation.objects.filter(pk__in=ids).values_list("started_at", flat=True)
-        days.update(timezone.localdate(s) for s in starts)
-    if not days:
+        wanted.update(timezone.localdate(s) for s in starts)
+    if not wanted:
         return
-    ordered = sorted(days)
+    ordered = sorted(wanted)
 
     def mark() -> None:
         now = timezone.now()

@@ -144,6 +144,9 @@ def test_dashboards_draw_their_charts_and_link_to_conversations(browser, live_se
     page = sign_in(browser, live_server, "qa_reviewer-1")
     page.click("header >> text=Dashboards")
     expect(page.locator("h1")).to_contain_text("Dashboard")
+    # The figures come from the rollups the data fixture refreshed: the page says so.
+    expect(page.locator("[data-freshness]")).to_contain_text("Figures as of")
+    expect(page.locator("[data-freshness]")).to_contain_text("up to date")
     assert page.locator("svg").count() >= 3
     shot(page, "dashboards-1440")
     link = page.locator("a[href*='handoff_state=']").first

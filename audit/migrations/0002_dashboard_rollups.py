@@ -72,9 +72,10 @@ class Migration(migrations.Migration):
                 ('dropped', models.PositiveIntegerField()),
                 ('returned', models.PositiveIntegerField()),
                 ('shared', models.JSONField(default=dict)),
-                ('time_to_human', models.JSONField(default=list)),
-                ('time_to_human_business', models.JSONField(default=list)),
+                ('time_to_human', models.BinaryField(default=b'')),
+                ('time_to_human_business', models.BinaryField(default=b'')),
                 ('sla', models.JSONField(default=dict)),
+                ('sla_open', models.BinaryField(default=b'')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('day', 'channel'), name='handoff_daily_key')],
