@@ -311,8 +311,7 @@ def conversation_replay(*, conversation: Conversation) -> Replay:
     items = [ReplayItem(i.at, i.kind, i.obj, when(i.at)) for i in items]
     for item in items:
         if item.kind == "message":
-            # Display fields once here: the template reads them in several places.
-            item.obj.status_list = list(item.obj.status_events.all())
+            # Once here: the template reads it in several places.
             item.obj.author_label = item.obj.get_author_kind_display()
             by_name = scores.get(item.obj.pk, {})
             item.obj.auto_scores = sorted(
