@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -31,11 +31,19 @@ from handoffs.models import Handoff, Wait
 from .dashboard_selectors import FLOATS, SLA_KINDS, Period, _jit_off, breakdown_rows
 from .models import ConversationDaily, DashboardDay, HandoffDaily, ReleaseDaily
 
+_ROLLUP_LOCK = 0x524F4C4C  # "ROLL": pg_advisory_xact_lock(key, day) per day being built
+
 
 def rollup_day_build(day: date) -> None:
     """Replace the rollup rows of one day with what the facts say now."""
     period = Period(days=1, first=day, last=day)
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Two refreshes of one day (beat and the command) queue instead of colliding
+            # on the rows' unique keys.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                               [_ROLLUP_LOCK, day.toordinal()])
         _jit_off()
         rows = breakdown_rows(period)
         cells = _handoff_cells(period)
