@@ -42,7 +42,7 @@ from conversations.models import (
     Participant,
     RawEvent,
 )
-from conversations.services import message_record, raw_event_ingest
+from conversations.services import dashboard_days_mark, message_record, raw_event_ingest
 
 PROVIDER = "twilio"
 API_VERSION = "2010-04-01"
@@ -1456,6 +1456,9 @@ def demo_bulk_seed(
             with connection.cursor() as cursor:
                 for model in (Conversation, Participant, Message, MessageStatusEvent):
                     cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+        if report.conversations:
+            # Written around the services: mark the days spanned for the dashboard rollups.
+            dashboard_days_mark(moments=[now - timedelta(days=d) for d in range(_BULK_DAYS + 2)])
         return report
     finally:
         if postgres:

@@ -6,13 +6,18 @@
    AI steps (models, prompt versions, cost) on most conversations, one handoff with its SLA
    wait on `--handoff-share` of them (every end state, some dropped or stalled, with their
    flags), outcomes with CSAT, and one conversation of `--replay-messages` messages.
-   VACUUM ANALYZE.
+   VACUUM ANALYZE. With `--keep`, none of this: the kept database is migrated (an older
+   schema's too) and reused.
+   Then the dashboards' daily rollups are built as production builds them, timed and
+   printed: `--rollups rebuild` (default) as `manage.py rebuild_dashboard_rollups` does,
+   every day; `--rollups refresh` as beat does, the days marked since the last build. Then
+   one day once more (what beat's refresh of a changed day costs).
 3. In this process, Django's test Client as a signed-in manager: for each page, warm-up
    requests, then `--repeats` timed requests; p50/p95 and the queries one request makes.
    The floor is GET /healthz through the same Client and middleware in the same run.
    Pages: the inbox's first page, a filtered page, page 500 (reached by walking the keyset
-   cursor through the 499 pages before it), a replay of the long conversation, the 30-day
-   dashboard (and the 7-day one for comparison).
+   cursor through the 499 pages before it), a replay of the long conversation, the
+   dashboards of 30, 7 and 90 days and of one channel over 30 days.
 
 Exit 0 whether or not the targets are met (the figures are a report); non-zero when the run
 broke (a page answered other than 200, page 500 not reached). See bench/README.md.
@@ -251,6 +256,41 @@ def _bounds() -> tuple[int, int]:
     return low or 1, high or 0
 
 
+@dataclass
+class Rollups:
+    how: str
+    days: int = 0
+    seconds: float = 0.0
+    today_seconds: float = 0.0
+
+
+def build_rollups(how: str) -> Rollups:
+    """The dashboards' daily rollups as production builds them: after a bulk load
+    (`rebuild`: `manage.py rebuild_dashboard_rollups`, every day since the first
+    conversation) or as beat does (`refresh`: only the days marked since the last build;
+    a kept database from before the rollups has every day marked by its migration). Then
+    one day again: what beat's refresh costs for a day that changed (audit.rollups)."""
+    from django.utils import timezone
+
+    from audit.rollups import rollup_day_build, rollups_rebuild, rollups_refresh
+
+    result = Rollups(how=how)
+    began = time.monotonic()
+    with tqdm(desc=f"{how} dashboard rollups", unit=" days", file=sys.stderr) as bar:
+        def start(total: int) -> None:
+            bar.total = total
+            bar.refresh()
+
+        progress = lambda _d: bar.update(1)  # noqa: E731
+        result.days = len(rollups_rebuild(on_start=start, on_progress=progress)
+                          if how == "rebuild" else rollups_refresh(on_progress=progress))
+    result.seconds = time.monotonic() - began
+    began = time.monotonic()
+    rollup_day_build(timezone.localdate() - timedelta(days=1))
+    result.today_seconds = time.monotonic() - began
+    return result
+
+
 # --- measuring ----------------------------------------------------------------------------
 
 
@@ -346,10 +386,13 @@ def export(client: Any, path: str) -> Export:
 
 
 def report(measures: list[Measure], floor: Measure, sizes: dict[str, int],
-           dashboard_repeats: int) -> None:
+           dashboard_repeats: int, rollups: Rollups) -> None:
     print(f"\n== bench-views: Django test Client in-process, PostgreSQL {DB_NAME}, "
           f"{len(floor.seconds)} timed requests each (dashboards: {dashboard_repeats}) ==")
     print("data    " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    print(f"rollups {rollups.how}: {rollups.days} days built in {rollups.seconds:.1f} s "
+          f"({rollups.seconds / max(rollups.days, 1):.2f} s a day); one full day again "
+          f"(a beat refresh of a changed day): {rollups.today_seconds:.2f} s")
     print(f"floor   GET {floor.path:<44} p50 {floor.ms(.5):7.1f} ms  p95 {floor.ms(.95):7.1f} "
           f"ms  queries {floor.queries}")
     for m in measures:
@@ -371,9 +414,8 @@ def main() -> int:
     parser.add_argument("--replay-messages", type=int, default=200)
     parser.add_argument("--page", type=int, default=500, help="the deep page (500)")
     parser.add_argument("--repeats", type=int, default=20, help="timed requests each (20)")
-    parser.add_argument("--dashboard-repeats", type=int, default=3,
-                        help="timed requests of each dashboard (3: each takes seconds at 1M;"
-                        " 0: leave the dashboards out)")
+    parser.add_argument("--dashboard-repeats", type=int, default=20,
+                        help="timed requests of each dashboard (20; 0: leave them out)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-export", dest="export", action="store_false",
                         help="leave out the streamed CSV export of every "
@@ -381,6 +423,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="seeding connections (2)")
     parser.add_argument("--chunk", type=int, default=50_000, help="conversations per COPY")
     parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--rollups", choices=("rebuild", "refresh"), default="rebuild",
+                        help="rebuild every day's dashboard rollups (default), or refresh "
+                        "only the days marked since the last build, as beat does")
     parser.add_argument("--keep", action="store_true",
                         help="reuse the database as the last run left it (no drop, no seed)")
     args = parser.parse_args()
@@ -401,6 +446,7 @@ def main() -> int:
             added = extras(args.handoff_share, args.replay_messages, args.chunk, args.seed)
             print(f"  seeded in {seeded:.0f} s, extras in {added.seconds:.0f} s",
                   file=sys.stderr)
+        rollups = build_rollups(args.rollups)
         replay_id = Conversation.objects.filter(customer_address="+34600000200") \
             .values_list("id", flat=True).first()
         sizes = {"conversations": Conversation.objects.count(),
@@ -419,20 +465,21 @@ def main() -> int:
                     TARGETS_MS["replay"]),
             Measure("dashboard 30 days", "/dashboards/?days=30", TARGETS_MS["dashboard"]),
             Measure("dashboard 7 days", "/dashboards/?days=7", TARGETS_MS["dashboard"]),
+            Measure("dashboard 90 days", "/dashboards/?days=90", TARGETS_MS["dashboard"]),
+            Measure("dashboard 30 d whatsapp", "/dashboards/?days=30&channel=whatsapp",
+                    TARGETS_MS["dashboard"]),
         ]
         if args.dashboard_repeats < 1:
             measures = [m for m in measures if not m.path.startswith("/dashboards/")]
         for m in measures:
             print(f"  measuring {m.label}", file=sys.stderr, flush=True)
-            slow = m.path.startswith("/dashboards/")
-            # A dashboard's counted request warms it up (each one takes seconds at 1M).
-            timed(client, m, args.dashboard_repeats if slow else args.repeats,
-                  0 if slow else args.warmup)
+            board = m.path.startswith("/dashboards/")
+            timed(client, m, args.dashboard_repeats if board else args.repeats, args.warmup)
         # Let the floor see the same warmed process the pages did.
         floor.seconds.clear()
         timed(client, floor, args.repeats, 0)
         csv_export = export(client, "/export.csv") if args.export else None
-    report(measures, floor, sizes, args.dashboard_repeats)
+    report(measures, floor, sizes, args.dashboard_repeats, rollups)
     if csv_export:
         e = csv_export
         print(f"csv export             {e.rows:,} rows in {e.seconds:.1f} s = "

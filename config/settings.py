@@ -235,4 +235,9 @@ CELERY_BEAT_SCHEDULE = {
     "purge-retention": {"task": "conversations.tasks.purge_retention", "schedule": 86400.0},
     # QA review queues take newly matching conversations (docs/qa.md).
     "fill-qa-queues": {"task": "audit.tasks.fill_qa_queues", "schedule": 900.0},
+    # The dashboards' daily rollups of the days whose facts changed (audit.rollups).
+    "dashboard-rollups": {
+        "task": "audit.tasks.refresh_dashboard_rollups",
+        "schedule": float(os.environ.get("HANDOFF_AUDITOR_ROLLUP_SECONDS", "60")),
+    },
 }

@@ -414,6 +414,7 @@ class BatchResult:
     conversation_events: list[ConversationEvent] = field(default_factory=list)
     new_message_ids: list[int] = field(default_factory=list)
     join_after_commit: set[tuple[str, str]] = field(default_factory=set)
+    conversation_ids: set[int] = field(default_factory=set)  # for the dashboard's marks
 
 
 def batch_apply(sql: Any, *, events: Sequence[NormalizedEvent],
@@ -468,6 +469,7 @@ class _Segment:
                 seen.add((event.provider, pmid))
             self.new_messages.append(event)
         self.conversations_resolve()
+        self.result.conversation_ids.update(self.where.values())
         inserted = self.messages_insert()
         self.statuses_apply(inserted)
         self.ai_steps_upsert()

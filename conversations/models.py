@@ -105,6 +105,8 @@ class Conversation(models.Model):
                 fields=["-open_flag_rank", "-last_activity_at", "-id"],
                 name="conversation_by_severity",
             ),
+            # The dashboards' periods and their daily rollups count conversations by start.
+            models.Index(fields=["started_at"], name="conversation_started"),
         ]
 
     def __str__(self) -> str:
@@ -479,3 +481,17 @@ class Outcome(models.Model):
 
     def __str__(self) -> str:
         return f"outcome {self.external_id}"
+
+
+class DashboardDirtyDay(models.Model):
+    """A day (site time zone) whose dashboard figures changed since they were last rolled
+    up: the services that change the facts (ingest, the handoff machine, the sweep) upsert
+    one row per day a batch touches; audit's rollup task rebuilds those days and deletes
+    the rows. Lives here, in the core, so that every app can mark a day without importing
+    audit."""
+
+    day = models.DateField(primary_key=True)
+    marked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"dashboard day {self.day} (marked {self.marked_at:%Y-%m-%d %H:%M})"

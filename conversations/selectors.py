@@ -27,13 +27,16 @@ def conversation_list(*, channel: str | None = None) -> QuerySet[Conversation]:
 
 
 def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
-    """A conversation's messages in time order, each with its delivery status history."""
+    """A conversation's messages in time order, each with its delivery status history as a
+    list in `status_list` (a list, not the manager: `status_events.all()` would clone a
+    queryset per message, a tenth of a long replay)."""
     return (
         conversation.messages.select_related("participant")
         .prefetch_related(
             Prefetch(
                 "status_events",
                 queryset=MessageStatusEvent.objects.order_by("occurred_at", "id"),
+                to_attr="status_list",
             )
         )
         .order_by("sent_at", "id")

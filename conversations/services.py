@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -51,6 +51,7 @@ from .models import (
     Conversation,
     ConversationEvent,
     ConversationKey,
+    DashboardDirtyDay,
     DeliveryStatus,
     Direction,
     Flag,
@@ -330,17 +331,48 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
                 message_recorded.send(sender=Message, message_id=new_ids[0], message_ids=new_ids)
 
             transaction.on_commit(recorded, robust=True)
+        touched = result.conversation_ids
     else:
-        messages, conversation_events = _events_apply_one_by_one(events, raw_event)
+        messages, conversation_events, touched = _events_apply_one_by_one(events, raw_event)
     if messages or conversation_events:
         journey_recorded.send(
             sender=Message, messages=messages, conversation_events=conversation_events
         )
+    dashboard_days_mark(conversation_ids=touched)
+
+
+def dashboard_days_mark(
+    *, conversation_ids: Iterable[int] = (), moments: Iterable[datetime] = (),
+    days: Iterable[date] = (),
+) -> None:
+    """Mark the dashboard days a batch changed: the start days (site time zone) of
+    `conversation_ids`, the days of `moments` (e.g. handoff requests), and `days`. One look-up and
+    one `INSERT … ON CONFLICT DO NOTHING` per batch, inside the caller's transaction, and
+    again after commit: the rollup task deletes the marks it takes before reading, so a
+    mark that found the row present just before that delete still leaves one behind for
+    data committed after the task's snapshot."""
+    ids = sorted(set(conversation_ids))
+    wanted = {*days, *(timezone.localdate(m) for m in moments)}
+    if ids:
+        starts = Conversation.objects.filter(pk__in=ids).values_list("started_at", flat=True)
+        wanted.update(timezone.localdate(s) for s in starts)
+    if not wanted:
+        return
+    ordered = sorted(wanted)
+
+    def mark() -> None:
+        now = timezone.now()
+        DashboardDirtyDay.objects.bulk_create(
+            [DashboardDirtyDay(day=d, marked_at=now) for d in ordered], ignore_conflicts=True)
+
+    mark()
+    if connection.in_atomic_block:
+        transaction.on_commit(mark, robust=True)
 
 
 def _events_apply_one_by_one(
     events: list[NormalizedEvent], raw_event: RawEvent | None, *, lock_in_order: bool = True
-) -> tuple[list[Message], list[ConversationEvent]]:
+) -> tuple[list[Message], list[ConversationEvent], set[int]]:
     """The reference semantics: each event applied in order. `lock_in_order` (PostgreSQL):
     first open and lock the threads of the batch's messages in one global order, against
     deadlocks between concurrent multi-event batches; a side effect is that those threads
@@ -350,6 +382,7 @@ def _events_apply_one_by_one(
         _conversations_lock_in_order(events)
     messages: list[Message] = []
     conversation_events: list[ConversationEvent] = []
+    touched: set[int] = set()  # conversations whose dashboard facts may have changed
     for event in events:
         if isinstance(event, MessageEvent) and event.channel == Channel.EMAIL:
             messages.append(email_message_record(event=event, raw_event=raw_event))
@@ -358,14 +391,16 @@ def _events_apply_one_by_one(
         elif isinstance(event, StatusEvent):
             message_status_record(event=event, raw_event=raw_event)
         elif isinstance(event, AIStepEvent):
-            ai_step_record(event=event, raw_event=raw_event)
+            touched.add(ai_step_record(event=event, raw_event=raw_event).conversation_id)
         elif isinstance(event, LifecycleEvent):
             conversation_events.append(conversation_event_record(event=event, raw_event=raw_event))
         elif isinstance(event, OutcomeEvent):
-            outcome_record(event=event, raw_event=raw_event)
+            touched.add(outcome_record(event=event, raw_event=raw_event).conversation_id)
         else:  # pragma: no cover - a new event type without a handler is a programming error
             raise TypeError(f"unhandled event {type(event).__name__}")
-    return messages, conversation_events
+    touched.update(m.conversation_id for m in messages)
+    touched.update(e.conversation_id for e in conversation_events)
+    return messages, conversation_events, touched
 
 
 # What message_record needs to know, in one round trip: is the message known already, the

@@ -51,6 +51,7 @@ from conversations.models import (
 )
 from conversations.services import (
     conversations_flag_rank_refresh,
+    dashboard_days_mark,
     flag_raise,
     flag_set_status,
 )
@@ -413,6 +414,17 @@ def journey_apply(
             sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq)),
             seen,
         )
+    handoff_days_mark(work)
+
+
+def handoff_days_mark(conversation_ids: Iterable[int]) -> None:
+    """Mark for the dashboard rollups the start days of these conversations and the request
+    days of all their handoffs (a new handoff changes what its conversation's other
+    handoff days share): one look-up and one upsert."""
+    ids = sorted(set(conversation_ids))
+    if ids:
+        dashboard_days_mark(conversation_ids=ids, moments=Handoff.objects.filter(
+            conversation_id__in=ids).values_list("requested_at", flat=True))
 
 
 def _conversation_apply(
@@ -1153,6 +1165,7 @@ def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
             kind=STALLED,
             evidence=_stall_figures,
             calendar=lambda text: _calendar_cached(json.dumps(json.loads(text), sort_keys=True)),
+            mark=handoff_days_mark,
         )
         result.stalled += stalled
         result.flags_created += created
@@ -1305,13 +1318,15 @@ def _stalled_flags_raise(
     if refreshed:
         Flag.objects.bulk_update(refreshed, ["evidence", "severity", "updated_at"])
     conversations_flag_rank_refresh(conversation_ids=[h.conversation_id for h, _ in findings])
+    handoff_days_mark([h.conversation_id for h, _ in findings])
     return len(new), len(refreshed)
 
 
 def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
     if _set_based():
         rows, flagged = sweep_sql.sweep_windows(
-            now, batch_size, kind=DROPPED, reason=WINDOW_EXPIRED, detail=_window_figures
+            now, batch_size, kind=DROPPED, reason=WINDOW_EXPIRED, detail=_window_figures,
+            mark=handoff_days_mark,
         )
         result.window_expired += flagged
         return bool(rows)
@@ -1341,6 +1356,7 @@ def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
                 )
                 result.window_expired += 1
         Handoff.objects.filter(pk__in=[h.pk for h in due]).update(window_expires_at=None)
+        handoff_days_mark([h.conversation_id for h in due if h.state in WAITING])
     return True
 
 
@@ -1361,6 +1377,7 @@ def handoffs_rebuild(
     count = 0
     for conversation_id in conversations.values_list("pk", flat=True).iterator():
         with transaction.atomic():
+            handoff_days_mark([conversation_id])  # the days of the handoffs about to go
             Handoff.objects.filter(conversation_id=conversation_id).delete()
             HumanAsk.objects.filter(conversation_id=conversation_id).delete()
             Flag.objects.filter(

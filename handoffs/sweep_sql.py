@@ -99,9 +99,12 @@ def _cursor() -> psycopg.Cursor:
 
 
 def _raise(cur: psycopg.Cursor, *, kind: str, merge: str, now: datetime,
-           findings: list[tuple[int, str, int, dict[str, Any]]]) -> int:
-    """Upsert flags for (conversation, severity, handoff, evidence); returns how many new."""
+           findings: list[tuple[int, str, int, dict[str, Any]]],
+           mark: Callable[[list[int]], None]) -> int:
+    """Upsert flags for (conversation, severity, handoff, evidence); returns how many new.
+    `mark` gets the conversations whose handoffs changed (dashboard days)."""
     conv = [f[0] for f in findings]
+    mark(conv)
     severity = [f[1] for f in findings]
     created = cur.execute(FLAGS.format(merge=merge), {
         "kind": kind, "now": now, "conv": conv, "sev": severity,
@@ -113,7 +116,7 @@ def _raise(cur: psycopg.Cursor, *, kind: str, merge: str, now: datetime,
 
 def sweep_waits(
     now: datetime, limit: int, *, kind: str, evidence: Callable[..., dict[str, Any]],
-    calendar: Callable[[str], Any],
+    calendar: Callable[[str], Any], mark: Callable[[list[int]], None],
 ) -> tuple[int, int, dict[str, int]]:
     """One batch of due waits -> handoff_stalled. Returns (stalled, flags created, by state)."""
     with transaction.atomic(), _cursor() as cur:
@@ -136,12 +139,14 @@ def sweep_waits(
                 ), "stalls": [state]},
             ))
             by_state[state] = by_state.get(state, 0) + 1
-        created = _raise(cur, kind=kind, merge=STALLED_MERGE, now=now, findings=findings)
+        created = _raise(cur, kind=kind, merge=STALLED_MERGE, now=now, findings=findings,
+                         mark=mark)
     return len(rows), created, by_state
 
 
 def sweep_windows(now: datetime, limit: int, *, kind: str, reason: str,
-                  detail: Callable[..., dict[str, Any]]) -> tuple[int, int]:
+                  detail: Callable[..., dict[str, Any]],
+                  mark: Callable[[list[int]], None]) -> tuple[int, int]:
     """One batch of due WhatsApp windows -> handoff_dropped. Returns (rows, flagged)."""
     with transaction.atomic(), _cursor() as cur:
         rows = cur.execute(WINDOWS, {"now": now, "limit": limit,
@@ -162,5 +167,5 @@ def sweep_windows(now: datetime, limit: int, *, kind: str, reason: str,
                     requested_at=requested_at, now=now)},
             }))
         if findings:
-            _raise(cur, kind=kind, merge=DROPPED_MERGE, now=now, findings=findings)
+            _raise(cur, kind=kind, merge=DROPPED_MERGE, now=now, findings=findings, mark=mark)
     return len(rows), len(findings)

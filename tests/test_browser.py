@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from audit.handoff_scenarios import scenario_get
 from audit.masking import mask_address
 from audit.roles import roles_ensure
+from audit.rollups import rollups_refresh
 from conversations.models import Conversation, Flag
 from tests.test_handoff_scenarios import play
 
@@ -41,6 +42,7 @@ def data(client, settings):
     for key in ("whatsapp-window-expired", "sms-ai-kept-talking", "web-on-time",
                 "web-missed-request", "email-dropped-at-resolve"):
         play(client, settings, scenario_get(key))
+    rollups_refresh()  # what beat does every minute
     roles_ensure()
     for role in ("manager", "qa_reviewer", "viewer"):
         user = User.objects.create_user(f"{role}-1", password="correct horse")
@@ -142,6 +144,9 @@ def test_dashboards_draw_their_charts_and_link_to_conversations(browser, live_se
     page = sign_in(browser, live_server, "qa_reviewer-1")
     page.click("header >> text=Dashboards")
     expect(page.locator("h1")).to_contain_text("Dashboard")
+    # The figures come from the rollups the data fixture refreshed: the page says so.
+    expect(page.locator("[data-freshness]")).to_contain_text("Figures as of")
+    expect(page.locator("[data-freshness]")).to_contain_text("up to date")
     assert page.locator("svg").count() >= 3
     shot(page, "dashboards-1440")
     link = page.locator("a[href*='handoff_state=']").first

@@ -23,6 +23,7 @@ from audit.charts import Point, Series, bar_chart, line_chart, nice_max
 from audit.dashboard_selectors import dashboard, dashboard_period
 from audit.handoff_scenarios import BUSINESS, REFERENCE_WEEK, scenario_customer, scenario_get
 from audit.masking import mask_address
+from audit.rollups import rollups_refresh
 from audit.selectors import InboxFilters, inbox_queryset
 from conversations.models import Conversation
 from scoring.models import BrandVoice, ScoreDaily
@@ -91,6 +92,7 @@ def week(client, settings):
     for key in KEYS.values():
         play(client, settings, scenario_get(key))
     _ai_and_outcomes(client)
+    rollups_refresh()  # what beat does every minute
     client.logout()
     return {which: Conversation.objects.get(keys__key=f"events:scn-{key}")
             for which, key in KEYS.items()}

@@ -205,7 +205,7 @@ def test_a_tricky_batch_leaves_the_same_rows_set_based_as_event_by_event(client,
     assert batch_applicable(events)
 
     def one_by_one(raw):
-        messages, conversation_events = services._events_apply_one_by_one(events, raw)
+        messages, conversation_events, _touched = services._events_apply_one_by_one(events, raw)
         journey_recorded.send(sender=Message, messages=messages,
                               conversation_events=conversation_events)
 
@@ -451,7 +451,7 @@ def test_random_batches_leave_the_same_rows_both_ways(events, earlier):
         return applied(both, None)
 
     def one_by_one(normalized, raw):
-        messages, conversation_events = services._events_apply_one_by_one(
+        messages, conversation_events, _touched = services._events_apply_one_by_one(
             normalized, raw, lock_in_order=False)
         if messages or conversation_events:  # as events_apply
             journey_recorded.send(sender=Message, messages=messages,

@@ -104,7 +104,8 @@ class MessageSerializer(ReadOnlyModelSerializer):
     body = MaskedText()
     body_new = MaskedText(help_text="E-mail: the new part of a reply, without quoted history.")
     subject = MaskedText()
-    status_history = StatusEventSerializer(source="status_events", many=True)
+    # Prefetched as a list by the views (conversations.selectors.conversation_messages).
+    status_history = StatusEventSerializer(source="status_list", many=True)
 
     class Meta:
         model = Message

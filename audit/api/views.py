@@ -141,7 +141,8 @@ class MessageList(_List):
 
     queryset = Message.objects.select_related("participant").prefetch_related(
         Prefetch("status_events", queryset=MessageStatusEvent.objects.order_by("occurred_at",
-                                                                                 "id")))
+                                                                                 "id"),
+                 to_attr="status_list"))
     serializer_class = s.MessageSerializer
     filterset_class = filters.MessageFilter
     ordering = ("-sent_at", "-id")
