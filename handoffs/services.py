@@ -55,7 +55,7 @@ from conversations.services import (
     flag_set_status,
 )
 
-from . import sweep_sql
+from . import batch, sweep_sql
 from .business_time import Calendar, business_add, business_seconds
 from .machine import ACTIVE, EVENT_TRIGGERS, OPENING, TERMINAL, WAITING, State, Trigger, next_state
 from .models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
@@ -170,23 +170,36 @@ def _waits_close(
     calendar = policy_calendar(handoff.policy)
     closed = []
     for wait in open_waits:
-        wait.ended_at = at
-        wait.waited_seconds = business_seconds(wait.started_at, at, calendar)
-        wait.met = (
-            None if wait.allowed_seconds is None else (wait.waited_seconds <= wait.allowed_seconds)
-        )
-        late = wait.met is False and wait.stalled_at is None
-        if late:
-            # The sweep did not see it open (beat down, or history rebuilt): the finding is
-            # raised now, so no late wait goes unflagged.
-            wait.stalled_at = at
-        wait.save(update_fields=["ended_at", "waited_seconds", "met", "stalled_at"])
+        late = wait_end(wait, at=at, calendar=calendar)
+        wait.save(update_fields=WAIT_END_FIELDS)
         if late:
             Handoff.objects.filter(pk=handoff.pk).update(stalled_count=F("stalled_count") + 1)
-            evidence = _stall_evidence(wait, handoff, waited=wait.waited_seconds, at=at)
-            _stalled_flags_raise([(handoff, {**evidence, "detected": "when the wait ended"})], at)
+            _stalled_flags_raise([(handoff, late_wait_evidence(wait, handoff, at=at))], at)
         closed.append(wait)
     return closed
+
+
+WAIT_END_FIELDS = ["ended_at", "waited_seconds", "met", "stalled_at"]
+
+
+def wait_end(wait: Wait, *, at: datetime, calendar: Calendar | None) -> bool:
+    """End a wait at `at` (in memory): how long it took and whether it met its limit.
+    True when it was late and no sweep had flagged it: the finding is raised now (beat
+    down, or history rebuilt), so no late wait goes unflagged."""
+    wait.ended_at = at
+    wait.waited_seconds = business_seconds(wait.started_at, at, calendar)
+    wait.met = (
+        None if wait.allowed_seconds is None else (wait.waited_seconds <= wait.allowed_seconds)
+    )
+    late = wait.met is False and wait.stalled_at is None
+    if late:
+        wait.stalled_at = at
+    return late
+
+
+def late_wait_evidence(wait: Wait, handoff: Handoff, *, at: datetime) -> dict[str, Any]:
+    evidence = _stall_evidence(wait, handoff, waited=wait.waited_seconds, at=at)
+    return {**evidence, "detected": "when the wait ended"}
 
 
 def _wait_evidence(wait: Wait) -> dict[str, Any]:
@@ -258,18 +271,27 @@ def _stalled_flags_clear(
     for flag in flags:
         if kinds is not None and flag.evidence.get("state") not in set(kinds):
             continue
-        deadline = flag.evidence.get("deadline_at")
-        if deadline and at <= datetime.fromisoformat(deadline):
-            # The sweep could not know: the reply was in time, it was reported late.
-            text = (
-                f"Cleared automatically: the reply dated {at.isoformat()} was within the "
-                f"deadline ({deadline}); it was reported after the sweep flagged the wait."
-            )
-        else:
-            text = note
-        flag_set_status(flag=flag, status=Flag.Status.RESOLVED, by=AUTO, note=text)
+        flag_set_status(
+            flag=flag, status=Flag.Status.RESOLVED, by=AUTO, note=stall_clear_note(flag, at, note)
+        )
         cleared += 1
     return cleared
+
+
+def stall_clear_note(flag: Flag, at: datetime, note: str) -> str:
+    """Why a handoff_stalled flag was cleared by a human reply at `at`."""
+    deadline = flag.evidence.get("deadline_at")
+    if deadline and at <= datetime.fromisoformat(deadline):
+        # The sweep could not know: the reply was in time, it was reported late.
+        return (
+            f"Cleared automatically: the reply dated {at.isoformat()} was within the "
+            f"deadline ({deadline}); it was reported after the sweep flagged the wait."
+        )
+    return note
+
+
+def reply_clear_note(at: datetime) -> str:
+    return f"Cleared automatically: a human replied at {at.isoformat()}."
 
 
 # --- applying journey events --------------------------------------------------------------
@@ -404,13 +426,33 @@ def journey_apply(
     )
     for message in customers:
         message._has_wait = message.pk in with_wait
+    per_row: list[int] = []
+    engaged: dict[int, list[_Item]] = {}
+    set_based = batch.set_based(len(messages) + len(conversation_events))
     for conversation_id in sorted(work):
-        conversation = conversations[conversation_id]
-        conversation._asks_possible = watching is None or conversation_id in watching
+        items = sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq))
+        by_conversation[conversation_id] = items
+        asks_watched = watching is None or conversation_id in watching
+        if set_based and batch.engaged_plain(
+            handoffs.get(conversation_id), items, asks_watched=asks_watched and any(
+                i.message is not None and _is_ai_reply(i.message) for i in items
+            )
+        ):
+            engaged[conversation_id] = items
+        else:
+            conversations[conversation_id]._asks_possible = asks_watched
+            per_row.append(conversation_id)
+    if engaged:
+        # Handoffs a human is already on: decided in memory, written in a few statements.
+        plan = batch.EngagedBatch([handoffs[c] for c in engaged], seen)
+        for conversation_id, items in engaged.items():
+            plan.apply(handoffs[conversation_id], items)
+        plan.write()
+    for conversation_id in per_row:
         _conversation_apply(
-            conversation,
+            conversations[conversation_id],
             handoffs.get(conversation_id),
-            sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq)),
+            by_conversation[conversation_id],
             seen,
         )
 
@@ -890,10 +932,7 @@ def _message_apply(
             waits = _waits_close(handoff, at=at, kinds=[Wait.Kind.REPLY])
             if waits:
                 _stalled_flags_clear(
-                    handoff,
-                    at=at,
-                    kinds=[Wait.Kind.REPLY],
-                    note=f"Cleared automatically: a human replied at {at.isoformat()}.",
+                    handoff, at=at, kinds=[Wait.Kind.REPLY], note=reply_clear_note(at)
                 )
             return handoff
         return _trigger_apply(
@@ -1255,38 +1294,11 @@ def _stalled_flags_raise(
 ) -> tuple[int, int]:
     """handoff_stalled for many handoffs in a few statements: one active flag per handoff,
     a second stall of the same handoff adds to that flag's history."""
-    ids = [h.pk for h, _ in findings]
-    existing = {
-        f.subject_id: f
-        for f in Flag.objects.filter(
-            kind=STALLED,
-            subject_type=Flag.SubjectType.HANDOFF,
-            subject_id__in=ids,
-            status__in=Flag.ACTIVE_STATUSES,
-        )
-    }
+    existing = stalled_flags_active([h.pk for h, _ in findings])
     new, refreshed = [], []
     for handoff, evidence in findings:
-        severity = Flag.Severity.MEDIUM if handoff.stalled_count < 1 else Flag.Severity.HIGH
-        flag = existing.get(handoff.pk)
-        if flag is None:
-            new.append(
-                Flag(
-                    conversation_id=handoff.conversation_id,
-                    kind=STALLED,
-                    severity=severity,
-                    subject_type=Flag.SubjectType.HANDOFF,
-                    subject_id=handoff.pk,
-                    evidence={**evidence, "stalls": [evidence["state"]]},
-                    raised_at=now,
-                )
-            )
-        else:
-            history = [*flag.evidence.get("stalls", []), evidence["state"]]
-            flag.evidence = {**evidence, "stalls": history}
-            flag.severity = Flag.Severity.HIGH
-            flag.updated_at = now
-            refreshed.append(flag)
+        flag, created = stalled_flag_decide(existing.get(handoff.pk), handoff, evidence, now)
+        (new if created else refreshed).append(flag)
     try:
         with transaction.atomic():
             Flag.objects.bulk_create(new)
@@ -1306,6 +1318,42 @@ def _stalled_flags_raise(
         Flag.objects.bulk_update(refreshed, ["evidence", "severity", "updated_at"])
     conversations_flag_rank_refresh(conversation_ids=[h.conversation_id for h, _ in findings])
     return len(new), len(refreshed)
+
+
+def stalled_flags_active(handoff_ids: Iterable[int]) -> dict[int, Flag]:
+    """The active handoff_stalled flag of each handoff that has one."""
+    return {
+        f.subject_id: f
+        for f in Flag.objects.filter(
+            kind=STALLED,
+            subject_type=Flag.SubjectType.HANDOFF,
+            subject_id__in=list(handoff_ids),
+            status__in=Flag.ACTIVE_STATUSES,
+        )
+    }
+
+
+def stalled_flag_decide(
+    flag: Flag | None, handoff: Handoff, evidence: dict[str, Any], now: datetime
+) -> tuple[Flag, bool]:
+    """A stall found: a new flag (True), or the active one refreshed with the stall added
+    to its history (False); in memory, the caller writes."""
+    if flag is None:
+        severity = Flag.Severity.MEDIUM if handoff.stalled_count < 1 else Flag.Severity.HIGH
+        return Flag(
+            conversation_id=handoff.conversation_id,
+            kind=STALLED,
+            severity=severity,
+            subject_type=Flag.SubjectType.HANDOFF,
+            subject_id=handoff.pk,
+            evidence={**evidence, "stalls": [evidence["state"]]},
+            raised_at=now,
+        ), True
+    history = [*flag.evidence.get("stalls", []), evidence["state"]]
+    flag.evidence = {**evidence, "stalls": history}
+    flag.severity = Flag.Severity.HIGH
+    flag.updated_at = now
+    return flag, False
 
 
 def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
