@@ -26,15 +26,25 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from conversations.conf import auditor_settings
-from conversations.models import Channel, Flag
+from conversations.models import (
+    AIStep,
+    AuthorKind,
+    Channel,
+    Conversation,
+    ConversationEvent,
+    Flag,
+    Message,
+    Participant,
+)
 
 # services imports this module; the module object resolves its names when called.
 from . import services
-from .machine import State
-from .models import Handoff, Wait
+from .machine import State, Trigger
+from .models import Handoff, HandoffTransition, HumanAsk, Wait
 
 if TYPE_CHECKING:
     from .services import _Item
@@ -44,21 +54,103 @@ def set_based(item_count: int) -> bool:
     """PostgreSQL, a real batch, and the setting on (False: per row, e.g. to compare)."""
     return (
         item_count > 1
+        and services._replayed.get() is None  # rebuild_handoffs: per row, as history came
         and connection.vendor == "postgresql"
         and bool(auditor_settings.JOURNEY_SET_BASED)
     )
 
 
-def engaged_plain(handoff: Handoff | None, items: list[_Item], *, asks_watched: bool) -> bool:
-    """Whether a conversation's items only continue an engaged handoff: no trigger but
-    human replies, no ask for a human watched (AI replies would count against it)."""
+def engaged_plain(handoff: Handoff | None, items: list[_Item]) -> bool:
+    """Whether a conversation's items only continue an engaged handoff: messages, no
+    handoff or conversation event (the caller leaves out AI replies to a watched ask)."""
     return (
         handoff is not None
         and handoff.state == State.ENGAGED
         and handoff.engaged_at is not None
-        and not asks_watched
         and all(i.event is None for i in items)
     )
+
+
+def takeover_candidate(handoff: Handoff | None, items: list[_Item]) -> _Item | None:
+    """The human reply that takes a conversation over, if its items are that simple: no
+    handoff in progress, no handoff or conversation event, and before the reply nothing
+    but customer messages that ask for no human and AI messages."""
+    if handoff is not None or any(i.event is not None for i in items):
+        return None
+    for item in items:
+        if services._is_human_reply(item.message):
+            return item
+        if services._is_customer(item.message) and services.human_request_match(
+            item.message.body
+        ):
+            return None
+    return None
+
+
+@dataclass
+class Takeover:
+    """What takeovers_check loaded for the batch's takeovers."""
+
+    policies: dict[str, dict[str, Any]]  # channel -> SLA policy snapshot
+    actors: dict[int, tuple[str, str]]  # participant id -> (external id, display name)
+    watching: dict[int, list[tuple[int, datetime]]]  # conversation -> watched asks
+
+
+def takeovers_check(
+    candidates: dict[int, _Item], batch_ids: set[int], conversations: dict[int, Conversation]
+) -> tuple[set[int], Takeover]:
+    """Which candidates the set-based path can take over, in a few queries for all: never
+    had a handoff (the per-row path decides between ended handoffs), the AI was in charge
+    (an AI message or step dated by the reply), nothing dated after the reply arrived
+    earlier (the per-row catch-up would apply it), no ask judged missed after the reply
+    (it would be answered in time after all)."""
+    ids = list(candidates)
+    at = {c: item.at for c, item in candidates.items()}
+    no = set(Handoff.objects.filter(conversation_id__in=ids).values_list(
+        "conversation_id", flat=True))
+    ai_first: dict[int, datetime] = {}
+    for model, when in ((Message, "sent_at"), (AIStep, "occurred_at")):
+        rows = model.objects.filter(conversation_id__in=ids, **{f"{when}__lte": max(at.values())})
+        if model is Message:
+            rows = rows.filter(author_kind=AuthorKind.AI)
+        for cid, first in rows.values("conversation_id").annotate(first=Min(when)).values_list(
+            "conversation_id", "first"
+        ):
+            ai_first[cid] = min(first, ai_first.get(cid, first))
+    no |= {c for c in ids if c not in ai_first or ai_first[c] > at[c]}
+    since = min(at.values())
+    for cid, when in Message.objects.filter(
+        conversation_id__in=ids, sent_at__gte=since
+    ).exclude(pk__in=batch_ids).values_list("conversation_id", "sent_at"):
+        if when >= at[cid]:
+            no.add(cid)
+    for cid, when in ConversationEvent.objects.filter(
+        conversation_id__in=ids, occurred_at__gte=since, type__in=services.CATCH_UP_TYPES
+    ).values_list("conversation_id", "occurred_at"):
+        if when >= at[cid]:
+            no.add(cid)
+    watching: dict[int, list[tuple[int, datetime]]] = {}
+    for ask_id, cid, status, asked_at, decided_at in HumanAsk.objects.filter(
+        conversation_id__in=ids,
+        status__in=[HumanAsk.Status.WATCHING, HumanAsk.Status.MISSED],
+    ).values_list("pk", "conversation_id", "status", "asked_at", "decided_at"):
+        if status == HumanAsk.Status.WATCHING:
+            watching.setdefault(cid, []).append((ask_id, asked_at))
+        elif asked_at <= at[cid] < decided_at:
+            no.add(cid)
+    ok = set(ids) - no
+    participants = {candidates[c].message.participant_id for c in ok} - {None}
+    actors = {
+        pk: (external_id, name)
+        for pk, external_id, name in Participant.objects.filter(pk__in=participants).values_list(
+            "pk", "external_id", "display_name"
+        )
+    }
+    policies = {
+        channel: services.sla_policy_resolve(channel=channel)
+        for channel in {conversations[c].channel for c in ok}
+    }
+    return ok, Takeover(policies=policies, actors=actors, watching=watching)
 
 
 @dataclass
@@ -83,8 +175,60 @@ class EngagedBatch:
     flagged_conversations: set[int] = field(default_factory=set)
     refreshed_new: list[Flag] = field(default_factory=list)
 
+    takeovers: list[Handoff] = field(default_factory=list)  # opened here, inserted first
+    transitions: list[HandoffTransition] = field(default_factory=list)
+    asks_satisfied: list[tuple[int, Handoff, datetime]] = field(default_factory=list)
+
     def __post_init__(self) -> None:
-        self.flags = services.stalled_flags_active(h.pk for h in self.handoffs)
+        # Keyed by conversation: a handoff opened in this batch has no id while planned.
+        active = services.stalled_flags_active(h.pk for h in self.handoffs)
+        self.flags = {h.conversation_id: active[h.pk] for h in self.handoffs if h.pk in active}
+
+    def takeover(
+        self, conversation: Conversation, reply: _Item, items: list[_Item], takeover: Takeover
+    ) -> None:
+        """services._no_active_handoff for a human's reply where the AI was in charge and no
+        handoff ever was (takeovers_check made sure), then the rest of the items engaged."""
+        message, at = reply.message, reply.at
+        policy = takeover.policies[conversation.channel]
+        handoff = Handoff(
+            conversation=conversation,
+            number=1,
+            channel=conversation.channel,
+            state=State.ENGAGED,
+            state_entered_at=at,
+            requested_by="human",
+            reason="",
+            queue="",
+            agent_id=takeover.actors.get(message.participant_id, ("", ""))[0],
+            agent_name=takeover.actors.get(message.participant_id, ("", ""))[1],
+            requested_at=at,
+            engaged_at=at,
+            time_to_human=0.0,
+            time_to_human_business=0.0,
+            policy=policy,
+            last_customer_message_at=conversation.last_customer_message_at,
+        )
+        services._window_set(handoff)
+        handoff._open_waits = []
+        handoff._inserted = (handoff.last_customer_message_at, handoff.window_expires_at)
+        self.takeovers.append(handoff)
+        self.transitions.append(HandoffTransition(
+            handoff=handoff,
+            trigger=Trigger.ENGAGE,
+            from_state="",
+            to_state=State.ENGAGED,
+            applied=True,
+            occurred_at=at,
+            source_type=services.Source.MESSAGE,
+            source_id=message.pk,
+            reason=services.TAKEOVER_REASON,
+            evidence=services._wait_deadline_evidence(handoff),
+        ))
+        for ask_id, asked_at in takeover.watching.get(conversation.pk, ()):
+            if asked_at <= at:
+                self.asks_satisfied.append((ask_id, handoff, at))
+        self.apply(handoff, items[items.index(reply) + 1:])
 
     def apply(self, handoff: Handoff, items: list[_Item]) -> None:
         """One conversation's items, in time order, as _conversation_apply would."""
@@ -144,22 +288,24 @@ class EngagedBatch:
                 work.stalls += 1
                 evidence = services.late_wait_evidence(wait, handoff, at=at)
                 flag, created = services.stalled_flag_decide(
-                    self.flags.get(handoff.pk), handoff, evidence, at
+                    self.flags.get(handoff.conversation_id), handoff, evidence, at
                 )
+                if created:
+                    flag._handoff = handoff  # subject_id once the handoff is inserted
                 self._flag_changed(flag, created)
-                self.flags[handoff.pk] = flag
+                self.flags[handoff.conversation_id] = flag
             if wait.pk is not None:
                 self.ended_waits.append(wait)
         if not handoff.policy.get("auto_resolve", True):
             return
-        flag = self.flags.get(handoff.pk)
+        flag = self.flags.get(handoff.conversation_id)
         if flag is not None and flag.evidence.get("state") == Wait.Kind.REPLY:
             flag.status = Flag.Status.RESOLVED
             flag.status_changed_at = timezone.now()
             flag.status_changed_by = services.AUTO
             flag.note = services.stall_clear_note(flag, at, services.reply_clear_note(at))
             self._flag_changed(flag, False)
-            del self.flags[handoff.pk]
+            del self.flags[handoff.conversation_id]
 
     def _flag_changed(self, flag: Flag, created: bool) -> None:
         self.flagged_conversations.add(flag.conversation_id)
@@ -175,6 +321,22 @@ class EngagedBatch:
     # --- writes ---------------------------------------------------------------------------
 
     def write(self) -> None:
+        if self.takeovers:
+            # Inserted as opened; what the items changed after is in the UPDATE below.
+            later = [(h.last_customer_message_at, h.window_expires_at) for h in self.takeovers]
+            for h in self.takeovers:
+                h.last_customer_message_at, h.window_expires_at = h._inserted
+            Handoff.objects.bulk_create(self.takeovers)
+            for h, (clock, window) in zip(self.takeovers, later, strict=True):
+                h.last_customer_message_at, h.window_expires_at = clock, window
+            HandoffTransition.objects.bulk_create(self.transitions)
+        if self.asks_satisfied:
+            _execute(_ASKS_SATISFIED, [
+                {"id": ask_id, "handoff_id": h.pk, "decided_at": at}
+                for ask_id, h, at in self.asks_satisfied
+            ])
+        for flag in self.new_flags:
+            flag.subject_id = flag._handoff.pk
         if self.new_waits:
             Wait.objects.bulk_create(self.new_waits)
         if self.ended_waits:
@@ -234,6 +396,13 @@ _FLAG_FIELDS = [
     "evidence", "severity", "updated_at", "status", "status_changed_at", "status_changed_by",
     "note",
 ]
+
+_ASKS_SATISFIED = """
+UPDATE handoffs_humanask a
+   SET status = 'satisfied', handoff_id = v.handoff_id, decided_at = v.decided_at
+  FROM json_to_recordset(%s::json) AS v(id bigint, handoff_id bigint, decided_at timestamptz)
+ WHERE a.id = v.id
+"""
 
 _WAITS_END = """
 UPDATE handoffs_wait w

@@ -67,6 +67,11 @@ WINDOW_EXPIRED = "whatsapp_window_expired"
 AUTO = "handoff-auditor"  # who changes a flag's status automatically
 
 Source = HandoffTransition.Source
+TAKEOVER_REASON = (
+    "a human replied while the AI was in charge, with no handoff requested (takeover)"
+)
+# Events that may have overtaken a handoff's opening (they never open one themselves).
+CATCH_UP_TYPES = [t for t, trigger in EVENT_TRIGGERS.items() if trigger not in OPENING]
 
 # While rebuild_handoffs replays history: the raw events replayed so far. Catching up then
 # looks only at rows that had arrived by then, as the live path would have.
@@ -428,25 +433,41 @@ def journey_apply(
         message._has_wait = message.pk in with_wait
     per_row: list[int] = []
     engaged: dict[int, list[_Item]] = {}
+    takeovers: dict[int, _Item] = {}
     set_based = batch.set_based(len(messages) + len(conversation_events))
     for conversation_id in sorted(work):
         items = sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq))
         by_conversation[conversation_id] = items
         asks_watched = watching is None or conversation_id in watching
-        if set_based and batch.engaged_plain(
-            handoffs.get(conversation_id), items, asks_watched=asks_watched and any(
-                i.message is not None and _is_ai_reply(i.message) for i in items
-            )
+        conversations[conversation_id]._asks_possible = asks_watched
+        handoff = handoffs.get(conversation_id)
+        if not set_based or (
+            asks_watched and any(i.message is not None and _is_ai_reply(i.message) for i in items)
         ):
+            per_row.append(conversation_id)  # AI replies count against a watched ask
+        elif batch.engaged_plain(handoff, items):
             engaged[conversation_id] = items
+        elif (reply := batch.takeover_candidate(handoff, items)) is not None and (
+            Source.MESSAGE, reply.message.pk
+        ) not in seen:
+            takeovers[conversation_id] = reply
         else:
-            conversations[conversation_id]._asks_possible = asks_watched
             per_row.append(conversation_id)
-    if engaged:
-        # Handoffs a human is already on: decided in memory, written in a few statements.
+    if takeovers:
+        batch_ids = {i.message.pk for c in takeovers for i in by_conversation[c]}
+        ok, loaded = batch.takeovers_check(takeovers, batch_ids, conversations)
+        per_row = sorted([*per_row, *(set(takeovers) - ok)])
+        takeovers = {c: takeovers[c] for c in sorted(ok)}
+    if engaged or takeovers:
+        # Handoffs a human is on or takes over: decided in memory, written in a few
+        # statements (handoffs/batch.py).
         plan = batch.EngagedBatch([handoffs[c] for c in engaged], seen)
         for conversation_id, items in engaged.items():
             plan.apply(handoffs[conversation_id], items)
+        for conversation_id, reply in takeovers.items():
+            plan.takeover(
+                conversations[conversation_id], reply, by_conversation[conversation_id], loaded
+            )
         plan.write()
     for conversation_id in per_row:
         _conversation_apply(
@@ -503,9 +524,7 @@ def _catch_up(
         logged.filter(source_type=Source.CONVERSATION_EVENT).values_list("source_id", flat=True)
     )
     events = ConversationEvent.objects.filter(
-        conversation=conversation,
-        occurred_at__gte=since,
-        type__in=[t for t, trigger in EVENT_TRIGGERS.items() if trigger not in OPENING],
+        conversation=conversation, occurred_at__gte=since, type__in=CATCH_UP_TYPES
     ).exclude(pk__in=skip_events | logged_events)
     messages = (
         Message.objects.filter(conversation=conversation, sent_at__gte=since)
@@ -728,9 +747,7 @@ def _no_active_handoff(
         source=source,
         from_state="",
         to_state=state,
-        reason="opened"
-        if trigger != Trigger.ENGAGE
-        else "a human replied while the AI was in charge, with no handoff requested (takeover)",
+        reason="opened" if trigger != Trigger.ENGAGE else TAKEOVER_REASON,
         evidence=_wait_deadline_evidence(handoff),
     )
     _asks_satisfied(conversation, handoff=handoff, at=at)

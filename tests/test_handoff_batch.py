@@ -78,23 +78,28 @@ def machine_rows() -> dict[str, list]:
 def set_based_counted():
     """How many conversations the set-based path applied meanwhile."""
     counts = Counter()
-    original = batch.EngagedBatch.apply
+    apply, takeover = batch.EngagedBatch.apply, batch.EngagedBatch.takeover
 
-    def apply(self, handoff, items):
+    def counted_apply(self, handoff, items):
         counts["conversations"] += 1
-        return original(self, handoff, items)
+        return apply(self, handoff, items)
 
-    batch.EngagedBatch.apply = apply
+    def counted_takeover(self, *args):
+        counts["takeovers"] += 1
+        return takeover(self, *args)
+
+    batch.EngagedBatch.apply, batch.EngagedBatch.takeover = counted_apply, counted_takeover
     try:
         yield counts
     finally:
-        batch.EngagedBatch.apply = original
+        batch.EngagedBatch.apply, batch.EngagedBatch.takeover = apply, takeover
 
 
-def both_ways(settings, run) -> tuple[dict, dict, int]:
-    """`run()` set-based, then per row, each from the same start (rolled back between)."""
+def both_ways(settings, run) -> tuple[dict, dict, Counter]:
+    """`run()` set-based, then per row, each from the same start (rolled back between);
+    and how many conversations (and takeovers) the set-based path applied."""
     results = []
-    used = 0
+    used = Counter()
     for set_based in (True, False):
         settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "JOURNEY_SET_BASED": set_based}
         try:
@@ -103,12 +108,12 @@ def both_ways(settings, run) -> tuple[dict, dict, int]:
                 with set_based_counted() as counts:
                     run()
                 results.append(machine_rows())
-                used += counts["conversations"]
+                used += counts
                 raise _Rollback
         except _Rollback:
             pass
         if not set_based:
-            assert counts["conversations"] == 0
+            assert not counts
     return results[0], results[1], used
 
 
@@ -232,7 +237,7 @@ def test_bench_like_deliveries_go_set_based_and_end_the_same(settings):
         deliveries.append((f"bench{d}", events))
     batched, reference, used = both_ways(settings, lambda: deliver(deliveries))
     assert batched == reference
-    assert used >= 50, used
+    assert used["conversations"] >= 50 and used["takeovers"] >= 6, used
     stalled = [f for f in batched["Flag"] if f["kind"] == "handoff_stalled"]
     assert stalled and all(f["status"] == "resolved" for f in stalled)
 
