@@ -146,10 +146,7 @@ def takeovers_check(
             "pk", "external_id", "display_name"
         )
     }
-    policies = {
-        channel: services.sla_policy_resolve(channel=channel)
-        for channel in {conversations[c].channel for c in ok}
-    }
+    policies = services.sla_policies_resolve(channels={conversations[c].channel for c in ok})
     return ok, Takeover(policies=policies, actors=actors, watching=watching)
 
 

@@ -86,11 +86,24 @@ def sla_policy_resolve(*, channel: str, queue: str = "") -> dict[str, Any]:
 
     The most specific active SLAPolicy row wins (queue before channel); without one, the
     HANDOFF_AUDITOR["SLA_POLICIES"] defaults for the channel (or "*")."""
-    candidates = (
+    return sla_policies_resolve(channels=[channel], queue=queue)[channel]
+
+
+def sla_policies_resolve(*, channels: Iterable[str], queue: str = "") -> dict[str, dict[str, Any]]:
+    """sla_policy_resolve for several channels, in one query."""
+    channels = set(channels)
+    candidates = list(
         SLAPolicy.objects.filter(active=True)
-        .filter(Q(channel=channel) | Q(channel=""), Q(queue=queue) | Q(queue=""))
+        .filter(Q(channel__in=[*channels, ""]), Q(queue=queue) | Q(queue=""))
         .select_related("calendar")
     )
+    return {
+        channel: _policy_snapshot(channel, [p for p in candidates if p.channel in (channel, "")])
+        for channel in channels
+    }
+
+
+def _policy_snapshot(channel: str, candidates: list[SLAPolicy]) -> dict[str, Any]:
     best = max(candidates, key=lambda p: (bool(p.queue), bool(p.channel)), default=None)
     if best is not None:
         return {
