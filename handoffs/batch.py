@@ -20,6 +20,7 @@ concurrent batches touching one conversation are serialized as on the per-row pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,121 @@ def takeover_candidate(handoff: Handoff | None, items: list[_Item]) -> _Item | N
         ):
             return None
     return None
+
+
+def asks_plain(handoff: Handoff | None, items: list[_Item]) -> bool:
+    """No handoff and nothing that could open one: customer and AI messages only."""
+    return handoff is None and all(
+        i.event is None and not services._is_human_reply(i.message) for i in items
+    )
+
+
+@dataclass
+class AsksBatch:
+    """services._customer_ask and _asks_count_ai_turn for a batch's conversations with no
+    handoff: their asks loaded once, counted in memory, written in a few statements."""
+
+    conversation_ids: list[int]
+    asks: dict[int, list[HumanAsk]] = field(default_factory=dict)  # in id order, new last
+    flags: dict[int, Flag] = field(default_factory=dict)  # ask's message id -> active missed
+    new_asks: list[HumanAsk] = field(default_factory=list)
+    changed_asks: dict[int, HumanAsk] = field(default_factory=dict)  # loaded ones, by pk
+    new_flags: list[Flag] = field(default_factory=list)
+    changed_flags: dict[int, Flag] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.asks = {c: [] for c in self.conversation_ids}
+        loaded = HumanAsk.objects.filter(conversation_id__in=self.conversation_ids).select_related(
+            "message"
+        ).order_by("pk")
+        for ask in loaded:
+            self.asks[ask.conversation_id].append(ask)
+        watched = [a.message_id for asks in self.asks.values() for a in asks
+                   if a.status == HumanAsk.Status.WATCHING]
+        if watched:
+            self.flags = {f.subject_id: f for f in Flag.objects.filter(
+                kind=services.MISSED, subject_type=Flag.SubjectType.MESSAGE,
+                subject_id__in=watched, status__in=Flag.ACTIVE_STATUSES)}
+
+    def apply(self, conversation_id: int, items: list[_Item], *, possible: bool) -> None:
+        for item in items:
+            message = item.message
+            if services._is_customer(message):
+                possible = self._customer(conversation_id, message) or possible
+            elif services._is_ai_reply(message) and possible:
+                self._ai_turn(conversation_id, message)
+
+    def _customer(self, conversation_id: int, message: Message) -> bool:
+        """An ask watched, or counted as a repeat; True when a new ask is watched."""
+        matched = services.human_request_match(message.body)
+        if not matched:
+            return False
+        asks = self.asks[conversation_id]
+        if any(
+            a.message_id == message.pk
+            or (a.message_id < message.pk and (a.last_repeat_message_id or 0) >= message.pk)
+            for a in asks
+        ):
+            return False
+        for ask in asks:
+            if ask.status == HumanAsk.Status.WATCHING and ask.asked_at <= message.sent_at:
+                ask.repeats += 1
+                ask.last_repeat_message_id = message.pk
+                self._ask_changed(ask)
+                return False
+        ask = HumanAsk(conversation_id=conversation_id, message=message,
+                       asked_at=message.sent_at, matched=matched[:255])
+        asks.append(ask)
+        self.new_asks.append(ask)
+        return True
+
+    def _ai_turn(self, conversation_id: int, message: Message) -> None:
+        limit = auditor_settings.HANDOFF_MISSED_AI_TURNS
+        for ask in self.asks[conversation_id]:
+            if (
+                ask.status != HumanAsk.Status.WATCHING
+                or ask.asked_at > message.sent_at
+                or (ask.last_ai_message_id is not None and ask.last_ai_message_id >= message.pk)
+            ):
+                continue
+            ask.ai_turns += 1
+            ask.last_ai_message_id = message.pk
+            if ask.ai_turns >= limit:
+                ask.status, ask.decided_at = HumanAsk.Status.MISSED, message.sent_at
+                self._missed(ask, at=message.sent_at)
+            self._ask_changed(ask)
+
+    def _missed(self, ask: HumanAsk, *, at: datetime) -> None:
+        """services.flag_raise for handoff_missed, in memory."""
+        evidence = services.ask_missed_evidence(ask, services.ai_turns_why(ask.ai_turns))
+        flag = self.flags.get(ask.message_id)
+        if flag is None:
+            flag = Flag(conversation_id=ask.conversation_id, kind=services.MISSED,
+                        severity=Flag.Severity.HIGH, subject_type=Flag.SubjectType.MESSAGE,
+                        subject_id=ask.message_id, evidence=evidence, raised_at=at)
+            self.flags[ask.message_id] = flag
+            self.new_flags.append(flag)
+        else:
+            flag.evidence, flag.severity = evidence, Flag.Severity.HIGH
+            if flag.pk is not None:
+                flag.updated_at = timezone.now()
+                self.changed_flags[flag.pk] = flag
+
+    def _ask_changed(self, ask: HumanAsk) -> None:
+        if ask.pk is not None:
+            self.changed_asks[ask.pk] = ask
+
+    def write(self) -> None:
+        if self.new_asks:
+            HumanAsk.objects.bulk_create(self.new_asks)
+        if self.changed_asks:
+            _execute(_ASKS_UPDATE, [
+                {"id": a.pk, "ai_turns": a.ai_turns, "last_ai_message_id": a.last_ai_message_id,
+                 "repeats": a.repeats, "last_repeat_message_id": a.last_repeat_message_id,
+                 "status": a.status, "decided_at": a.decided_at}
+                for a in self.changed_asks.values()
+            ])
+        _flags_write(self.new_flags, self.changed_flags, ["evidence", "severity", "updated_at"])
 
 
 @dataclass
@@ -169,7 +285,6 @@ class EngagedBatch:
     flags: dict[int, Flag] = field(default_factory=dict)  # handoff id -> active stalled flag
     new_flags: list[Flag] = field(default_factory=list)
     changed_flags: dict[int, Flag] = field(default_factory=dict)  # loaded ones, by pk
-    flagged_conversations: set[int] = field(default_factory=set)
     refreshed_new: list[Flag] = field(default_factory=list)
 
     takeovers: list[Handoff] = field(default_factory=list)  # opened here, inserted first
@@ -305,7 +420,6 @@ class EngagedBatch:
             del self.flags[handoff.conversation_id]
 
     def _flag_changed(self, flag: Flag, created: bool) -> None:
-        self.flagged_conversations.add(flag.conversation_id)
         if created:
             self.new_flags.append(flag)
         elif flag.pk is not None:
@@ -354,45 +468,74 @@ class EngagedBatch:
         self._flags_write()
 
     def _flags_write(self) -> None:
-        if self.new_flags:
-            refreshed_at = {id(f): f.updated_at for f in self.refreshed_new}
-            try:
-                with transaction.atomic():
-                    Flag.objects.bulk_create(self.new_flags)
-            except IntegrityError:
-                # An active stalled flag raised concurrently (the sweep): merge one by one.
-                for flag in self.new_flags:
-                    self._flag_merge(flag)
-            else:
-                for flag in self.refreshed_new:
-                    flag.updated_at = refreshed_at[id(flag)]
-                    self.changed_flags[flag.pk] = flag
-        if self.changed_flags:
-            Flag.objects.bulk_update(list(self.changed_flags.values()), _FLAG_FIELDS)
-        if self.flagged_conversations:
-            services.conversations_flag_rank_refresh(conversation_ids=self.flagged_conversations)
+        refreshed_at = {id(f): f.updated_at for f in self.refreshed_new}
 
-    @staticmethod
-    def _flag_merge(flag: Flag) -> None:
-        merged, _ = services.flag_raise(
-            conversation=services.Conversation(pk=flag.conversation_id),
-            kind=flag.kind,
-            severity=flag.severity,
-            subject_type=flag.subject_type,
-            subject_id=flag.subject_id,
-            evidence=flag.evidence,
-            at=flag.raised_at,
+        def restamp() -> None:
+            for flag in self.refreshed_new:
+                flag.updated_at = refreshed_at[id(flag)]
+                self.changed_flags[flag.pk] = flag
+
+        _flags_write(self.new_flags, self.changed_flags, _FLAG_FIELDS, inserted=restamp)
+
+
+def _flags_write(
+    new: list[Flag],
+    changed: dict[int, Flag],
+    fields: list[str],
+    *,
+    inserted: Callable[[], None] | None = None,
+) -> None:
+    """Insert and update flags, then refresh their conversations' rank once. An active
+    flag raised concurrently (the sweep, another path) makes the INSERT fail: `new` are
+    then merged one by one, as flag_raise does (and `inserted` is not called)."""
+    if new:
+        try:
+            with transaction.atomic():
+                Flag.objects.bulk_create(new)
+        except IntegrityError:
+            for flag in new:
+                _flag_merge(flag)
+        else:
+            if inserted is not None:
+                inserted()
+    if changed:
+        Flag.objects.bulk_update(list(changed.values()), fields)
+    conversations = {f.conversation_id for f in (*new, *changed.values())}
+    if conversations:
+        services.conversations_flag_rank_refresh(conversation_ids=conversations)
+
+
+def _flag_merge(flag: Flag) -> None:
+    merged, _ = services.flag_raise(
+        conversation=services.Conversation(pk=flag.conversation_id),
+        kind=flag.kind,
+        severity=flag.severity,
+        subject_type=flag.subject_type,
+        subject_id=flag.subject_id,
+        evidence=flag.evidence,
+        at=flag.raised_at,
+    )
+    if flag.status != merged.status:
+        services.flag_set_status(
+            flag=merged, status=flag.status, by=flag.status_changed_by, note=flag.note
         )
-        if flag.status != merged.status:
-            services.flag_set_status(
-                flag=merged, status=flag.status, by=flag.status_changed_by, note=flag.note
-            )
 
 
 _FLAG_FIELDS = [
     "evidence", "severity", "updated_at", "status", "status_changed_at", "status_changed_by",
     "note",
 ]
+
+_ASKS_UPDATE = """
+UPDATE handoffs_humanask a
+   SET ai_turns = v.ai_turns, last_ai_message_id = v.last_ai_message_id, repeats = v.repeats,
+       last_repeat_message_id = v.last_repeat_message_id, status = v.status,
+       decided_at = v.decided_at
+  FROM json_to_recordset(%s::json) AS v(
+       id bigint, ai_turns integer, last_ai_message_id bigint, repeats integer,
+       last_repeat_message_id bigint, status text, decided_at timestamptz)
+ WHERE a.id = v.id
+"""
 
 _ASKS_SATISFIED = """
 UPDATE handoffs_humanask a

@@ -447,6 +447,7 @@ def journey_apply(
     per_row: list[int] = []
     engaged: dict[int, list[_Item]] = {}
     takeovers: dict[int, _Item] = {}
+    asks: dict[int, list[_Item]] = {}
     set_based = batch.set_based(len(messages) + len(conversation_events))
     for conversation_id in sorted(work):
         items = sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq))
@@ -454,10 +455,16 @@ def journey_apply(
         asks_watched = watching is None or conversation_id in watching
         conversations[conversation_id]._asks_possible = asks_watched
         handoff = handoffs.get(conversation_id)
-        if not set_based or (
-            asks_watched and any(i.message is not None and _is_ai_reply(i.message) for i in items)
-        ):
-            per_row.append(conversation_id)  # AI replies count against a watched ask
+        # AI replies count against a watched ask: only the asks path does that set-based.
+        ai_turns = asks_watched and any(
+            i.message is not None and _is_ai_reply(i.message) for i in items
+        )
+        if not set_based:
+            per_row.append(conversation_id)
+        elif batch.asks_plain(handoff, items):
+            asks[conversation_id] = items
+        elif ai_turns:
+            per_row.append(conversation_id)
         elif batch.engaged_plain(handoff, items):
             engaged[conversation_id] = items
         elif (reply := batch.takeover_candidate(handoff, items)) is not None and (
@@ -482,6 +489,13 @@ def journey_apply(
                 conversations[conversation_id], reply, by_conversation[conversation_id], loaded
             )
         plan.write()
+    if asks:
+        # No handoff, customers asking for a human and the AI answering them.
+        watched = batch.AsksBatch(list(asks))
+        for conversation_id, items in asks.items():
+            possible = conversations[conversation_id]._asks_possible
+            watched.apply(conversation_id, items, possible=possible)
+        watched.write()
     for conversation_id in per_row:
         _conversation_apply(
             conversations[conversation_id],
@@ -1138,11 +1152,7 @@ def _asks_count_ai_turn(conversation: Conversation, message: Message) -> None:
         ask.ai_turns += 1
         ask.last_ai_message_id = message.pk
         if ask.ai_turns >= limit:
-            _ask_missed(
-                ask,
-                at=message.sent_at,
-                why=f"the AI answered {ask.ai_turns} times without requesting a human",
-            )
+            _ask_missed(ask, at=message.sent_at, why=ai_turns_why(ask.ai_turns))
         ask.save(update_fields=["ai_turns", "last_ai_message_id", "status", "decided_at"])
 
 
@@ -1162,17 +1172,25 @@ def _ask_missed(ask: HumanAsk, *, at: datetime, why: str) -> None:
         severity=Flag.Severity.HIGH,
         subject_type=Flag.SubjectType.MESSAGE,
         subject_id=ask.message_id,
-        evidence={
-            "asked_at": ask.asked_at.isoformat(),
-            "matched": ask.matched,
-            "excerpt": ask.message.body[:200],
-            "ai_turns": ask.ai_turns,
-            "times_asked": ask.repeats + 1,
-            "allowed_ai_turns": auditor_settings.HANDOFF_MISSED_AI_TURNS,
-            "why": why,
-        },
+        evidence=ask_missed_evidence(ask, why),
         at=at,
     )
+
+
+def ask_missed_evidence(ask: HumanAsk, why: str) -> dict[str, Any]:
+    return {
+        "asked_at": ask.asked_at.isoformat(),
+        "matched": ask.matched,
+        "excerpt": ask.message.body[:200],
+        "ai_turns": ask.ai_turns,
+        "times_asked": ask.repeats + 1,
+        "allowed_ai_turns": auditor_settings.HANDOFF_MISSED_AI_TURNS,
+        "why": why,
+    }
+
+
+def ai_turns_why(turns: int) -> str:
+    return f"the AI answered {turns} times without requesting a human"
 
 
 # --- the sweep --------------------------------------------------------------------------

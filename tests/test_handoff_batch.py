@@ -78,26 +78,29 @@ def machine_rows() -> dict[str, list]:
 def set_based_counted():
     """How many conversations the set-based path applied meanwhile."""
     counts = Counter()
-    apply, takeover = batch.EngagedBatch.apply, batch.EngagedBatch.takeover
+    originals = {(cls, name): getattr(cls, name) for cls, name in (
+        (batch.EngagedBatch, "apply"), (batch.EngagedBatch, "takeover"),
+        (batch.AsksBatch, "apply"))}
 
-    def counted_apply(self, handoff, items):
-        counts["conversations"] += 1
-        return apply(self, handoff, items)
+    def counted(cls, name, what):
+        def method(self, *args, **kwargs):
+            counts[what] += 1
+            return originals[cls, name](self, *args, **kwargs)
+        return method
 
-    def counted_takeover(self, *args):
-        counts["takeovers"] += 1
-        return takeover(self, *args)
-
-    batch.EngagedBatch.apply, batch.EngagedBatch.takeover = counted_apply, counted_takeover
+    batch.EngagedBatch.apply = counted(batch.EngagedBatch, "apply", "conversations")
+    batch.EngagedBatch.takeover = counted(batch.EngagedBatch, "takeover", "takeovers")
+    batch.AsksBatch.apply = counted(batch.AsksBatch, "apply", "asks")
     try:
         yield counts
     finally:
-        batch.EngagedBatch.apply, batch.EngagedBatch.takeover = apply, takeover
+        for (cls, name), method in originals.items():
+            setattr(cls, name, method)
 
 
 def both_ways(settings, run) -> tuple[dict, dict, Counter]:
     """`run()` set-based, then per row, each from the same start (rolled back between);
-    and how many conversations (and takeovers) the set-based path applied."""
+    and how many conversations the set-based path applied (engaged, takeovers, asks)."""
     results = []
     used = Counter()
     for set_based in (True, False):
@@ -237,9 +240,11 @@ def test_bench_like_deliveries_go_set_based_and_end_the_same(settings):
         deliveries.append((f"bench{d}", events))
     batched, reference, used = both_ways(settings, lambda: deliver(deliveries))
     assert batched == reference
-    assert used["conversations"] >= 50 and used["takeovers"] >= 6, used
+    assert used["conversations"] >= 50 and used["takeovers"] >= 6 and used["asks"] >= 10, used
     stalled = [f for f in batched["Flag"] if f["kind"] == "handoff_stalled"]
     assert stalled and all(f["status"] == "resolved" for f in stalled)
+    assert any(f["kind"] == "handoff_missed" for f in batched["Flag"])
+    assert {a["status"] for a in batched["HumanAsk"]} >= {"missed", "satisfied"}
 
 
 # --- concurrency ----------------------------------------------------------------------
