@@ -1,17 +1,18 @@
-"""Set-based journey work for PostgreSQL batches: handoffs a human is already on.
+"""Set-based journey work for PostgreSQL batches: the machine's commonest shapes.
 
-In a busy deployment most of what the machine sees is the middle of an engaged handoff:
-customer messages that start a reply wait, human replies that end it (late ones raise a
-handoff_stalled flag that the reply clears), AI messages that change nothing. One by one
-(`services._conversation_apply`) that is a few ORM statements per message. Here a batch's
-conversations whose handoff is `engaged` and whose items are only messages (no handoff or
-conversation event, no customer's ask for a human being watched) are decided in memory
-from what `journey_apply` loaded for the whole batch, with the same functions the
-per-row path uses (`wait_end`, `stalled_flag_decide`, `stall_clear_note`, ...), and
-written in a few statements: the new waits in one INSERT, the ended ones in one UPDATE,
-the handoffs' clocks and stall counts in one UPDATE, the flags in one INSERT and one
-UPDATE, the conversations' flag rank once. Everything else (a handoff opening, moving,
-ending, asks, catch-up) stays on the per-row path, which is the reference:
+In a busy deployment most of what the machine sees is plain: customers asking for a
+human while the AI answers (asks watched, repeats and AI turns counted, handoff_missed at
+the limit), a human taking a conversation over from the AI, and the middle of an engaged
+handoff (customer messages start a reply wait, human replies end it; a late one raises
+handoff_stalled and the reply clears it). One by one (`services._conversation_apply`)
+that is a few ORM statements per message. Here those conversations of a batch are
+decided in memory from what `journey_apply` and a few queries loaded for the whole batch,
+with the functions the per-row path uses (`wait_end`, `stalled_flag_decide`,
+`stall_clear_note`, `ask_missed_evidence`, ...), and written in one statement per kind:
+handoffs and their log entries, asks, new waits, ended waits, the handoffs' clocks and
+stall counts (added up in the database), flags, the conversations' flag rank.
+Everything else (a handoff requested, moving or ending, catch-up of overtaking rows,
+handoffs after an earlier one) stays on the per-row path, which is the reference:
 tests/test_handoff_batch.py applies the same input both ways and compares every row.
 
 Runs under the conversation row locks journey_apply takes for the whole batch, so
