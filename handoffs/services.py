@@ -56,7 +56,7 @@ from conversations.services import (
     flag_set_status,
 )
 
-from . import sweep_sql
+from . import batch, sweep_sql
 from .business_time import Calendar, business_add, business_seconds
 from .machine import ACTIVE, EVENT_TRIGGERS, OPENING, TERMINAL, WAITING, State, Trigger, next_state
 from .models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
@@ -68,6 +68,11 @@ WINDOW_EXPIRED = "whatsapp_window_expired"
 AUTO = "handoff-auditor"  # who changes a flag's status automatically
 
 Source = HandoffTransition.Source
+TAKEOVER_REASON = (
+    "a human replied while the AI was in charge, with no handoff requested (takeover)"
+)
+# Events that may have overtaken a handoff's opening (they never open one themselves).
+CATCH_UP_TYPES = [t for t, trigger in EVENT_TRIGGERS.items() if trigger not in OPENING]
 
 # While rebuild_handoffs replays history: the raw events replayed so far. Catching up then
 # looks only at rows that had arrived by then, as the live path would have.
@@ -82,11 +87,24 @@ def sla_policy_resolve(*, channel: str, queue: str = "") -> dict[str, Any]:
 
     The most specific active SLAPolicy row wins (queue before channel); without one, the
     HANDOFF_AUDITOR["SLA_POLICIES"] defaults for the channel (or "*")."""
-    candidates = (
+    return sla_policies_resolve(channels=[channel], queue=queue)[channel]
+
+
+def sla_policies_resolve(*, channels: Iterable[str], queue: str = "") -> dict[str, dict[str, Any]]:
+    """sla_policy_resolve for several channels, in one query."""
+    channels = set(channels)
+    candidates = list(
         SLAPolicy.objects.filter(active=True)
-        .filter(Q(channel=channel) | Q(channel=""), Q(queue=queue) | Q(queue=""))
+        .filter(Q(channel__in=[*channels, ""]), Q(queue=queue) | Q(queue=""))
         .select_related("calendar")
     )
+    return {
+        channel: _policy_snapshot(channel, [p for p in candidates if p.channel in (channel, "")])
+        for channel in channels
+    }
+
+
+def _policy_snapshot(channel: str, candidates: list[SLAPolicy]) -> dict[str, Any]:
     best = max(candidates, key=lambda p: (bool(p.queue), bool(p.channel)), default=None)
     if best is not None:
         return {
@@ -171,23 +189,36 @@ def _waits_close(
     calendar = policy_calendar(handoff.policy)
     closed = []
     for wait in open_waits:
-        wait.ended_at = at
-        wait.waited_seconds = business_seconds(wait.started_at, at, calendar)
-        wait.met = (
-            None if wait.allowed_seconds is None else (wait.waited_seconds <= wait.allowed_seconds)
-        )
-        late = wait.met is False and wait.stalled_at is None
-        if late:
-            # The sweep did not see it open (beat down, or history rebuilt): the finding is
-            # raised now, so no late wait goes unflagged.
-            wait.stalled_at = at
-        wait.save(update_fields=["ended_at", "waited_seconds", "met", "stalled_at"])
+        late = wait_end(wait, at=at, calendar=calendar)
+        wait.save(update_fields=WAIT_END_FIELDS)
         if late:
             Handoff.objects.filter(pk=handoff.pk).update(stalled_count=F("stalled_count") + 1)
-            evidence = _stall_evidence(wait, handoff, waited=wait.waited_seconds, at=at)
-            _stalled_flags_raise([(handoff, {**evidence, "detected": "when the wait ended"})], at)
+            _stalled_flags_raise([(handoff, late_wait_evidence(wait, handoff, at=at))], at)
         closed.append(wait)
     return closed
+
+
+WAIT_END_FIELDS = ["ended_at", "waited_seconds", "met", "stalled_at"]
+
+
+def wait_end(wait: Wait, *, at: datetime, calendar: Calendar | None) -> bool:
+    """End a wait at `at` (in memory): how long it took and whether it met its limit.
+    True when it was late and no sweep had flagged it: the finding is raised now (beat
+    down, or history rebuilt), so no late wait goes unflagged."""
+    wait.ended_at = at
+    wait.waited_seconds = business_seconds(wait.started_at, at, calendar)
+    wait.met = (
+        None if wait.allowed_seconds is None else (wait.waited_seconds <= wait.allowed_seconds)
+    )
+    late = wait.met is False and wait.stalled_at is None
+    if late:
+        wait.stalled_at = at
+    return late
+
+
+def late_wait_evidence(wait: Wait, handoff: Handoff, *, at: datetime) -> dict[str, Any]:
+    evidence = _stall_evidence(wait, handoff, waited=wait.waited_seconds, at=at)
+    return {**evidence, "detected": "when the wait ended"}
 
 
 def _wait_evidence(wait: Wait) -> dict[str, Any]:
@@ -259,18 +290,27 @@ def _stalled_flags_clear(
     for flag in flags:
         if kinds is not None and flag.evidence.get("state") not in set(kinds):
             continue
-        deadline = flag.evidence.get("deadline_at")
-        if deadline and at <= datetime.fromisoformat(deadline):
-            # The sweep could not know: the reply was in time, it was reported late.
-            text = (
-                f"Cleared automatically: the reply dated {at.isoformat()} was within the "
-                f"deadline ({deadline}); it was reported after the sweep flagged the wait."
-            )
-        else:
-            text = note
-        flag_set_status(flag=flag, status=Flag.Status.RESOLVED, by=AUTO, note=text)
+        flag_set_status(
+            flag=flag, status=Flag.Status.RESOLVED, by=AUTO, note=stall_clear_note(flag, at, note)
+        )
         cleared += 1
     return cleared
+
+
+def stall_clear_note(flag: Flag, at: datetime, note: str) -> str:
+    """Why a handoff_stalled flag was cleared by a human reply at `at`."""
+    deadline = flag.evidence.get("deadline_at")
+    if deadline and at <= datetime.fromisoformat(deadline):
+        # The sweep could not know: the reply was in time, it was reported late.
+        return (
+            f"Cleared automatically: the reply dated {at.isoformat()} was within the "
+            f"deadline ({deadline}); it was reported after the sweep flagged the wait."
+        )
+    return note
+
+
+def reply_clear_note(at: datetime) -> str:
+    return f"Cleared automatically: a human replied at {at.isoformat()}."
 
 
 # --- applying journey events --------------------------------------------------------------
@@ -405,13 +445,63 @@ def journey_apply(
     )
     for message in customers:
         message._has_wait = message.pk in with_wait
+    per_row: list[int] = []
+    engaged: dict[int, list[_Item]] = {}
+    takeovers: dict[int, _Item] = {}
+    asks: dict[int, list[_Item]] = {}
+    set_based = batch.set_based(len(messages) + len(conversation_events))
     for conversation_id in sorted(work):
-        conversation = conversations[conversation_id]
-        conversation._asks_possible = watching is None or conversation_id in watching
+        items = sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq))
+        by_conversation[conversation_id] = items
+        asks_watched = watching is None or conversation_id in watching
+        conversations[conversation_id]._asks_possible = asks_watched
+        handoff = handoffs.get(conversation_id)
+        # AI replies count against a watched ask: only the asks path does that set-based.
+        ai_turns = asks_watched and any(
+            i.message is not None and _is_ai_reply(i.message) for i in items
+        )
+        if not set_based:
+            per_row.append(conversation_id)
+        elif batch.asks_plain(handoff, items):
+            asks[conversation_id] = items
+        elif ai_turns:
+            per_row.append(conversation_id)
+        elif batch.engaged_plain(handoff, items):
+            engaged[conversation_id] = items
+        elif (reply := batch.takeover_candidate(handoff, items)) is not None and (
+            Source.MESSAGE, reply.message.pk
+        ) not in seen:
+            takeovers[conversation_id] = reply
+        else:
+            per_row.append(conversation_id)
+    if takeovers:
+        batch_ids = {i.message.pk for c in takeovers for i in by_conversation[c]}
+        ok, loaded = batch.takeovers_check(takeovers, batch_ids, conversations)
+        per_row = sorted([*per_row, *(set(takeovers) - ok)])
+        takeovers = {c: takeovers[c] for c in sorted(ok)}
+    if engaged or takeovers:
+        # Handoffs a human is on or takes over: decided in memory, written in a few
+        # statements (handoffs/batch.py).
+        plan = batch.EngagedBatch([handoffs[c] for c in engaged], seen)
+        for conversation_id, items in engaged.items():
+            plan.apply(handoffs[conversation_id], items)
+        for conversation_id, reply in takeovers.items():
+            plan.takeover(
+                conversations[conversation_id], reply, by_conversation[conversation_id], loaded
+            )
+        plan.write()
+    if asks:
+        # No handoff, customers asking for a human and the AI answering them.
+        watched = batch.AsksBatch(list(asks))
+        for conversation_id, items in asks.items():
+            possible = conversations[conversation_id]._asks_possible
+            watched.apply(conversation_id, items, possible=possible)
+        watched.write()
+    for conversation_id in per_row:
         _conversation_apply(
-            conversation,
+            conversations[conversation_id],
             handoffs.get(conversation_id),
-            sorted(by_conversation[conversation_id], key=lambda i: (i.at, i.order, i.seq)),
+            by_conversation[conversation_id],
             seen,
         )
     handoff_days_mark(work)
@@ -473,9 +563,7 @@ def _catch_up(
         logged.filter(source_type=Source.CONVERSATION_EVENT).values_list("source_id", flat=True)
     )
     events = ConversationEvent.objects.filter(
-        conversation=conversation,
-        occurred_at__gte=since,
-        type__in=[t for t, trigger in EVENT_TRIGGERS.items() if trigger not in OPENING],
+        conversation=conversation, occurred_at__gte=since, type__in=CATCH_UP_TYPES
     ).exclude(pk__in=skip_events | logged_events)
     messages = (
         Message.objects.filter(conversation=conversation, sent_at__gte=since)
@@ -698,9 +786,7 @@ def _no_active_handoff(
         source=source,
         from_state="",
         to_state=state,
-        reason="opened"
-        if trigger != Trigger.ENGAGE
-        else "a human replied while the AI was in charge, with no handoff requested (takeover)",
+        reason="opened" if trigger != Trigger.ENGAGE else TAKEOVER_REASON,
         evidence=_wait_deadline_evidence(handoff),
     )
     _asks_satisfied(conversation, handoff=handoff, at=at)
@@ -902,10 +988,7 @@ def _message_apply(
             waits = _waits_close(handoff, at=at, kinds=[Wait.Kind.REPLY])
             if waits:
                 _stalled_flags_clear(
-                    handoff,
-                    at=at,
-                    kinds=[Wait.Kind.REPLY],
-                    note=f"Cleared automatically: a human replied at {at.isoformat()}.",
+                    handoff, at=at, kinds=[Wait.Kind.REPLY], note=reply_clear_note(at)
                 )
             return handoff
         return _trigger_apply(
@@ -1081,11 +1164,7 @@ def _asks_count_ai_turn(conversation: Conversation, message: Message) -> None:
         ask.ai_turns += 1
         ask.last_ai_message_id = message.pk
         if ask.ai_turns >= limit:
-            _ask_missed(
-                ask,
-                at=message.sent_at,
-                why=f"the AI answered {ask.ai_turns} times without requesting a human",
-            )
+            _ask_missed(ask, at=message.sent_at, why=ai_turns_why(ask.ai_turns))
         ask.save(update_fields=["ai_turns", "last_ai_message_id", "status", "decided_at"])
 
 
@@ -1105,17 +1184,25 @@ def _ask_missed(ask: HumanAsk, *, at: datetime, why: str) -> None:
         severity=Flag.Severity.HIGH,
         subject_type=Flag.SubjectType.MESSAGE,
         subject_id=ask.message_id,
-        evidence={
-            "asked_at": ask.asked_at.isoformat(),
-            "matched": ask.matched,
-            "excerpt": ask.message.body[:200],
-            "ai_turns": ask.ai_turns,
-            "times_asked": ask.repeats + 1,
-            "allowed_ai_turns": auditor_settings.HANDOFF_MISSED_AI_TURNS,
-            "why": why,
-        },
+        evidence=ask_missed_evidence(ask, why),
         at=at,
     )
+
+
+def ask_missed_evidence(ask: HumanAsk, why: str) -> dict[str, Any]:
+    return {
+        "asked_at": ask.asked_at.isoformat(),
+        "matched": ask.matched,
+        "excerpt": ask.message.body[:200],
+        "ai_turns": ask.ai_turns,
+        "times_asked": ask.repeats + 1,
+        "allowed_ai_turns": auditor_settings.HANDOFF_MISSED_AI_TURNS,
+        "why": why,
+    }
+
+
+def ai_turns_why(turns: int) -> str:
+    return f"the AI answered {turns} times without requesting a human"
 
 
 # --- the sweep --------------------------------------------------------------------------
@@ -1268,38 +1355,11 @@ def _stalled_flags_raise(
 ) -> tuple[int, int]:
     """handoff_stalled for many handoffs in a few statements: one active flag per handoff,
     a second stall of the same handoff adds to that flag's history."""
-    ids = [h.pk for h, _ in findings]
-    existing = {
-        f.subject_id: f
-        for f in Flag.objects.filter(
-            kind=STALLED,
-            subject_type=Flag.SubjectType.HANDOFF,
-            subject_id__in=ids,
-            status__in=Flag.ACTIVE_STATUSES,
-        )
-    }
+    existing = stalled_flags_active([h.pk for h, _ in findings])
     new, refreshed = [], []
     for handoff, evidence in findings:
-        severity = Flag.Severity.MEDIUM if handoff.stalled_count < 1 else Flag.Severity.HIGH
-        flag = existing.get(handoff.pk)
-        if flag is None:
-            new.append(
-                Flag(
-                    conversation_id=handoff.conversation_id,
-                    kind=STALLED,
-                    severity=severity,
-                    subject_type=Flag.SubjectType.HANDOFF,
-                    subject_id=handoff.pk,
-                    evidence={**evidence, "stalls": [evidence["state"]]},
-                    raised_at=now,
-                )
-            )
-        else:
-            history = [*flag.evidence.get("stalls", []), evidence["state"]]
-            flag.evidence = {**evidence, "stalls": history}
-            flag.severity = Flag.Severity.HIGH
-            flag.updated_at = now
-            refreshed.append(flag)
+        flag, created = stalled_flag_decide(existing.get(handoff.pk), handoff, evidence, now)
+        (new if created else refreshed).append(flag)
     try:
         with transaction.atomic():
             Flag.objects.bulk_create(new)
@@ -1320,6 +1380,42 @@ def _stalled_flags_raise(
     conversations_flag_rank_refresh(conversation_ids=[h.conversation_id for h, _ in findings])
     handoff_days_mark([h.conversation_id for h, _ in findings])
     return len(new), len(refreshed)
+
+
+def stalled_flags_active(handoff_ids: Iterable[int]) -> dict[int, Flag]:
+    """The active handoff_stalled flag of each handoff that has one."""
+    return {
+        f.subject_id: f
+        for f in Flag.objects.filter(
+            kind=STALLED,
+            subject_type=Flag.SubjectType.HANDOFF,
+            subject_id__in=list(handoff_ids),
+            status__in=Flag.ACTIVE_STATUSES,
+        )
+    }
+
+
+def stalled_flag_decide(
+    flag: Flag | None, handoff: Handoff, evidence: dict[str, Any], now: datetime
+) -> tuple[Flag, bool]:
+    """A stall found: a new flag (True), or the active one refreshed with the stall added
+    to its history (False); in memory, the caller writes."""
+    if flag is None:
+        severity = Flag.Severity.MEDIUM if handoff.stalled_count < 1 else Flag.Severity.HIGH
+        return Flag(
+            conversation_id=handoff.conversation_id,
+            kind=STALLED,
+            severity=severity,
+            subject_type=Flag.SubjectType.HANDOFF,
+            subject_id=handoff.pk,
+            evidence={**evidence, "stalls": [evidence["state"]]},
+            raised_at=now,
+        ), True
+    history = [*flag.evidence.get("stalls", []), evidence["state"]]
+    flag.evidence = {**evidence, "stalls": history}
+    flag.severity = Flag.Severity.HIGH
+    flag.updated_at = now
+    return flag, False
 
 
 def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:

@@ -3,6 +3,7 @@
 handoff states and checks, every flag carries its evidence, and a later sweep adds
 nothing (the story is complete)."""
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import replace
@@ -32,7 +33,9 @@ from tests.signing import events_headers
 from tests.test_events_webhook import PATH, SECRET
 
 
-def play(client, settings, scenario: Scenario) -> tuple[Conversation, object]:
+def play(client, settings, scenario: Scenario, *, group: int = 1) -> tuple[Conversation, object]:
+    """Play a scenario through the endpoint; `group` > 1 sends up to that many consecutive
+    deliveries as one batch (at the last one's time), as a busy sender would."""
     settings.HANDOFF_AUDITOR = {
         **settings.HANDOFF_AUDITOR,
         "EVENTS_SECRETS": [SECRET],
@@ -40,9 +43,10 @@ def play(client, settings, scenario: Scenario) -> tuple[Conversation, object]:
     }
     scenario_policies_ensure(scenario)
     start = scenario_start(scenario)
+    pending: list = []
     with time_machine.travel(start, tick=False) as clock:
 
-        def deliver(events, delivery_id, at):
+        def post(events, delivery_id, at):
             clock.move_to(at)
             body = json.dumps(events).encode()
             response = client.post(
@@ -54,11 +58,27 @@ def play(client, settings, scenario: Scenario) -> tuple[Conversation, object]:
             assert response.status_code == 200, response.content
             assert response.json()["status"] == "processed", response.json()
 
+        def flush():
+            if pending:
+                events = [e for batch, _, _ in pending for e in batch]
+                ids = "+".join(d for _, d, _ in pending)
+                post(events, f"grouped-{hashlib.sha1(ids.encode()).hexdigest()}", pending[-1][2])
+                pending.clear()
+
+        def deliver(events, delivery_id, at):
+            if group == 1:
+                return post(events, delivery_id, at)
+            pending.append((events, delivery_id, at))
+            if len(pending) == group:
+                flush()
+
         def sweep(at):
+            flush()
             clock.move_to(at)
             handoffs_sweep()
 
         last = scenario_play(scenario, start=start, deliver=deliver, sweep=sweep)
+        flush()
     return scenario_conversation(scenario), last
 
 
