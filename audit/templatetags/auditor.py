@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from django import template
+from django.utils.html import format_html, format_html_join
 
 from audit.masking import mask_address, mask_text
 
@@ -79,3 +80,26 @@ def get_item(mapping: Any, key: Any) -> Any:
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.simple_tag
+def qa_note_box(qa: dict[str, Any], message_id: int) -> str:
+    """The reviewer's note box on one replay message (label and comment, bound to the review
+    form). Built here rather than in the template: the replay shows it on every message, and
+    at 200 messages the template's lookups and filters cost more than the rest of the entry."""
+    note = qa["form"]["notes"].get(message_id) or {}
+    errors = qa["note_errors"].get(message_id) or []
+    label = note.get("label") or ""
+    return format_html(
+        '<details class="note-box"{}><summary>QA note{}</summary>\n'
+        '          <input type="text" form="review-form" name="note-label-{}" value="{}" '
+        'maxlength="64" placeholder="Label (e.g. wrong answer, too formal)" '
+        'aria-label="Label for this message" list="qa-labels">\n'
+        '          <textarea form="review-form" name="note-comment-{}" rows="2" '
+        'placeholder="Comment on this message" aria-label="Comment on this message">{}'
+        '</textarea>\n          {}</details>',
+        " open" if note or errors else "",
+        format_html(": <strong>{}</strong>", label) if label else "",
+        message_id, label, message_id, note.get("comment") or "",
+        format_html_join("", '<p class="field-error">{}</p>', ((e,) for e in errors)),
+    )
