@@ -17,7 +17,8 @@ Twilio webhook, through gunicorn into PostgreSQL.
 
 The gunicorn, wrk, CPU and counting machinery is bench/ingest.py's. Environment: as for
 bench-ingest (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS, ...), plus
-BENCH_EVENT_REQUESTS (batches to sign; default 150 per second of run, i.e. 15,000 events/s).
+BENCH_EVENT_REQUESTS (batches to sign; default 150 per second of run, i.e. 15,000 events/s),
+BENCH_EVENTS_CUSTOMERS (3000: how many customers the batches are spread over).
 See bench/README.md.
 """
 
@@ -48,7 +49,9 @@ SECRET = "whsec_" + base64.b64encode(b"bench-events-secret-0123456789ab").decode
 EVENTS_PATH = "/hooks/events/"
 BATCH = 100
 REQUESTS = int(os.environ.get("BENCH_EVENT_REQUESTS", str(150 * bench.SECONDS)))
-CUSTOMERS = 3000
+# The customers the batches are spread over. Few customers make concurrent batches share
+# conversations, and so wait for each other's row locks (see bench/README.md).
+CUSTOMERS = int(os.environ.get("BENCH_EVENTS_CUSTOMERS", "3000"))
 STATUS_SHARE = 0.1  # of the events in a batch: message.status for an earlier message
 TOLERANCE = 300  # seconds the server accepts a signature timestamp for
 
