@@ -17,6 +17,9 @@ What goes, for rows older than the cutoff:
 - other apps clean their own copies on `content_purged` (scoring: the quoted words in
   tone-score explanations of the purged messages).
 
+Afterwards purged conversations are left alone: handoffs_rebuild skips them and scoring
+does not score purged messages again (either would rebuild findings from empty text).
+
 Idempotent and resumable: each pass walks primary keys upwards in batches of
 `batch_size`, one transaction per batch, and skips what an earlier run purged.
 """

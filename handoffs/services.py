@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from conversations.conf import auditor_settings
@@ -1470,6 +1470,11 @@ def handoffs_rebuild(
     conversations = Conversation.objects.all()
     if conversation_ids is not None:
         conversations = conversations.filter(pk__in=list(conversation_ids))
+    # Retention emptied some of these conversations' text: replaying them would not find the
+    # customers' asks for a human again and would delete their findings for good. Their
+    # handoffs stay as they are.
+    conversations = conversations.exclude(
+        Exists(Message.objects.filter(conversation=OuterRef("pk"), purged_at__isnull=False)))
     count = 0
     for conversation_id in conversations.values_list("pk", flat=True).iterator():
         with transaction.atomic():

@@ -35,7 +35,8 @@ def message_ids_to_score(
     *, tone: BrandTone, since: datetime | None = None, brand: BrandVoice | None = None,
     channel: str | None = None, current_only: bool = True, limit: int | None = None,
 ) -> list[int]:
-    """Outbound AI/human and inbound customer messages, oldest first; with current_only,
+    """Outbound AI/human and inbound customer messages not purged by retention, oldest
+    first; with current_only,
     only those lacking a score from the current scorer versions (brand_tone's version names
     every scorer's; inbound ones need the current warmth)."""
     warmth = author_of(Warmth())
@@ -49,7 +50,8 @@ def message_ids_to_score(
             ))
         outbound &= ~done(tone.name, author_of(tone))
         inbound &= ~done("warmth", warmth)
-    qs = Message.objects.filter(outbound | inbound)
+    # Retention emptied purged messages' text: scoring it again would overwrite real scores.
+    qs = Message.objects.filter(outbound | inbound, purged_at__isnull=True)
     if since is not None:
         qs = qs.filter(sent_at__gte=since)
     if channel:

@@ -202,12 +202,15 @@ _MESSAGE_FIELDS = ("id", "conversation_id", "direction", "author_kind", "body", 
 
 def messages_score(*, message_ids: Sequence[int]) -> int:
     """Score messages and run the checks; idempotent (same rows, same flags on a re-run).
+    Messages whose text retention purged are left out (their scores stay).
 
     Outbound AI and human messages get every dimension, the overall brand-tone score and
     the checks; inbound customer messages get warmth only (context for the replies).
     Returns the number of messages scored."""
     messages = list(
-        Message.objects.filter(pk__in=list(message_ids)).select_related("conversation")
+        # Purged by retention: the text is gone, and the scores it had stay as they are.
+        Message.objects.filter(pk__in=list(message_ids), purged_at__isnull=True)
+        .select_related("conversation")
         .only(*_MESSAGE_FIELDS).order_by("pk")
     )
     if not messages:

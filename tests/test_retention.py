@@ -141,6 +141,22 @@ def test_purge_empties_old_content_and_keeps_every_figure(client):
     assert snapshot() == before
 
 
+def test_rebuilding_and_rescoring_leave_purged_conversations_alone(client):
+    """Replaying a purged conversation through the handoff machine would not find its asks
+    again and would delete its findings; rescoring empty text would overwrite real scores."""
+    old = journey(client, day="2026-06-01", tag="old")
+    purge(days=90)
+    before = snapshot()
+    out = io.StringIO()
+    with time_machine.travel(NEW.replace(hour=17), tick=False):
+        call_command("rebuild_handoffs", "--no-progress", stdout=out)
+        call_command("rescore", stdout=io.StringIO())
+    said = out.getvalue()
+    assert "rebuilt 0 conversations (1 left as they were: text purged by retention)" in said
+    assert snapshot() == before
+    assert Handoff.objects.filter(conversation=old).exists()
+
+
 def test_replay_says_why_a_body_is_blank(client):
     old = journey(client, day="2026-06-01", tag="old")
     purge(days=90)

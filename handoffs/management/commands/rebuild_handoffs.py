@@ -27,7 +27,9 @@ class Command(BaseCommand):
                   file=sys.stderr) as bar:
             count = handoffs_rebuild(conversation_ids=ids, on_progress=bar.update)
         swept = handoffs_sweep()
+        kept = total - count
         self.stdout.write(
-            f"rebuilt {count} conversations; sweep: {swept.stalled} stalled, "
-            f"{swept.window_expired} whatsapp windows expired"
+            f"rebuilt {count} conversations"
+            + (f" ({kept} left as they were: text purged by retention)" if kept else "")
+            + f"; sweep: {swept.stalled} stalled, {swept.window_expired} whatsapp windows expired"
         )
