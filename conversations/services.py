@@ -26,7 +26,7 @@ from django.db import (
     models,
     transaction,
 )
-from django.db.models import Case, OuterRef, Subquery, Value, When
+from django.db.models import Case, Min, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -338,12 +338,12 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
         journey_recorded.send(
             sender=Message, messages=messages, conversation_events=conversation_events
         )
-    dashboard_days_mark(conversation_ids=touched)
+    dashboard_days_mark(conversation_ids=touched, moved_by=messages)
 
 
 def dashboard_days_mark(
     *, conversation_ids: Iterable[int] = (), moments: Iterable[datetime] = (),
-    days: Iterable[date] = (),
+    days: Iterable[date] = (), moved_by: Sequence[Message] = (),
 ) -> None:
     """Mark the dashboard days a batch changed: the start days (site time zone) of
     `conversation_ids`, the days of `moments` (e.g. handoff requests), and `days`. One look-up and
@@ -354,8 +354,9 @@ def dashboard_days_mark(
     ids = sorted(set(conversation_ids))
     wanted = {*days, *(timezone.localdate(m) for m in moments)}
     if ids:
-        starts = Conversation.objects.filter(pk__in=ids).values_list("started_at", flat=True)
-        wanted.update(timezone.localdate(s) for s in starts)
+        starts = dict(Conversation.objects.filter(pk__in=ids).values_list("pk", "started_at"))
+        wanted.update(timezone.localdate(s) for s in starts.values())
+        wanted.update(_start_days_left(starts, moved_by))
     if not wanted:
         return
     ordered = sorted(wanted)
@@ -368,6 +369,25 @@ def dashboard_days_mark(
     mark()
     if connection.in_atomic_block:
         transaction.on_commit(mark, robust=True)
+
+
+def _start_days_left(starts: dict[int, datetime], messages: Sequence[Message]) -> set[date]:
+    """The days conversations started on before a batch's late messages moved their start
+    back (a rollup of that day still counts them there). A conversation whose start is now
+    one of the batch's messages' times may have moved: its old start was its earliest other
+    message. One grouped look-up on the message timeline index, only for those."""
+    first: dict[int, datetime] = {}
+    for m in messages:
+        first[m.conversation_id] = min(first.get(m.conversation_id, m.sent_at), m.sent_at)
+    moved = [cid for cid, at in first.items() if starts.get(cid) == at]
+    if not moved:
+        return set()
+    earlier = (Message.objects.filter(conversation_id__in=moved)
+               .exclude(pk__in=[m.pk for m in messages])
+               .values("conversation_id").annotate(first=Min("sent_at")))
+    return {day for row in earlier
+            if (day := timezone.localdate(row["first"])) != timezone.localdate(
+                starts[row["conversation_id"]])}
 
 
 def _events_apply_one_by_one(

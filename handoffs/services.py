@@ -672,6 +672,8 @@ def _trigger_apply(
                 reason=f"already {handoff.state}; requested_at corrected from "
                 f"{handoff.requested_at.isoformat()}",
             )
+            # The rollup of the day it was requested on before still counts it there.
+            dashboard_days_mark(moments=[handoff.requested_at])
             handoff.requested_at = at
             # Who asked is the request's to say: an assignment or a reply that opened the
             # handoff before it arrived only implied a human.

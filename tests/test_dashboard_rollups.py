@@ -304,3 +304,36 @@ def test_the_rebuild_command_is_idempotent(varied, capsys):
     assert "rebuilt 200 days" in capsys.readouterr().out
     with time_machine.travel(TODAY, tick=False):
         assert _assert_same_everywhere(TODAY)
+
+
+@pytest.mark.parametrize("late", ["single event", "batch"])
+def test_a_start_moved_back_across_midnight_leaves_no_count_on_the_old_day(
+        client, settings, late):
+    """A late message dated before a conversation's first one moves its start to the day
+    before; a late handoff.requested moves the handoff's request day back. The day each
+    left must be rebuilt too, or both days count them."""
+    first = (TODAY - timedelta(days=3)).replace(hour=0, minute=1)
+    before = first - timedelta(minutes=2)  # 23:59 the day before
+    conv = _open_thread(client, settings, first, "+34600000009")
+    ref = _ref(conv)
+    with time_machine.travel(TODAY, tick=False):
+        _deliver(client, [{"type": "handoff.queued", "id": "q-9", "timestamp": first.isoformat(),
+                           "data": {"conversation": ref, "queue": "billing"}}], "q9", settings)
+        rollups_refresh()
+        assert _assert_same_everywhere(TODAY)
+        events = [_message(ref, "customer", "late-9", before)]
+        if late == "batch":
+            events.append(_message(ref, "ai", "late-9-ai", before + timedelta(seconds=20)))
+        events.append({"type": "handoff.requested", "id": "r-9", "timestamp": before.isoformat(),
+                       "data": {"conversation": ref, "requested_by": "customer"}})
+        if late == "single event":
+            for i, event in enumerate(events):
+                _deliver(client, [event], f"late-9-{i}", settings)
+        else:
+            _deliver(client, events, "late-9", settings)
+        conv.refresh_from_db()
+        assert conv.started_at == before
+        assert {first.date(), before.date()} <= set(
+            DashboardDirtyDay.objects.values_list("day", flat=True))
+        rollups_refresh()
+        assert _assert_same_everywhere(TODAY)
