@@ -66,11 +66,11 @@ def _weekly(trends: list[dict[str, Any]], part: str, name_of: Any, value_of: Any
 def agreement_view(*, agreement: list[dict[str, Any]], correlation: list[dict[str, Any]],
                    precision: list[dict[str, Any]], trends: list[dict[str, Any]],
                    start: datetime | None, end: datetime | None,
-                   since: date | None, until: date | None) -> AgreementView:
+                   since: date | None, until: date | None, user: Any) -> AgreementView:
     replay = reverse("audit:replay", args=[0])[: -len("0/")]
     inbox = reverse("audit:inbox")
     period = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v}
-    split = disagreements(start=start, end=end)
+    split = disagreements(user=user, start=start, end=end)
     for row in agreement:
         ids = split.get(row["category"], [])
         row["disagreed"] = [(cid, f"{replay}{cid}/") for cid in ids[:DISAGREEMENT_LINKS]]

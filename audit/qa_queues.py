@@ -7,8 +7,9 @@ Keyword-only functions named <entity>_<action>; who may call them is the caller'
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Flag
 from scoring.models import Review, ScorecardVersion
-from scoring.qa import review_submit
+from scoring.qa import review_submit, review_verdicts_apply
 
 from .qa_models import QueueItem, QueueSlot, ReviewQueue
 from .selectors import InboxFilters, _day_start, inbox_queryset
@@ -30,6 +31,8 @@ DROPPED = "handoff_dropped"
 _GOLDEN = 2654435761
 _SALT_SAMPLE, _SALT_DOUBLE = 7919, 104729
 FILL_BATCH = 1000
+
+log = logging.getLogger(__name__)
 
 
 class QueueError(Exception):
@@ -51,7 +54,7 @@ def queue_candidates(*, queue: ReviewQueue) -> QuerySet[Conversation]:
                                              prompt_version=queue.prompt_version))
     if queue.since:
         qs = qs.filter(started_at__gte=_day_start(queue.since))
-    if queue.until:
+    if queue.until and queue.until < date.max:  # until the last day: no upper bound
         qs = qs.filter(started_at__lt=_day_start(queue.until + timedelta(days=1)))
     rules = Q(pk__in=[])
     for channel, percent in (queue.channel_percent or {}).items():
@@ -114,11 +117,20 @@ def queue_fill(*, queue: ReviewQueue,
 
 def queues_fill(*, queues: Iterable[ReviewQueue] | None = None,
                 progress: Callable[[ReviewQueue, int, int], None] | None = None
-                ) -> dict[str, int]:
-    """Fill every active queue (the beat task and `fill_qa_queues`)."""
+                ) -> dict[str, int | str]:
+    """Fill every active queue (the beat task and `fill_qa_queues`): per queue name, how
+    many items were added, or the error (logged) that stopped that queue; one broken
+    queue does not stop the others."""
     todo = list(queues) if queues is not None else list(ReviewQueue.objects.filter(active=True))
-    return {q.name: queue_fill(queue=q, progress=(lambda d, t, q=q: progress(q, d, t))
-                               if progress else None) for q in todo}
+    out: dict[str, int | str] = {}
+    for q in todo:
+        try:
+            out[q.name] = queue_fill(queue=q, progress=(lambda d, t, q=q: progress(q, d, t))
+                                     if progress else None)
+        except Exception as exc:  # noqa: BLE001 - reported per queue, the others go on
+            log.exception("Filling QA queue %s (%s) failed", q.name, q.pk)
+            out[q.name] = f"error: {type(exc).__name__}: {exc}"
+    return out
 
 
 def queue_may_take(*, queue: ReviewQueue, reviewer: AbstractBaseUser) -> bool:
@@ -132,6 +144,8 @@ def slot_take_next(*, queue: ReviewQueue, reviewer: AbstractBaseUser) -> QueueSl
     slot of an item they hold no slot of (the second slot of a double review goes to
     someone else). Free slots are claimed under `SELECT … FOR UPDATE SKIP LOCKED`, so two
     reviewers taking at once get two different slots. None when nothing is left."""
+    if not queue.active:
+        raise QueueError(f"{queue.name} is not active: nothing can be taken from it.")
     if not queue_may_take(queue=queue, reviewer=reviewer):
         raise QueueError(f"{reviewer.get_username()} is not a reviewer of {queue.name}.")
     own = (QueueSlot.objects.filter(queue=queue, reviewer=reviewer, done_at__isnull=True)
@@ -142,11 +156,17 @@ def slot_take_next(*, queue: ReviewQueue, reviewer: AbstractBaseUser) -> QueueSl
         try:
             with transaction.atomic():
                 mine = QueueSlot.objects.filter(item=OuterRef("item"), reviewer=reviewer)
+                # A double review needs two independent reviewers: not one who has
+                # already submitted a review of the conversation outside the queue.
+                reviewed = Review.objects.filter(
+                    reviewer=reviewer, conversation=OuterRef("item__conversation"),
+                    status=Review.Status.SUBMITTED)
                 # Locks the slot row only (`of`), not the joined item.
                 slot = (QueueSlot.objects.select_for_update(skip_locked=True, of=("self",))
                         .select_related("item")
                         .filter(queue=queue, reviewer__isnull=True)
                         .exclude(Exists(mine))
+                        .exclude(Q(item__double=True) & Exists(reviewed))
                         .order_by("item_id", "number").first())
                 if slot is None:
                     return None
@@ -168,11 +188,29 @@ def slot_release(*, slot: QueueSlot) -> None:
 def queue_review_submit(*, reviewer: AbstractBaseUser, conversation: Conversation,
                         version: ScorecardVersion, **content: Any) -> Review:
     """scoring.qa.review_submit, and the reviewer's open slots for the conversation (in
-    any queue) done, in one transaction."""
+    any queue) done, in one transaction.
+
+    Blind double review: while another slot of an item the reviewer holds a slot of is
+    not done, the review's false-positive verdicts are recorded but not applied to the
+    flags (the other reviewer would read the dismissal off the flag's status). When the
+    last slot of such an item is done, the verdicts of every review of its slots are
+    applied."""
     with transaction.atomic():
+        # Locked: two reviewers of one item submitting at once are serialized, so the
+        # second sees the first's slot done and applies both reviews' verdicts.
+        items = list(QueueItem.objects.select_for_update().filter(pk__in=QueueSlot.objects
+                     .filter(reviewer=reviewer, item__conversation=conversation)
+                     .values("item_id")))
+        others_open = QueueSlot.objects.filter(item__in=items, done_at__isnull=True).exclude(
+            reviewer=reviewer).exists()
         review = review_submit(reviewer=reviewer, conversation=conversation, version=version,
-                               **content)
+                               apply_verdicts=not others_open, **content)
         QueueSlot.objects.filter(reviewer=reviewer, item__conversation=conversation,
                                  done_at__isnull=True).update(done_at=timezone.now(),
                                                               review=review)
+        if not others_open:
+            pending = (Review.objects.filter(queue_slots__item__in=items)
+                       .exclude(pk=review.pk).select_related("reviewer").distinct())
+            for other in pending:
+                review_verdicts_apply(review=other)
     return review

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from conversations.models import Conversation, Flag
-from scoring.models import Review, Score
+from scoring.models import Review, Score, ScorecardVersion
+from scoring.qa import scorecard_default_ensure
+from scoring.qa_selectors import scorecard_version_current
 
 from .qa_models import QueueSlot, ReviewQueue
-from .roles import LEAD, can
+from .roles import ANNOTATE, LEAD, can
 
 QA_NOTE_PREFIX = "QA review "  # the note scoring.qa writes on a flag a review dismissed
 
@@ -70,9 +72,13 @@ def flag_set_by_other_review(*, flag: Flag, user: User) -> bool:
 
 def flags_blind_mask(*, user: User, flags: list[Flag],
                      blind: dict[int, bool] | None = None) -> list[Flag]:
-    """For a blind user, flags another review dismissed are shown as open, with no trace
-    of who dismissed them (the objects are changed in memory only, never saved). `blind`
-    caches is_blind per conversation across calls (one API page)."""
+    """For a blind reviewer (an annotator who has not submitted a review of the
+    conversation), flags another review dismissed are shown as open, with no trace of who
+    dismissed them (the objects are changed in memory only, never saved). Someone who
+    cannot annotate reviews nothing, so is never blind to them. `blind` caches is_blind
+    per conversation across calls (one API page)."""
+    if not can(user, ANNOTATE):
+        return flags
     blind = {} if blind is None else blind
     for flag in flags:
         if not flag_set_by_other_review(flag=flag, user=user):
@@ -153,17 +159,63 @@ def reviewers_progress(*, queues: list[ReviewQueue]) -> list[ReviewerProgress]:
 
 
 def slots_of(*, user: User, conversation: Conversation) -> list[QueueSlot]:
+    """The user's slots for the conversation, open ones first."""
     return list(QueueSlot.objects.filter(reviewer_id=user.pk, item__conversation=conversation)
-                .select_related("queue", "item").order_by("done_at", "id"))
+                .select_related("queue__scorecard", "item")
+                .order_by(F("done_at").asc(nulls_first=True), "id"))
+
+
+def review_version_for(*, user: User, conversation: Conversation,
+                       queue: ReviewQueue | None = None) -> ScorecardVersion:
+    """The scorecard version a reviewer fills for a conversation: the queue's scorecard
+    (the one given, else the queue of the user's open slot, else of their latest slot):
+    the version of their own review under it, else its current version. Without a
+    queue: their latest review's version, else the default scorecard's current one."""
+    if queue is None:
+        slot = next(iter(slots_of(user=user, conversation=conversation)), None)
+        queue = slot.queue if slot else None
+    own = Review.objects.filter(reviewer_id=user.pk, conversation=conversation)
+    if queue is not None:
+        own = own.filter(version__scorecard_id=queue.scorecard_id)
+    review = own.select_related("version").order_by("-updated_at").first()
+    if review is not None:
+        return review.version
+    current = scorecard_version_current(scorecard=queue.scorecard) if queue else None
+    return current or scorecard_default_ensure()
+
+
+# --- the QA pages' and API's visibility --------------------------------------------------
+
+
+def queues_visible(*, user: User) -> QuerySet[ReviewQueue]:
+    """Queues the user sees: a lead every queue; others the queues they may take from
+    (no listed reviewers, or listed among them), active or not."""
+    qs = ReviewQueue.objects.select_related("scorecard").prefetch_related("reviewers")
+    if is_lead(user):
+        return qs
+    return qs.filter(Q(reviewers__isnull=True) | Q(reviewers=user.pk)).distinct()
+
+
+def reviewers_progress_visible(*, user: User, queues: list[ReviewQueue]
+                               ) -> list[ReviewerProgress]:
+    """Progress per reviewer: a lead everyone's, others their own only."""
+    rows = reviewers_progress(queues=queues)
+    if is_lead(user):
+        return rows
+    return [p for p in rows if p.username == user.get_username()]
 
 
 # --- the agreement page's links --------------------------------------------------------------
 
 
-def disagreements(*, start: Any = None, end: Any = None) -> dict[str, list[int]]:
+def disagreements(*, user: User, start: Any = None, end: Any = None) -> dict[str, list[int]]:
     """Per category key: conversations whose submitted reviews answered it differently
-    (N/A counts as an answer here), newest first: the items behind a low kappa or alpha."""
+    (N/A counts as an answer here), newest first: the items behind a low kappa or alpha.
+    A lead gets every such conversation; others only those they have submitted a review
+    of (the rest would point them at items they may still be handed blind)."""
     answers = Review.objects.filter(status=Review.Status.SUBMITTED)
+    if not is_lead(user):
+        answers = answers.filter(conversation_id__in=_judged(user))
     if start:
         answers = answers.filter(conversation__started_at__gte=start)
     if end:

@@ -11,7 +11,13 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,9 +33,9 @@ from scoring.qa_selectors import (
     qa_flag_precision,
     qa_trends,
     review_get,
-    scorecard_version_current,
 )
 
+from .api.filters import DayField
 from .qa_charts import agreement_view
 from .qa_export import reviews_csv_lines
 from .qa_models import QueueSlot, ReviewQueue
@@ -39,7 +45,9 @@ from .qa_selectors import (
     is_blind,
     is_lead,
     queues_progress,
-    reviewers_progress,
+    queues_visible,
+    review_version_for,
+    reviewers_progress_visible,
     reviews_visible,
     slots_of,
 )
@@ -60,22 +68,17 @@ def _qa_viewer(request: HttpRequest) -> dict[str, Any]:
 @requires(ANNOTATE)
 def queues(request: HttpRequest) -> HttpResponse:
     user = request.user
-    all_queues = list(ReviewQueue.objects.select_related("scorecard")
-                      .prefetch_related("reviewers"))
-    progress = queues_progress(queues=all_queues)
+    visible = list(queues_visible(user=user).order_by("name", "pk"))
+    progress = queues_progress(queues=visible)
     rows = []
-    for q in all_queues:
+    for q in visible:
         listed = [u.get_username() for u in q.reviewers.all()]
         mine = not listed or user.get_username() in listed
-        if mine or is_lead(user):
-            rows.append({"queue": q, "progress": progress[q.pk], "reviewers": listed,
-                         "may_take": mine and q.active, "rules": _rules(q),
-                         "filters": _filters(q)})
-    per_reviewer = reviewers_progress(queues=[r["queue"] for r in rows])
-    if not is_lead(user):
-        per_reviewer = [p for p in per_reviewer if p.username == user.get_username()]
+        rows.append({"queue": q, "progress": progress[q.pk], "reviewers": listed,
+                     "may_take": mine and q.active, "rules": _rules(q), "filters": _filters(q)})
     return render(request, "audit/qa_queues.html", {
-        "rows": rows, "empty": request.GET.get("empty", ""), "reviewers": per_reviewer,
+        "rows": rows, "empty": request.GET.get("empty", ""),
+        "reviewers": reviewers_progress_visible(user=user, queues=visible),
         "my_open": _my_open_slots(user),
         **_qa_viewer(request),
     })
@@ -149,6 +152,7 @@ class QueueForm(forms.ModelForm):
         fields = ["name", "description", "scorecard", "active", "flag_kinds", "dropped_handoffs",
                   "brand", "ai_model", "prompt_version", "since", "until", "double_percent",
                   "reviewers"]
+        field_classes = {"since": DayField, "until": DayField}  # 1900..9998
         labels = {"ai_model": "AI model", "double_percent": "Double review %",
                   "since": "Started from", "until": "Started until"}
         widgets = {"since": forms.DateInput(attrs={"type": "date"}),
@@ -212,23 +216,16 @@ def queue_edit(request: HttpRequest, queue_id: int | None = None) -> HttpRespons
 # --- the review panel of the replay page -------------------------------------------------
 
 
-def _version_for(request: HttpRequest, conversation: Conversation,
-                 queue: ReviewQueue | None) -> ScorecardVersion:
-    own = (Review.objects.filter(reviewer=request.user, conversation=conversation)
-           .select_related("version").order_by("-updated_at").first())
-    if own is not None:
-        return own.version
-    scorecard = queue.scorecard if queue else None
-    if scorecard is None:
-        slot = next(iter(slots_of(user=request.user, conversation=conversation)), None)
-        scorecard = slot.queue.scorecard if slot else None
-    current = scorecard_version_current(scorecard=scorecard) if scorecard else None
-    return current or scorecard_default_ensure()
+def _id(raw: str | None) -> int | None:
+    """A positive database id from a query string or form value, else None ("²" and
+    "٣" are digits to str.isdigit but not to int(); 19 digits overflow a bigint)."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 19 else None
 
 
 def _queue_param(request: HttpRequest) -> ReviewQueue | None:
-    raw = request.GET.get("queue") or request.POST.get("queue") or ""
-    return ReviewQueue.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+    pk = _id(request.GET.get("queue") or request.POST.get("queue"))
+    return ReviewQueue.objects.filter(pk=pk).first() if pk else None
 
 
 def _form_from_review(review: Review | None) -> dict[str, Any]:
@@ -252,8 +249,8 @@ def _form_from_post(post: Any, message_ids: list[int]) -> dict[str, Any]:
         label, comment = post.get(f"note-label-{mid}", ""), post.get(f"note-comment-{mid}", "")
         if label.strip() or comment.strip():
             notes[mid] = {"label": label.strip()[:64], "comment": comment}
-    verdicts = {int(k[len("verdict-"):]): v for k, v in post.items()
-                if k.startswith("verdict-") and k[len("verdict-"):].isdigit() and v}
+    verdicts = {_id(k[len("verdict-"):]): v for k, v in post.items()
+                if k.startswith("verdict-") and _id(k[len("verdict-"):]) and v}
     return {"answers": answers, "comments": comments, "notes": notes, "verdicts": verdicts,
             "comment": post.get("comment", "")}
 
@@ -302,14 +299,14 @@ def review_panel(request: HttpRequest, conversation: Conversation, flags: list[F
     blind = is_blind(user=user, conversation=conversation)
     others = list(reviews_visible(user=user, qs=Review.objects.filter(
         conversation=conversation, status=Review.Status.SUBMITTED).exclude(reviewer=user))
-        .select_related("reviewer", "version").prefetch_related(
+        .select_related("reviewer", "version__scorecard").prefetch_related(
             "answers__category", "flag_verdicts", "message_notes")
         .order_by("submitted_at", "pk"))
     context: dict[str, Any] = {"qa_blind": blind, "qa_others": others}
     if not can(user, ANNOTATE):
         return context
     queue = _queue_param(request)
-    version = _version_for(request, conversation, queue)
+    version = review_version_for(user=user, conversation=conversation, queue=queue)
     review = review_get(reviewer=user, conversation=conversation, version=version)
     form = form or _form_from_review(review)
     categories = list(version.categories.all())
@@ -344,7 +341,12 @@ def review_save(request: HttpRequest, conversation_id: int) -> HttpResponse:
     from .views import replay_context
 
     conversation = get_object_or_404(Conversation, pk=conversation_id)
-    version = get_object_or_404(ScorecardVersion, pk=request.POST.get("version") or 0)
+    version_id = _id(request.POST.get("version"))
+    version = ScorecardVersion.objects.filter(pk=version_id).first() if version_id else None
+    if version is None:
+        return HttpResponseBadRequest(
+            f"version: {request.POST.get('version', '')!r} is not a scorecard version id.",
+            content_type="text/plain; charset=utf-8")
     message_ids = list(conversation.messages.values_list("pk", flat=True))
     form = _form_from_post(request.POST, message_ids)
     submit = request.POST.get("action") != "draft"
@@ -364,7 +366,7 @@ def review_save(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if not submit:
         query = f"?{urlencode({'queue': queue.pk, 'saved': 1})}" if queue else "?saved=1"
         return HttpResponseRedirect(f"{replay}{query}#review")
-    if queue is not None and queue_may_take(queue=queue, reviewer=request.user):
+    if queue is not None and queue.active and queue_may_take(queue=queue, reviewer=request.user):
         slot = slot_take_next(queue=queue, reviewer=request.user)
         if slot is not None:
             return HttpResponseRedirect(_next_url(queue, slot))
@@ -376,9 +378,10 @@ def review_save(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 
 class PeriodForm(forms.Form):
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="inclusive")
+    # DayField: 1900..9998, so the day after `until` always exists.
+    since = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                     help_text="inclusive")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -405,7 +408,7 @@ def agreement(request: HttpRequest) -> HttpResponse:
         correlation=qa_auto_human_correlation(start=start, end=end),
         precision=qa_flag_precision(start=start, end=end),
         trends=qa_trends(start=start, end=end), start=start, end=end,
-        since=data.get("since"), until=data.get("until"))
+        since=data.get("since"), until=data.get("until"), user=request.user)
     return render(request, "audit/qa_agreement.html", {
         "form": form, "view": view, **_qa_viewer(request),
     }, status=200 if valid else 400)
@@ -416,11 +419,14 @@ def agreement(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @requires(EXPORT)
-def reviews_csv(request: HttpRequest) -> StreamingHttpResponse:
+def reviews_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Submitted reviews the user may see, one row per review and category, streamed."""
     form = PeriodForm(request.GET)
-    data = form.cleaned_data if form.is_valid() else {}
-    start, end = _bounds(data.get("since"), data.get("until"))
+    if not form.is_valid():
+        reasons = "; ".join(f"{field}: {' '.join(errors)}"
+                            for field, errors in form.errors.items())
+        return HttpResponseBadRequest(reasons, content_type="text/plain; charset=utf-8")
+    start, end = _bounds(form.cleaned_data.get("since"), form.cleaned_data.get("until"))
     lines = reviews_csv_lines(user=request.user, start=start, end=end,
                               can_pii=can(request.user, PII))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

@@ -15,6 +15,7 @@ def refresh_dashboard_rollups() -> int:
 
 
 @shared_task(acks_late=True)
-def fill_qa_queues() -> dict[str, int]:
-    """Add newly matching conversations to every active queue (idempotent)."""
+def fill_qa_queues() -> dict[str, int | str]:
+    """Add newly matching conversations to every active queue (idempotent); a queue that
+    fails is logged and reported by name, the others are filled."""
     return queues_fill()

@@ -229,6 +229,8 @@ def _value_clean(category: ScorecardCategory, answer: Answer) -> int | None:
             raise ValueError("N/A is not allowed for this category")
         return None
     value = answer.value
+    if not isinstance(value, str | int | float):  # bool is an int; a list or dict is not
+        raise ValueError(f"{answer.value!r} is not a single value")
     if isinstance(value, str):
         value = value.strip().lower()
     if category.scale == Scale.YES_NO:
@@ -386,6 +388,7 @@ def review_submit(
     *, reviewer: AbstractBaseUser, conversation: Conversation, version: ScorecardVersion,
     answers: Mapping[str, Any], notes: Sequence[MessageNote | Mapping[str, Any]] = (),
     verdicts: Sequence[FlagVerdict | Mapping[str, Any]] = (), comment: str = "",
+    apply_verdicts: bool = True,
 ) -> Review:
     """Submit a complete review: every category of the version answered (or N/A where
     allowed) and a verdict on every open flag of the conversation.
@@ -393,7 +396,11 @@ def review_submit(
     Idempotent per (reviewer, conversation, version): the same submit again changes
     nothing; a different one corrects the review (first submitted_at kept). Writes the
     human Score rows (qa:<key>, and qa:overall = result / 100) and sets each flag judged a
-    false positive to that status through flag_set_status, recorded as the reviewer."""
+    false positive to that status through flag_set_status, recorded as the reviewer.
+
+    `apply_verdicts=False` records the verdicts without touching the flags (a double
+    review whose other reviewer is still blind); `review_verdicts_apply` applies them
+    later."""
     rows, note_rows, verdict_rows = _review_input_clean(
         conversation=conversation, version=version, answers=answers, notes=notes,
         verdicts=verdicts, complete=True)
@@ -411,12 +418,39 @@ def review_submit(
         review.submitted_at = review.submitted_at or timezone.now()
         review.save()
         _review_scores_write(review=review, answers=rows, username=username)
-        for flag, verdict, _ in verdict_rows:
-            if (verdict == ReviewFlagVerdict.Verdict.FALSE_POSITIVE
-                    and flag.status != Flag.Status.FALSE_POSITIVE):
-                flag_set_status(flag=flag, status=Flag.Status.FALSE_POSITIVE, by=username,
-                                note=f"QA review {review.pk}: false positive")
+        if apply_verdicts:
+            _false_positives_set(review=review, flags=[
+                flag for flag, verdict, _ in verdict_rows
+                if verdict == ReviewFlagVerdict.Verdict.FALSE_POSITIVE], since=None)
     return review
+
+
+def _false_positives_set(*, review: Review, flags: Sequence[Flag],
+                         since: Any) -> None:
+    """Set each flag a false positive as the review's reviewer, unless it is one already
+    or (with `since`) someone changed its status after that time."""
+    for flag in flags:
+        if flag.status == Flag.Status.FALSE_POSITIVE:
+            continue
+        if since is not None and flag.status_changed_at and flag.status_changed_at > since:
+            continue  # a later decision (a manager reopened it) is not overridden
+        flag_set_status(flag=flag, status=Flag.Status.FALSE_POSITIVE,
+                        by=review.reviewer.get_username(),
+                        note=f"QA review {review.pk}: false positive")
+
+
+def review_verdicts_apply(*, review: Review) -> None:
+    """Apply a submitted review's false-positive verdicts that `review_submit(...,
+    apply_verdicts=False)` recorded without applying. Idempotent: a flag already a false
+    positive, or whose status someone changed after the review was last saved, is left
+    alone."""
+    if review.status != Review.Status.SUBMITTED:
+        return
+    with transaction.atomic():
+        flags = list(Flag.objects.select_for_update().filter(
+            qa_verdicts__review=review,
+            qa_verdicts__verdict=ReviewFlagVerdict.Verdict.FALSE_POSITIVE))
+        _false_positives_set(review=review, flags=flags, since=review.updated_at)
 
 
 def _review_scores_write(*, review: Review, answers: list[ReviewAnswer],

@@ -76,7 +76,8 @@ def test_reviewers_take_fill_with_the_keyboard_double_review_blind_and_see_agree
     assert review.comment == "alice-was-here"
     assert [(n.message_id, n.label) for n in review.message_notes.all()] == [
         (d["msg"].pk, "too formal")]
-    assert Flag.objects.get(pk=pii.pk).status == "false_positive"
+    # A double review: alice's false positive waits for the second review (bob is blind).
+    assert Flag.objects.get(pk=pii.pk).status == "open"
     assert Flag.objects.get(pk=tone.pk).status == "open"
     page.close()
 
@@ -106,6 +107,9 @@ def test_reviewers_take_fill_with_the_keyboard_double_review_blind_and_see_agree
     page.click(f"#verdict-{pii.pk}-confirmed")
     page.click("#review-submit")
     expect(page).to_have_url(re.compile(r"/qa/\?empty="))
+    # Both slots done: alice's false positive is applied, in her name.
+    pii.refresh_from_db()
+    assert (pii.status, pii.status_changed_by) == ("false_positive", "alice")
     # Both submitted: bob now sees alice's review.
     page.goto(f"{live_server.url}/conversations/{conv.pk}/")
     expect(page.locator("#other-reviews")).to_contain_text("alice")

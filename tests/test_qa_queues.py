@@ -221,7 +221,8 @@ def test_blind_reviewer_sees_none_of_the_first_review_until_submitting(double):
     assert "alice-comment" not in html and "alice-label" not in html and "alice" not in html
     # alice's false positive is shown to bob as open, and he is asked for a verdict on it.
     assert f'name="verdict-{d["f2"].pk}"' in html and "False positive by" not in html
-    assert Flag.objects.get(pk=d["f2"].pk).status == "false_positive"
+    # Recorded, not applied, while bob's slot is open (see the dismissal test below).
+    assert Flag.objects.get(pk=d["f2"].pk).status == "open"
     # API: no human Score of alice's, no review of hers, flag status masked.
     scores = bob.get("/api/scores/", {"source": "human"}).json()["results"]
     assert scores == []
@@ -241,6 +242,11 @@ def test_blind_reviewer_sees_none_of_the_first_review_until_submitting(double):
             } == {"alice", "bob"}
     alice_html = client_of(d["alice"]).get(f"/conversations/{d['conv'].pk}/").content.decode()
     assert "bob" in alice_html.split('id="other-reviews"')[1]
+    # The last slot is done: alice's pending false positive is applied (bob's "confirmed"
+    # does not keep it open), as alice.
+    f2 = Flag.objects.get(pk=d["f2"].pk)
+    assert (f2.status, f2.status_changed_by) == ("false_positive", "alice")
+    assert f2.note.startswith("QA review ")
 
 
 def test_first_reviewer_sees_nothing_of_a_draft_and_leads_see_everything(double):
@@ -465,3 +471,227 @@ def test_api_queues_take_next_and_reviews_per_role(card):
     assert api.get(f"/api/qa/reviews/{body['id']}/").json()["comment"] == "fine"
     assert api.post("/api/qa/reviews/", {"conversation": 10**9, "answers": {}},
                     content_type="application/json").status_code == 400
+
+
+# --- review fixes: the blind rule at the source, scorecards, take-next, visibility ---------
+
+
+def test_a_dismissal_in_a_double_review_stays_pending_until_the_last_slot_is_done(double):
+    """Alice dismissed f2 in a double review: bob (blind) finds it open in every filter and
+    in the incomplete-submit error; once bob submits, the flag is a false positive."""
+    d = double
+    bob = client_of(d["bob"])
+    conv, f2 = d["conv"], d["f2"]
+    assert [r["id"] for r in bob.get("/api/flags/", {"status": "false_positive"}
+                                     ).json()["results"]] == []
+    assert f2.pk in [r["id"] for r in bob.get("/api/flags/", {"status": "open"}
+                                              ).json()["results"]]
+    dismissed = bob.get("/inbox/", {"flag_status": "false_positive"}).content.decode()
+    assert f"/conversations/{conv.pk}/" not in dismissed
+    listed = bob.get("/api/conversations/", {"flag_status": "false_positive"}).json()["results"]
+    assert listed == []
+    row = next(r for r in bob.get("/api/conversations/").json()["results"]
+               if r["conversation"]["id"] == conv.pk)
+    assert {f["id"] for f in row["flags"]} >= {d["f1"].pk, f2.pk}
+    r = bob.post(f"/conversations/{conv.pk}/review/", {
+        "version": d["card"].pk, "action": "submit",
+        **{f"answer-{k}": str(v) for k, v in full().items()},
+        f"verdict-{d['f1'].pk}": "confirmed"})
+    assert r.status_code == 400
+    assert f"No verdict on open flag(s) {f2.pk}" in r.content.decode()
+    assert Flag.objects.get(pk=f2.pk).status == "open"
+    queue_review_submit(reviewer=d["bob"], conversation=conv, version=d["card"], answers=full(),
+                        verdicts=[{"flag_id": d["f1"].pk, "verdict": "confirmed"},
+                                  {"flag_id": f2.pk, "verdict": "false_positive"}])
+    f2.refresh_from_db()
+    assert f2.status == "false_positive" and f2.status_changed_by in {"alice", "bob"}
+    assert bob.get("/api/flags/", {"status": "false_positive"}).json()["results"][0]["id"] == f2.pk
+
+
+def test_a_pending_dismissal_does_not_override_a_later_status_change(double):
+    from conversations.services import flag_set_status
+
+    d = double
+    flag_set_status(flag=Flag.objects.get(pk=d["f2"].pk), status="acknowledged", by="lead")
+    queue_review_submit(reviewer=d["bob"], conversation=d["conv"], version=d["card"],
+                        answers=full(), verdicts=[{"flag_id": d["f1"].pk, "verdict": "confirmed"},
+                                                  {"flag_id": d["f2"].pk, "verdict": "confirmed"}])
+    assert Flag.objects.get(pk=d["f2"].pk).status == "acknowledged"
+
+
+def test_the_queues_scorecard_wins_over_the_reviewers_earlier_review(card):
+    """Alice reviewed under the support card; a second queue uses another card: opened from
+    that queue (or from her open slot in it) the replay and the API use the other card."""
+    other = scorecard_create(key="short", name="Short", categories=CARD[:2], by="lead")
+    alice = person("alice")
+    conv = conversations(1, "web")[0]
+    q1 = queue(card, name="first", channel_percent={"web": 100})
+    q2 = queue(other, name="second", channel_percent={"web": 100})
+    queue_fill(queue=q1)
+    queue_fill(queue=q2)
+    slot_take_next(queue=q1, reviewer=alice)
+    queue_review_submit(reviewer=alice, conversation=conv, version=card, answers=full())
+    slot_take_next(queue=q2, reviewer=alice)
+    c = client_of(alice)
+    for url in (f"/conversations/{conv.pk}/?queue={q2.pk}", f"/conversations/{conv.pk}/"):
+        html = c.get(url).content.decode()
+        assert f'name="version" value="{other.pk}"' in html, url
+        assert 'name="answer-accuracy"' not in html
+    r = c.post("/api/qa/reviews/", {"conversation": conv.pk, "answers": full(greeting=0)},
+               content_type="application/json")
+    assert r.status_code == 400 and "answers.accuracy" in r.json()  # not a category of "short"
+    r = c.post("/api/qa/reviews/", {"conversation": conv.pk,
+                                    "answers": {"greeting": 1, "empathy": 4}},
+               content_type="application/json")
+    assert r.status_code == 201 and r.json()["scorecard"] == "short"
+    assert QueueSlot.objects.get(queue=q2, reviewer=alice).done_at is not None
+    # Back in the first queue's context, her review under its card is shown again.
+    html = c.get(f"/conversations/{conv.pk}/?queue={q1.pk}").content.decode()
+    assert f'name="version" value="{card.pk}"' in html
+
+
+def test_take_next_refuses_an_inactive_queue_and_a_reviewer_who_reviewed_outside(card):
+    alice, bob, carol = person("alice"), person("bob"), person("carol")
+    c1, c2 = conversations(2, "web")
+    q = queue(card, channel_percent={"web": 100}, double_percent=100)
+    queue_fill(queue=q)
+    assert slot_take_next(queue=q, reviewer=alice).item.conversation_id == c1.pk
+    # Bob reviewed c1 outside the queue: he is not handed c1's second slot.
+    queue_review_submit(reviewer=bob, conversation=c1, version=card, answers=full())
+    assert slot_take_next(queue=q, reviewer=bob).item.conversation_id == c2.pk
+    assert slot_take_next(queue=q, reviewer=carol).item.conversation_id == c1.pk
+    q.active = False
+    q.save()
+    with pytest.raises(QueueError, match="not active"):
+        slot_take_next(queue=q, reviewer=carol)
+    r = client_of(carol).post(f"/qa/queues/{q.pk}/next/")
+    assert r.status_code == 403 and "not active" in r.content.decode()
+    r = client_of(carol).post(f"/api/qa/queues/{q.pk}/take-next/")
+    assert r.status_code == 403 and "not active" in r.json()["detail"]
+
+
+def test_viewers_see_a_dismissed_flags_real_status(card):
+    alice, viewer = person("alice"), person("vic", "viewer")
+    conv = conversations(1, "web")[0]
+    f = flag(conv, "pii_leak")
+    queue_review_submit(reviewer=alice, conversation=conv, version=card, answers=full(),
+                        verdicts=[{"flag_id": f.pk, "verdict": "false_positive"}])
+    row = client_of(viewer).get(f"/api/flags/{f.pk}/").json()
+    assert row["status"] == "false_positive" and row["status_changed_by"] == "alice"
+    # An annotator who has not reviewed it is still blind to it.
+    assert client_of(person("bob")).get(f"/api/flags/{f.pk}/").json()["status"] == "open"
+
+
+def test_disagreed_on_links_only_to_conversations_the_reviewer_judged(card):
+    from tests.test_qa import submit
+
+    alice, bob, carol, lead = person("alice"), person("bob"), person("carol"), person(
+        "lead", "manager")
+    c1, c2 = conversations(2, "web")
+    submit(alice, c1, card, greeting=1)
+    submit(bob, c1, card, greeting=0)
+    submit(bob, c2, card, greeting=1)
+    submit(carol, c2, card, greeting=0)
+
+    def links(user):
+        html = client_of(user).get("/qa/agreement/").content.decode()
+        row = html.split('data-category="greeting"', 1)[1].split("</tr>", 1)[0]
+        return {c.pk for c in (c1, c2) if f"/conversations/{c.pk}/" in row}
+
+    assert links(alice) == {c1.pk}
+    assert links(carol) == {c2.pk}
+    assert links(bob) == links(lead) == {c1.pk, c2.pk}
+
+
+def test_api_queues_show_what_the_qa_page_shows(card):
+    alice, bob, lead = person("alice"), person("bob"), person("lead", "manager")
+    conversations(2, "web")
+    open_q = queue(card, name="open", channel_percent={"web": 100})
+    bobs = queue(card, name="bobs", channel_percent={"web": 100})
+    bobs.reviewers.add(bob)
+    queue_fill(queue=open_q)
+    queue_fill(queue=bobs)
+    slot_take_next(queue=open_q, reviewer=alice)
+    slot_take_next(queue=open_q, reviewer=bob)
+    a = client_of(alice)
+    assert [r["name"] for r in a.get("/api/qa/queues/").json()["results"]] == ["open"]
+    assert a.get(f"/api/qa/queues/{bobs.pk}/").status_code == 404
+    assert a.get(f"/api/qa/queues/{open_q.pk}/").json()["per_reviewer"] == [
+        {"username": "alice", "in_progress": 1, "done": 0}]
+    page = a.get("/qa/").content.decode()
+    assert "bobs" not in page
+    lc = client_of(lead)
+    assert [r["name"] for r in lc.get("/api/qa/queues/").json()["results"]] == ["bobs", "open"]
+    assert {p["username"] for p in lc.get(f"/api/qa/queues/{open_q.pk}/").json()["per_reviewer"]
+            } == {"alice", "bob"}
+
+
+def test_other_reviews_on_the_replay_cost_no_query_per_review(card):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    lead = person("lead", "manager")
+    conv = conversations(1, "web")[0]
+    c = client_of(lead)
+
+    def queries_with(n):
+        for i in range(Review.objects.count(), n):
+            queue_review_submit(reviewer=person(f"r{i}"), conversation=conv, version=card,
+                                answers=full())
+        with CaptureQueriesContext(conn) as ctx:
+            assert c.get(f"/conversations/{conv.pk}/").status_code == 200
+        return len(ctx.captured_queries)
+
+    queries_with(1)  # warm: session, content types
+    assert queries_with(1) == queries_with(4)
+
+
+def test_one_broken_queue_does_not_stop_filling_the_others(card, capsys):
+    from audit.qa_queues import queues_fill
+
+    conversations(3, "web")
+    queue(card, name="a-broken", channel_percent={"web": "all"})
+    queue(card, name="b-fine", channel_percent={"web": 100})
+    result = queues_fill()
+    assert result["b-fine"] == 3 and result["a-broken"].startswith("error: ")
+    assert QueueItem.objects.filter(queue__name="b-fine").count() == 3
+    with pytest.raises(Exception, match="could not be filled: a-broken"):
+        call_command("fill_qa_queues", "--no-progress")
+    assert "a-broken: error" in capsys.readouterr().err
+
+
+def test_bad_input_on_the_qa_pages_is_a_4xx_not_a_500(card):
+    alice, lead = person("alice"), person("lead", "manager")
+    conv = conversations(1, "web")[0]
+    f = flag(conv, "pii_leak")
+    a = client_of(alice)
+    a.raise_request_exception = False
+    assert a.get(f"/conversations/{conv.pk}/", {"queue": "²"}).status_code == 200
+    assert a.get(f"/conversations/{conv.pk}/", {"queue": "9" * 40}).status_code == 200
+    answers = {f"answer-{k}": str(v) for k, v in full().items()}
+    r = a.post(f"/conversations/{conv.pk}/review/", {"version": card.pk, "verdict-²": "confirmed",
+                                                     **answers})
+    assert r.status_code == 400 and f"No verdict on open flag(s) {f.pk}" in r.content.decode()
+    r = a.post(f"/conversations/{conv.pk}/review/", {"version": "abc", **answers})
+    assert r.status_code == 400 and "not a scorecard version" in r.content.decode()
+    for bad in ([1], {"value": {}}, {"value": [1]}):
+        r = a.post("/api/qa/reviews/", {"conversation": conv.pk, "version": card.pk,
+                                        "answers": {**full(), "greeting": bad}},
+                   content_type="application/json")
+        assert r.status_code == 400 and "answers.greeting" in r.json(), bad
+    for path in ("/qa/agreement/", "/qa/reviews.csv"):
+        for query in ({"until": "9999-12-31"}, {"since": "9999-12-31"}, {"since": "garbage"},
+                      {"until": "0001-01-01"}):
+            r = client_of(lead).get(path, query)
+            assert r.status_code == 400, (path, query)
+    assert client_of(lead).get("/qa/reviews.csv", {"until": "2030-01-01"}).status_code == 200
+    lc = client_of(lead)
+    r = lc.post("/qa/queues/new/", {"name": "far", "scorecard": card.scorecard.pk,
+                                    "percent_web": "100", "double_percent": "0",
+                                    "until": "9999-12-31"})
+    assert r.status_code == 400 and "9998" in r.content.decode()
+    # A queue already stored with the last day (admin, shell) still fills.
+    far = queue(card, name="far", channel_percent={"web": 100},
+                until=datetime(9999, 12, 31).date())
+    assert lc.post(f"/qa/queues/{far.pk}/fill/").status_code == 302
+    assert far.items.count() == 1

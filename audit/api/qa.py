@@ -20,12 +20,17 @@ from rest_framework.response import Response
 
 from audit.qa_models import QueueSlot, ReviewQueue
 from audit.qa_queues import QueueError, queue_review_submit, slot_take_next
-from audit.qa_selectors import queues_progress, reviewers_progress, reviews_visible
+from audit.qa_selectors import (
+    queues_progress,
+    queues_visible,
+    review_version_for,
+    reviewers_progress_visible,
+    reviews_visible,
+)
 from audit.roles import ANNOTATE
 from conversations.models import Conversation
 from scoring.models import Review, ReviewAnswer, ScorecardVersion
-from scoring.qa import QAError, review_draft_save, scorecard_default_ensure
-from scoring.qa_selectors import scorecard_version_current
+from scoring.qa import QAError, review_draft_save
 
 from .filters import IdFilter, _PeriodFilterSet
 from .pagination import KeysetPagination
@@ -166,8 +171,9 @@ class VerdictInSerializer(serializers.Serializer):
 
 class ReviewInSerializer(serializers.Serializer):
     """A review to save as a draft (`submit: false`) or submit: the same validation as the
-    page. `version` is the scorecard version's id; default: the current version of the
-    reviewer's queue for this conversation, else of the default scorecard."""
+    page. `version` is the scorecard version's id; default: the scorecard of the reviewer's
+    queue slot for this conversation (the version of their review under it, else its current
+    version), else their latest review's version, else the default scorecard's current."""
 
     conversation = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     version = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
@@ -183,12 +189,15 @@ class ReviewInSerializer(serializers.Serializer):
 
 
 class QueueList(_QA, generics.ListAPIView):
-    """QA queues with their progress (slots to do, in progress, done)."""
+    """QA queues with their progress (slots to do, in progress, done): a lead sees every
+    queue, a reviewer the queues they may take from (as the /qa/ page)."""
 
-    queryset = ReviewQueue.objects.select_related("scorecard").prefetch_related("reviewers")
     serializer_class = QueueSerializer
     pagination_class = KeysetPagination
     ordering = ("name", "id")
+
+    def get_queryset(self) -> QuerySet[ReviewQueue]:
+        return queues_visible(user=self.request.user)
 
     def get_serializer_context(self) -> dict[str, Any]:
         queues = list(self.get_queryset())
@@ -196,18 +205,22 @@ class QueueList(_QA, generics.ListAPIView):
 
 
 class QueueDetail(_QA, generics.RetrieveAPIView):
-    """One queue, with its progress per reviewer."""
+    """One queue, with its progress per reviewer (a lead: everyone's; a reviewer: their
+    own)."""
 
-    queryset = QueueList.queryset
     serializer_class = QueueDetailSerializer
+
+    def get_queryset(self) -> QuerySet[ReviewQueue]:
+        return queues_visible(user=self.request.user)
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         if "pk" not in self.kwargs:
             return context
-        queue = get_object_or_404(ReviewQueue, pk=self.kwargs["pk"])
+        queue = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
         return {**context, "progress": queues_progress(queues=[queue]),
-                "per_reviewer": reviewers_progress(queues=[queue])}
+                "per_reviewer": reviewers_progress_visible(user=self.request.user,
+                                                           queues=[queue])}
 
 
 class QueueTakeNext(_QA, generics.GenericAPIView):
@@ -294,10 +307,7 @@ def _version(request: Request, conversation: Conversation,
         if version is None:
             raise ValidationError({"version": [f"No scorecard version {version_id}."]})
         return version
-    slot = (QueueSlot.objects.filter(reviewer=request.user, item__conversation=conversation)
-            .select_related("queue__scorecard").order_by("done_at", "id").first())
-    current = scorecard_version_current(scorecard=slot.queue.scorecard) if slot else None
-    return current or scorecard_default_ensure()
+    return review_version_for(user=request.user, conversation=conversation)
 
 
 class ReviewDetail(_QA, generics.RetrieveAPIView):

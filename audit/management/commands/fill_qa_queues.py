@@ -37,5 +37,12 @@ class Command(BaseCommand):
         added = queues_fill(queues=list(queues), progress=progress)
         for bar in bars.values():
             bar.close()
+        failed = {name: n for name, n in added.items() if isinstance(n, str)}
         for name, n in added.items():
-            self.stdout.write(f"{name}: {n} added")
+            if name not in failed:
+                self.stdout.write(f"{name}: {n} added")
+        for name, error in failed.items():
+            self.stderr.write(f"{name}: {error}")
+        if failed:
+            raise CommandError(f"{len(failed)} queue(s) could not be filled: "
+                               f"{', '.join(sorted(failed))}.")
