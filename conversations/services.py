@@ -11,7 +11,9 @@ SAVEPOINT, one lookup, the Message INSERT with the thread's counters, RELEASE (s
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -314,7 +316,11 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
     statements per table for the whole batch (conversations.batch); otherwise event by
     event. Both give the same rows.
     """
-    events = list(events)
+    with dashboard_days_collected():
+        _events_apply(list(events), raw_event)
+
+
+def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> None:
     if batch.batch_applicable(events):
         with _Statements() as sql:
             result = batch.batch_apply(sql, events=events, raw_event=raw_event)
@@ -357,9 +363,15 @@ def dashboard_days_mark(
         starts = dict(Conversation.objects.filter(pk__in=ids).values_list("pk", "started_at"))
         wanted.update(timezone.localdate(s) for s in starts.values())
         wanted.update(_start_days_left(starts, moved_by))
-    if not wanted:
-        return
-    ordered = sorted(wanted)
+    collecting = _days_collecting.get()
+    if collecting is not None:
+        collecting.update(wanted)
+    elif wanted:
+        _dashboard_days_insert(wanted)
+
+
+def _dashboard_days_insert(days: set[date]) -> None:
+    ordered = sorted(days)  # one statement, in day order: two transactions cannot deadlock
 
     def mark() -> None:
         now = timezone.now()
@@ -369,6 +381,23 @@ def dashboard_days_mark(
     mark()
     if connection.in_atomic_block:
         transaction.on_commit(mark, robust=True)
+
+
+# Inside events_apply: every mark of the batch (ingest's, the handoff machine's) is kept here
+# and written once at the end, so a transaction takes its day rows' locks in one statement.
+_days_collecting: ContextVar[set[date] | None] = ContextVar("dashboard_days", default=None)
+
+
+@contextmanager
+def dashboard_days_collected() -> Iterator[None]:
+    days: set[date] = set()
+    token = _days_collecting.set(days)
+    try:
+        yield
+    finally:
+        _days_collecting.reset(token)
+    if days:
+        _dashboard_days_insert(days)
 
 
 def _start_days_left(starts: dict[int, datetime], messages: Sequence[Message]) -> set[date]:

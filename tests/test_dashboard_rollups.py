@@ -13,7 +13,9 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from audit.dashboard_selectors import PERIODS, dashboard, dashboard_direct, dashboard_period
 from audit.models import ConversationDaily, DashboardDay, HandoffDaily, ReleaseDaily
@@ -337,3 +339,23 @@ def test_a_start_moved_back_across_midnight_leaves_no_count_on_the_old_day(
             DashboardDirtyDay.objects.values_list("day", flat=True))
         rollups_refresh()
         assert _assert_same_everywhere(TODAY)
+
+
+def test_one_ingest_writes_its_day_marks_in_one_statement(client, settings):
+    """Ingest's marks and the handoff machine's (a takeover opens a handoff) go out together,
+    in day order: two concurrent batches marking the same days cannot deadlock on them."""
+    first = TODAY - timedelta(days=2)
+    conv = _open_thread(client, settings, first, "+34600000010")
+    ref = _ref(conv)
+    with time_machine.travel(TODAY, tick=False), CaptureQueriesContext(connection) as seen:
+        _deliver(client, [_message(ref, "customer", "c-10", TODAY - timedelta(minutes=2)),
+                          _message(ref, "human", "h-10", TODAY - timedelta(minutes=1))],
+                 "takeover-10", settings)
+    assert Handoff.objects.filter(conversation=conv).exists()  # the machine took part
+    table = DashboardDirtyDay._meta.db_table
+    marks = [q["sql"] for q in seen.captured_queries
+             if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    # One in the transaction (the after-commit one does not run inside the test's transaction).
+    assert len(marks) == 1
+    assert {first.date(), TODAY.date()} <= set(
+        DashboardDirtyDay.objects.values_list("day", flat=True))
