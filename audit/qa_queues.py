@@ -23,7 +23,7 @@ from scoring.models import Review, ScorecardVersion
 from scoring.qa import review_submit, review_verdicts_apply
 
 from .qa_models import QueueItem, QueueSlot, ReviewQueue
-from .selectors import InboxFilters, _day_start, inbox_queryset
+from .selectors import InboxFilters, day_start, inbox_queryset
 
 DROPPED = "handoff_dropped"
 # Knuth's multiplicative hash: spreads consecutive ids over 0..2^32, so `% 100` is an even
@@ -53,9 +53,9 @@ def queue_candidates(*, queue: ReviewQueue) -> QuerySet[Conversation]:
     qs = inbox_queryset(filters=InboxFilters(brand=queue.brand, model=queue.ai_model,
                                              prompt_version=queue.prompt_version))
     if queue.since:
-        qs = qs.filter(started_at__gte=_day_start(queue.since))
+        qs = qs.filter(started_at__gte=day_start(queue.since))
     if queue.until and queue.until < date.max:  # until the last day: no upper bound
-        qs = qs.filter(started_at__lt=_day_start(queue.until + timedelta(days=1)))
+        qs = qs.filter(started_at__lt=day_start(queue.until + timedelta(days=1)))
     rules = Q(pk__in=[])
     for channel, percent in (queue.channel_percent or {}).items():
         if percent:

@@ -35,7 +35,8 @@ from scoring.qa_selectors import (
     review_get,
 )
 
-from .api.filters import DayField
+from .api import filters
+from .api.filters import DayField, period_check
 from .qa_charts import agreement_view
 from .qa_export import reviews_csv_lines
 from .qa_models import QueueSlot, ReviewQueue
@@ -52,7 +53,7 @@ from .qa_selectors import (
     slots_of,
 )
 from .roles import ANNOTATE, EXPORT, LEAD, PII, ROLES, can
-from .selectors import _day_start
+from .selectors import day_start
 from .views import FLAG_KINDS, _viewer, requires
 
 
@@ -176,9 +177,7 @@ class QueueForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and until < since:
-            self.add_error("until", "Until is before since.")
+        period_check(data.get("since"), data.get("until"))
         return data
 
     def save(self, commit: bool = True) -> ReviewQueue:
@@ -377,22 +376,16 @@ def review_save(request: HttpRequest, conversation_id: int) -> HttpResponse:
 # --- agreement and calibration -------------------------------------------------------------
 
 
-class PeriodForm(forms.Form):
+class PeriodForm(filters.PeriodForm):
     # DayField: 1900..9998, so the day after `until` always exists.
     since = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
                      help_text="inclusive")
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("since") and data.get("until") and data["until"] < data["since"]:
-            self.add_error("until", "Until is before since.")
-        return data
-
 
 def _bounds(day_from: date | None, day_to: date | None) -> tuple[datetime | None, datetime | None]:
-    start = _day_start(day_from) if day_from else None
-    end = _day_start(day_to + timedelta(days=1)) if day_to else None
+    start = day_start(day_from) if day_from else None
+    end = day_start(day_to + timedelta(days=1)) if day_to else None
     return start, end
 
 

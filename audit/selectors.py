@@ -63,7 +63,8 @@ class InboxFilters:
     resolved: str = ""
 
 
-def _day_start(day: date) -> datetime:
+def day_start(day: date) -> datetime:
+    """Midnight starting `day` in the current time zone (days are inclusive filters)."""
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
 
 
@@ -74,9 +75,9 @@ def inbox_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
     if f.channel:
         qs = qs.filter(channel=f.channel)
     if f.since:
-        qs = qs.filter(last_activity_at__gte=_day_start(f.since))
+        qs = qs.filter(last_activity_at__gte=day_start(f.since))
     if f.until and f.until < date.max:  # the last day has no "day after": no upper bound
-        qs = qs.filter(last_activity_at__lt=_day_start(f.until + timedelta(days=1)))
+        qs = qs.filter(last_activity_at__lt=day_start(f.until + timedelta(days=1)))
     if f.flag_kind or f.flag_status:
         flags = Flag.objects.filter(conversation=OuterRef("pk"))
         if f.flag_kind:

@@ -4,15 +4,14 @@ and the reason (DjangoFilterBackend raises it); nothing reaches the database unc
 Dates are days in the current timezone; `until` is inclusive. Days are kept between 1900
 and 9998 so the day after `until` (and the timezone shift) always exist."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import django_filters as df
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.utils import timezone
 
-from audit.selectors import SORTS, InboxFilters
+from audit.selectors import SORTS, InboxFilters, day_start
 from audit.views import FLAG_KINDS
 from conversations.models import AuthorKind, Channel, Conversation, Direction, Flag, Message
 from handoffs.machine import State
@@ -25,10 +24,6 @@ FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 def day_in_range(value: date) -> None:
     if not FIRST_DAY <= value <= LAST_DAY:
         raise ValidationError(f"must be between {FIRST_DAY} and {LAST_DAY}")
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
 
 
 def period_check(since: date | None, until: date | None) -> None:
