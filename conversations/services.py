@@ -352,63 +352,88 @@ def dashboard_days_mark(
     days: Iterable[date] = (), moved_by: Sequence[Message] = (),
 ) -> None:
     """Mark the dashboard days a batch changed: the start days (site time zone) of
-    `conversation_ids`, the days of `moments` (e.g. handoff requests), and `days`. One look-up and
-    one `INSERT … ON CONFLICT DO NOTHING` per batch, inside the caller's transaction, and
+    `conversation_ids` (and, for `moved_by` messages that moved a start back, the day it
+    left), the days of `moments` (e.g. handoff requests), and `days`. One look-up and one
+    `INSERT … ON CONFLICT DO NOTHING` in day order, inside the caller's transaction, and
     again after commit: the rollup task deletes the marks it takes before reading, so a
     mark that found the row present just before that delete still leaves one behind for
-    data committed after the task's snapshot."""
-    ids = sorted(set(conversation_ids))
-    wanted = {*days, *(timezone.localdate(m) for m in moments)}
-    if ids:
-        starts = dict(Conversation.objects.filter(pk__in=ids).values_list("pk", "started_at"))
-        wanted.update(timezone.localdate(s) for s in starts.values())
-        wanted.update(_start_days_left(starts, moved_by))
-    collecting = _days_collecting.get()
-    if collecting is not None:
-        collecting.update(wanted)
-    elif wanted:
-        _dashboard_days_insert(wanted)
+    data committed after the task's snapshot. Inside `dashboard_days_collected` (an ingest
+    batch) the marks are gathered and written once when it ends."""
+    marks = _days_collecting.get()
+    if marks is None:
+        marks = _DayMarks()
+        marks.add(conversation_ids, moments, days, moved_by)
+        marks.write()
+    else:
+        marks.add(conversation_ids, moments, days, moved_by)
 
 
-def _dashboard_days_insert(days: set[date]) -> None:
-    ordered = sorted(days)  # one statement, in day order: two transactions cannot deadlock
+class _DayMarks:
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.days: set[date] = set()
+        self.moved_by: list[Message] = []
 
-    def mark() -> None:
-        now = timezone.now()
-        DashboardDirtyDay.objects.bulk_create(
-            [DashboardDirtyDay(day=d, marked_at=now) for d in ordered], ignore_conflicts=True)
+    def add(self, ids: Iterable[int], moments: Iterable[datetime], days: Iterable[date],
+            moved_by: Sequence[Message]) -> None:
+        self.ids.update(ids)
+        self.days.update(days)
+        self.days.update(timezone.localdate(m) for m in moments)
+        self.moved_by.extend(moved_by)
 
-    mark()
-    if connection.in_atomic_block:
-        transaction.on_commit(mark, robust=True)
+    def write(self) -> None:
+        wanted = set(self.days)
+        if self.ids:
+            rows = Conversation.objects.filter(pk__in=sorted(self.ids)).values_list(
+                "pk", "started_at", "message_count")
+            starts = {pk: (at, count) for pk, at, count in rows}
+            wanted.update(timezone.localdate(at) for at, _ in starts.values())
+            wanted.update(_start_days_left(starts, self.moved_by))
+        if not wanted:
+            return
+        ordered = sorted(wanted)  # one statement, in day order: two transactions cannot deadlock
+
+        def mark() -> None:
+            now = timezone.now()
+            DashboardDirtyDay.objects.bulk_create(
+                [DashboardDirtyDay(day=d, marked_at=now) for d in ordered],
+                ignore_conflicts=True)
+
+        mark()
+        if connection.in_atomic_block:
+            transaction.on_commit(mark, robust=True)
 
 
-# Inside events_apply: every mark of the batch (ingest's, the handoff machine's) is kept here
-# and written once at the end, so a transaction takes its day rows' locks in one statement.
-_days_collecting: ContextVar[set[date] | None] = ContextVar("dashboard_days", default=None)
+# Inside events_apply: every mark of the batch (ingest's, the handoff machine's) is gathered
+# here and written once at the end: one look-up, and the day rows' locks in one statement.
+_days_collecting: ContextVar[_DayMarks | None] = ContextVar("dashboard_days", default=None)
 
 
 @contextmanager
 def dashboard_days_collected() -> Iterator[None]:
-    days: set[date] = set()
-    token = _days_collecting.set(days)
+    marks = _DayMarks()
+    token = _days_collecting.set(marks)
     try:
         yield
     finally:
         _days_collecting.reset(token)
-    if days:
-        _dashboard_days_insert(days)
+    marks.write()
 
 
-def _start_days_left(starts: dict[int, datetime], messages: Sequence[Message]) -> set[date]:
+def _start_days_left(starts: dict[int, tuple[datetime, int]],
+                     messages: Sequence[Message]) -> set[date]:
     """The days conversations started on before a batch's late messages moved their start
     back (a rollup of that day still counts them there). A conversation whose start is now
-    one of the batch's messages' times may have moved: its old start was its earliest other
-    message. One grouped look-up on the message timeline index, only for those."""
+    one of the batch's messages' times, and which holds messages besides the batch's, may
+    have moved: its old start was its earliest other message. One grouped look-up on the
+    message timeline index, only for those (a conversation the batch opened has none)."""
     first: dict[int, datetime] = {}
+    in_batch: dict[int, set[int]] = {}
     for m in messages:
         first[m.conversation_id] = min(first.get(m.conversation_id, m.sent_at), m.sent_at)
-    moved = [cid for cid, at in first.items() if starts.get(cid) == at]
+        in_batch.setdefault(m.conversation_id, set()).add(m.pk)
+    moved = [cid for cid, at in first.items()
+             if cid in starts and starts[cid][0] == at and starts[cid][1] > len(in_batch[cid])]
     if not moved:
         return set()
     earlier = (Message.objects.filter(conversation_id__in=moved)
@@ -416,7 +441,7 @@ def _start_days_left(starts: dict[int, datetime], messages: Sequence[Message]) -
                .values("conversation_id").annotate(first=Min("sent_at")))
     return {day for row in earlier
             if (day := timezone.localdate(row["first"])) != timezone.localdate(
-                starts[row["conversation_id"]])}
+                starts[row["conversation_id"]][0])}
 
 
 def _events_apply_one_by_one(
