@@ -42,7 +42,8 @@ from conversations.models import (
     Participant,
     RawEvent,
 )
-from conversations.services import dashboard_days_mark, message_record, raw_event_ingest
+from conversations.applier import raw_event_ingest
+from conversations.services import dashboard_days_mark, message_record
 
 PROVIDER = "twilio"
 API_VERSION = "2010-04-01"

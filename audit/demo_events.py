@@ -13,7 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from conversations.models import RawEvent
-from conversations.services import raw_event_ingest
+from conversations.applier import raw_event_ingest
 
 WIDGET = "widget:brisa-home"
 AVA = {"kind": "ai", "id": "support-bot", "name": "Ava (AI)"}

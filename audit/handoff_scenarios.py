@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conversations.models import Conversation, ConversationKey, Flag, Message
-from conversations.services import IngestResult, raw_event_ingest
+from conversations.applier import raw_event_ingest
+from conversations.raw_events import IngestResult
 from handoffs.models import Handoff, SLAPolicy
 
 Payload = dict[str, Any]

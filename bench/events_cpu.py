@@ -53,7 +53,7 @@ def main() -> int:
     from django.test import Client, RequestFactory
 
     from channels import events as ev
-    from conversations.services import raw_event_ingest
+    from conversations.applier import raw_event_ingest
     from tests.signing import events_headers
 
     call_command("migrate", verbosity=0)

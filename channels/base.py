@@ -1,4 +1,5 @@
-"""The webhook view every provider shares: verify -> parse -> store raw event -> apply.
+"""The webhook view every provider shares: verify -> check shape -> store raw events -> wake
+the applier (conversations.applier applies them; nothing is normalized in the request).
 
 Modelled on django-anymail's webhooks/base.py: one csrf-exempt base view answering POST and
 HEAD, signature checks as mixins whose `validate_request` methods are all run (collected
@@ -8,7 +9,6 @@ over the class hierarchy), and one module per provider that only maps its vocabu
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -17,15 +17,28 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from conversations.applier import applier_wake
 from conversations.conf import auditor_settings
 from conversations.events import NormalizedEvent
 from conversations.models import RawEvent
-from conversations.services import TRANSIENT_DATABASE_ERRORS, IngestResult, raw_event_ingest
+from conversations.raw_events import RawEventSpec, StoreResult, raw_events_store
+from conversations.sql import TRANSIENT_DATABASE_ERRORS
+
+__all__ = ["RawEventSpec", "WebhookError", "WebhookForbidden", "WebhookUnsupportedMediaType",
+           "WebhookView", "thread_key"]
 
 logger = logging.getLogger(__name__)
 
 # Tries of the ingest transaction before answering 503 (deadlocks and the like clear).
 INGEST_ATTEMPTS = 3
+
+
+def thread_key(*addresses: str) -> str:
+    """The applier partition key of a thread between these addresses, whichever way a
+    message went and whichever adapter reported it (WhatsApp's `whatsapp:` prefix left out),
+    so that one conversation's events are applied in arrival order."""
+    bare = (a.strip().removeprefix("whatsapp:").lower() for a in addresses)
+    return "|".join(sorted(bare))
 
 
 class WebhookError(Exception):
@@ -58,18 +71,6 @@ class WebhookUnsupportedMediaType(WebhookError):
     code = "unsupported_media_type"
 
 
-@dataclass(frozen=True)
-class RawEventSpec:
-    """What a provider view extracts from a verified request for the raw-event store."""
-
-    kind: str
-    dedupe_key: str
-    body: str
-    content_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-    url: str = ""
-
-
 @method_decorator(csrf_exempt, name="dispatch")
 class WebhookView(View):
     provider: ClassVar[str]
@@ -78,7 +79,8 @@ class WebhookView(View):
 
     # --- what a provider module implements ---------------------------------------------
 
-    def raw_event_spec(self, request: HttpRequest) -> RawEventSpec:
+    def raw_event_specs(self, request: HttpRequest) -> list[RawEventSpec]:
+        """The raw events to store for a verified request (most requests: one)."""
         raise NotImplementedError
 
     @classmethod
@@ -86,7 +88,7 @@ class WebhookView(View):
         """Turn a stored raw event into normalized events (also used by reprocessing)."""
         raise NotImplementedError
 
-    def success_response(self, request: HttpRequest, result: IngestResult) -> HttpResponse:
+    def success_response(self, request: HttpRequest, stored: StoreResult) -> HttpResponse:
         return HttpResponse(status=200)
 
     # --- the shared flow ---------------------------------------------------------------
@@ -99,27 +101,19 @@ class WebhookView(View):
         try:
             self.check_body(request)
             self.run_validators(request)
-            spec = self.raw_event_spec(request)
-            self.check_storable(spec)
+            specs = self.raw_event_specs(request)
+            for spec in specs:
+                self.check_storable(spec)
         except WebhookError as exc:
             logger.info("%s webhook refused (%s): %s", self.provider, exc.status, exc.detail)
             return exc.response()
         for attempt in range(1, INGEST_ATTEMPTS + 1):
             try:
-                result = raw_event_ingest(
-                    provider=self.provider,
-                    kind=spec.kind,
-                    dedupe_key=spec.dedupe_key,
-                    body=spec.body,
-                    content_type=spec.content_type,
-                    headers=spec.headers,
-                    url=spec.url,
-                )
+                stored = raw_events_store(provider=self.provider, specs=specs)
                 break
             except TRANSIENT_DATABASE_ERRORS as exc:
-                # The transaction rolled back whole. A deadlock between two batches that
-                # touch the same conversations in different orders clears on a retry; a
-                # database that stays unavailable gets the provider to retry later.
+                # Nothing was kept. A database that stays unavailable gets the provider to
+                # retry later.
                 if attempt < INGEST_ATTEMPTS:
                     time.sleep(random.uniform(0.01, 0.05) * attempt)
                     continue
@@ -131,7 +125,9 @@ class WebhookView(View):
                 )
                 response["Retry-After"] = "30"
                 return response
-        return self.success_response(request, result)
+        if not stored.all_duplicate:
+            applier_wake()
+        return self.success_response(request, stored)
 
     def check_body(self, request: HttpRequest) -> None:
         try:

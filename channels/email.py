@@ -44,6 +44,7 @@ from django.urls import URLPattern
 from inscriptis import get_text
 from mailparser_reply import EmailReplyParser
 
+from conversations.applier import applier_wake
 from conversations.conf import auditor_settings
 from conversations.events import (
     MessageEvent,
@@ -52,7 +53,9 @@ from conversations.events import (
     StatusEvent,
 )
 from conversations.models import AuthorKind, Channel, DeliveryStatus, Direction, RawEvent
-from conversations.services import raw_event_ingest
+from conversations.raw_events import IngestResult, RawEventSpec, StoreResult, raw_events_store
+
+from .base import thread_key
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +257,7 @@ def dedupe_key(message: AnymailInboundMessage, raw: str) -> str:
 
 def inbound_received(sender: Any, event: AnymailInboundEvent, esp_name: str,
                      **kwargs: Any) -> None:
-    """anymail.signals.inbound receiver: store the raw MIME and apply it."""
+    """anymail.signals.inbound receiver: store the raw MIME (the applier applies it)."""
     raw = _raw_mime(event)
     if "\x00" in raw:
         raise EmailRefused("the message contains a NUL character")
@@ -262,7 +265,10 @@ def inbound_received(sender: Any, event: AnymailInboundEvent, esp_name: str,
     envelope = getattr(event.message, "envelope_recipient", None)
     if envelope:
         headers["envelope_recipient"] = str(envelope)[:255]
+    sender_and_to = [_addr(a) for a in (*_addresses(event.message, "From")[:1],
+                                         *_addresses(event.message, "To")[:1])]
     result = _store(
+        partition_key=thread_key(*sender_and_to),
         kind=KIND,
         dedupe_key=dedupe_key(event.message, raw),
         body=raw,
@@ -274,17 +280,20 @@ def inbound_received(sender: Any, event: AnymailInboundEvent, esp_name: str,
                 " duplicate" if result.duplicate else "", result.raw_event.status)
 
 
-def _store(**spec: Any) -> Any:
-    """raw_event_ingest for e-mail. A payload that cannot be normalized is kept failed in
-    there (answered 200: the ESP must not retry it); whatever escapes it is a failure of
-    ours, not of the request, and must make the ESP retry."""
+def _store(*, received_at: datetime | None = None, **spec: Any) -> Any:
+    """Store one raw event and wake the applier. Whatever fails here is a failure of ours,
+    not of the request, and must make the ESP retry (503)."""
     try:
-        return raw_event_ingest(provider=PROVIDER, **spec)
+        stored: StoreResult = raw_events_store(provider=PROVIDER, received_at=received_at,
+                                               specs=[RawEventSpec(**spec)])
     except DatabaseError as exc:  # transient or not: the transaction rolled back whole
         raise EmailStorageFailed(f"{type(exc).__name__}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - a bug past the normalizer's safety net
+    except Exception as exc:  # noqa: BLE001 - a bug of ours
         logger.exception("email raw event could not be stored")
         raise EmailStorageFailed(f"{type(exc).__name__}: {exc}") from exc
+    if not stored.duplicate[0]:
+        applier_wake()
+    return IngestResult(raw_event=stored.raw_events[0], duplicate=stored.duplicate[0])
 
 
 # --- delivery tracking ------------------------------------------------------------------
@@ -348,7 +357,7 @@ def tracking_dedupe_key(esp_name: str, event: AnymailTrackingEvent, body: str) -
 
 def tracking_received(sender: Any, event: AnymailTrackingEvent, esp_name: str,
                       **kwargs: Any) -> None:
-    """anymail.signals.tracking receiver: store the ESP's event and apply it."""
+    """anymail.signals.tracking receiver: store the ESP's event (the applier applies it)."""
     if esp_name not in TRACKING_VIEWS or not isinstance(event.esp_event, dict):
         # Another ESP, or Mailgun's legacy form webhooks: nothing to re-map it from later.
         raise EmailRefused(f"{esp_name} tracking events of this form are not supported")

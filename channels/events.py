@@ -9,7 +9,10 @@ is the idempotency key. The body is one event or a batch (a JSON array).
 Each event type has a JSON Schema in channels/schemas/; the types supported so far are
 the keys of BUILDERS. A batch with any invalid event (schema violation, unknown type, a
 time without an offset) is refused whole with a 400 listing each problem with its JSON
-path, and nothing is stored; a valid batch is stored and applied in one transaction.
+path, and nothing is stored. A valid batch is stored as one raw event per event (its exact
+text in the signed body, dedupe key `webhook:<id>:<index>`; a single event:
+`webhook:<id>`), in one statement, so the applier applies and fails each on its own: one
+event that cannot be applied does not take the rest of its batch with it.
 """
 
 import binascii
@@ -26,6 +29,7 @@ from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from conversations.applier import raw_events_refresh
 from conversations.conf import auditor_settings
 from conversations.events import (
     AIStepEvent,
@@ -38,7 +42,7 @@ from conversations.events import (
     StatusEvent,
 )
 from conversations.models import RawEvent
-from conversations.services import IngestResult
+from conversations.raw_events import StoreResult
 
 from .base import (
     RawEventSpec,
@@ -46,6 +50,7 @@ from .base import (
     WebhookForbidden,
     WebhookUnsupportedMediaType,
     WebhookView,
+    thread_key,
 )
 from .email import message_ids
 
@@ -304,11 +309,39 @@ def events_problems(events: list[Any]) -> list[dict[str, Any]]:
     return problems
 
 
+def array_items(body: str) -> list[str]:
+    """The exact text of each item of a JSON array body, as the sender signed it."""
+    decoder = json.JSONDecoder()
+    items: list[str] = []
+    at = body.index("[") + 1
+    while True:
+        while body[at] in " \t\r\n,":
+            at += 1
+        if body[at] == "]":
+            return items
+        _, end = decoder.raw_decode(body, at)
+        items.append(body[at:end])
+        at = end
+
+
+def partition_key(event: dict[str, Any]) -> str:
+    """Which conversation an event is about, as far as the event says: its external id, or
+    its thread's addresses (see channels.base.thread_key); a status report, its message."""
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    conversation = data.get("conversation")
+    if isinstance(conversation, dict):
+        if conversation.get("external_id"):
+            return f"external:{conversation['external_id']}"
+        return thread_key(str(conversation.get("business_address", "")),
+                          str(conversation.get("customer_address", "")))
+    return f"message:{data.get('provider_message_id', '')}"
+
+
 class EventsWebhookView(StandardWebhooksValidator, WebhookView):
     provider = PROVIDER
     kind = "events"
 
-    def raw_event_spec(self, request: HttpRequest) -> RawEventSpec:
+    def raw_event_specs(self, request: HttpRequest) -> list[RawEventSpec]:
         if request.content_type != "application/json":
             raise WebhookUnsupportedMediaType(
                 f"expected application/json, got {request.content_type or 'nothing'}"
@@ -330,22 +363,33 @@ class EventsWebhookView(StandardWebhooksValidator, WebhookView):
                 code="invalid_events",
                 extra={"problems": problems[:100]},
             )
-        return RawEventSpec(
-            kind=self.kind,
-            dedupe_key=f"webhook:{request.headers['webhook-id']}",
-            body=body,
-            content_type=request.content_type,
-            headers=self.relevant_headers(request),
-            url=request.build_absolute_uri(),
-        )
+        webhook_id = request.headers["webhook-id"]
+        common = {"kind": self.kind, "content_type": request.content_type,
+                  "headers": self.relevant_headers(request), "url": request.build_absolute_uri()}
+        if body.lstrip().startswith("["):
+            return [RawEventSpec(dedupe_key=f"webhook:{webhook_id}:{index}", body=text,
+                                 partition_key=partition_key(event), **common)
+                    for index, (event, text) in enumerate(zip(events, array_items(body),
+                                                               strict=True))]
+        return [RawEventSpec(dedupe_key=f"webhook:{webhook_id}", body=body,
+                             partition_key=partition_key(events[0]), **common)]
 
-    def success_response(self, request: HttpRequest, result: IngestResult) -> JsonResponse:
-        raw = result.raw_event
+    def success_response(self, request: HttpRequest, stored: StoreResult) -> JsonResponse:
+        raws = stored.raw_events
+        raw_events_refresh(raws)  # applied already where the applier runs inline
+        statuses = {raw.status for raw in raws}
+        if len(statuses) == 1:
+            status = statuses.pop()
+        else:
+            status = "pending" if RawEvent.Status.PENDING in statuses else "partial"
+        failed = [{"event": index, "raw_event": raw.pk, "error": raw.error}
+                  for index, raw in enumerate(raws) if raw.status == RawEvent.Status.FAILED]
         return JsonResponse({
-            "status": raw.status,
-            "duplicate": result.duplicate,
-            "raw_event": raw.pk,
-            **({"error": raw.error} if raw.error else {}),
+            "status": status,
+            "duplicate": stored.all_duplicate,
+            "raw_event": raws[0].pk,
+            "raw_events": [raw.pk for raw in raws],
+            **({"failed": failed, "error": failed[0]["error"]} if failed else {}),
         })
 
     @classmethod

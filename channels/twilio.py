@@ -17,9 +17,9 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from conversations.conf import auditor_settings
 from conversations.events import MessageEvent, NormalizationError, StatusEvent
 from conversations.models import AuthorKind, Channel, DeliveryStatus, Direction, RawEvent
-from conversations.services import IngestResult
+from conversations.raw_events import StoreResult
 
-from .base import RawEventSpec, WebhookError, WebhookForbidden, WebhookView
+from .base import RawEventSpec, WebhookError, WebhookForbidden, WebhookView, thread_key
 
 PROVIDER = "twilio"
 
@@ -138,21 +138,23 @@ class TwilioWebhookView(TwilioSignatureValidator, WebhookView):
     provider = PROVIDER
     required: ClassVar[tuple[str, ...]] = ()
 
-    def raw_event_spec(self, request: HttpRequest) -> RawEventSpec:
+    def raw_event_specs(self, request: HttpRequest) -> list[RawEventSpec]:
         params = self.form_params(request)
         missing = [name for name in self.required if not params.get(name)]
         if not _message_sid(params):
             missing.insert(0, "MessageSid")
         if missing:
             raise WebhookError(f"missing Twilio parameter(s): {', '.join(missing)}")
-        return RawEventSpec(
+        return [RawEventSpec(
             kind=self.kind,
             dedupe_key=self.dedupe_key(params),
             body=request.body.decode("utf-8", errors="replace"),
             content_type=request.content_type,
             headers=self.relevant_headers(request),
             url=getattr(request, "twilio_signed_url", ""),
-        )
+            # The thread's two addresses, whichever way the message went.
+            partition_key=thread_key(params.get("From", ""), params.get("To", "")),
+        )]
 
     def dedupe_key(self, params: QueryDict) -> str:
         raise NotImplementedError
@@ -166,7 +168,7 @@ class TwilioMessageWebhookView(TwilioWebhookView):
     def dedupe_key(self, params: QueryDict) -> str:
         return f"message:{_message_sid(params)}"
 
-    def success_response(self, request: HttpRequest, result: IngestResult) -> HttpResponse:
+    def success_response(self, request: HttpRequest, stored: StoreResult) -> HttpResponse:
         return HttpResponse(TWIML_EMPTY, content_type="text/xml; charset=utf-8")
 
     @classmethod

@@ -168,6 +168,8 @@ HANDOFF_AUDITOR = {
     "TWILIO_AUTH_TOKENS": env_list("TWILIO_AUTH_TOKEN"),
     "EVENTS_SECRETS": env_list("HANDOFF_AUDITOR_EVENTS_SECRETS"),
     "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+    # How webhooks wake the applier: "task" (Celery), "inline", "none" (beat only).
+    "APPLIER_WAKE": os.environ.get("HANDOFF_AUDITOR_APPLIER_WAKE", "task"),
     "EMAIL_ADDRESSES": env_list("HANDOFF_AUDITOR_EMAIL_ADDRESSES"),
     "EMAIL_THREAD_WINDOW_HOURS": int(
         os.environ.get("HANDOFF_AUDITOR_EMAIL_THREAD_WINDOW_HOURS", "72")
@@ -219,6 +221,9 @@ LOGGING = {
 
 # Periodic work (Celery beat). A host project that installs the plugin copies these entries.
 CELERY_BEAT_SCHEDULE = {
+    # The applier's safety net: webhooks wake it after each commit; this catches a wake
+    # lost to a broker outage or a killed worker (conversations.applier).
+    "apply-raw-events": {"task": "conversations.tasks.apply_raw_events", "schedule": 10.0},
     "reconcile-delivery-statuses": {
         "task": "conversations.tasks.reconcile_delivery_statuses",
         "schedule": 300.0,

@@ -104,7 +104,7 @@ class RawEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reprocess selected raw events")
     def reprocess(self, request, queryset):  # noqa: ANN001 - admin action signature
-        from .services import raw_events_reprocess
+        from .applier import raw_events_reprocess
 
         counts = raw_events_reprocess(raw_events=queryset.order_by("received_at", "id"))
         self.message_user(request, f"Reprocessed: {counts}")

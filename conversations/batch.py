@@ -419,7 +419,7 @@ class BatchResult:
 
 def batch_apply(sql: Any, *, events: Sequence[NormalizedEvent],
                 raw_event: RawEvent | None) -> BatchResult:
-    """Apply `events` set-based (see the module docstring); `sql` is services._Statements."""
+    """Apply `events` set-based (see the module docstring); `sql` is a sql.Statements."""
     result = BatchResult()
     segment: list[NormalizedEvent] = []
     for event in events:
@@ -448,6 +448,11 @@ class _Segment:
         self.result = result
         self.now = timezone.now()
 
+
+    def raw_id(self, event: NormalizedEvent) -> int | None:
+        """The raw event an event came from: its own (the applier's batches), else the
+        segment's."""
+        return event.raw_event_id if event.raw_event_id is not None else self.raw_event_id
     def rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self.sql.all(statement, params)
 
@@ -646,7 +651,7 @@ class _Segment:
                 event, conversation_id=conversation_id,
                 participant_id=participant_ids[
                     (conversation_id, event.author_kind, services.message_author_id(event))],
-                status=status, raw_event_id=self.raw_event_id, created_at=self.now,
+                status=status, raw_event_id=self.raw_id(event), created_at=self.now,
             )
             # This segment's reports about a new message are folded into its row: no
             # UPDATE of a row this transaction has just inserted.
@@ -764,7 +769,7 @@ class _Segment:
                 rows.append((target[0] if target else None, target[1] if target else None,
                              e.provider, e.provider_message_id, e.status, e.provider_status,
                              e.error_code, e.error_message, e.occurred_at,
-                             self.raw_event_id, e.metadata or {}))
+                             self.raw_id(e), e.metadata or {}))
             if not target:  # its message may be committing concurrently: join after commit
                 self.result.join_after_commit.add((e.provider, e.provider_message_id))
         rows.sort(key=lambda r: (r[2], r[3], r[5]))
@@ -808,7 +813,7 @@ class _Segment:
                 "occurred_at": e.occurred_at, "operation": e.operation,
                 "message_id": produced.get((provider, e.message_provider_id)),
                 "message_provider": provider, "message_provider_id": e.message_provider_id,
-                "raw_event_id": self.raw_event_id,
+                "raw_event_id": self.raw_id(e),
             }
             rows.append(tuple(values[n] for n in _AI_STEP_NAMES))
         self.sql.run(_insert_sql(AIStep, _AI_STEP_NAMES, _upsert_conflict(_AI_STEP_NAMES), ""),
@@ -826,7 +831,7 @@ class _Segment:
             values = {
                 **{n: _column(Outcome, n).get_default() for n in _OUTCOME_NAMES},
                 **e.fields, "conversation_id": conversation_id, "external_id": external_id,
-                "occurred_at": e.occurred_at, "raw_event_id": self.raw_event_id,
+                "occurred_at": e.occurred_at, "raw_event_id": self.raw_id(e),
             }
             rows.append(tuple(values[n] for n in _OUTCOME_NAMES))
         self.sql.run(
@@ -846,7 +851,7 @@ class _Segment:
                 first[key] = ConversationEvent(
                     conversation_id=key[0], external_id=e.external_id, type=e.type,
                     occurred_at=e.occurred_at, actor_kind=e.actor_kind, actor_id=e.actor_id,
-                    actor_name=e.actor_name, data=e.data, raw_event_id=self.raw_event_id,
+                    actor_name=e.actor_name, data=e.data, raw_event_id=self.raw_id(e),
                 )
         rows = [tuple(getattr(first[k], n) for n in _EVENT_NAMES) for k in sorted(first)]
         statement = _insert_sql(

@@ -40,6 +40,8 @@ class MessageEvent:
     # References from the newest), and the subject without Re:/Fwd: prefixes.
     references: tuple[str, ...] = ()
     thread_subject: str = ""
+    # The raw event it came from (set by the applier, which applies many at once).
+    raw_event_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +57,8 @@ class StatusEvent:
     error_code: str = ""
     error_message: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The raw event it came from (set by the applier, which applies many at once).
+    raw_event_id: int | None = None
 
 
 
@@ -79,6 +83,8 @@ class AIStepEvent:
     fields: dict[str, Any] = field(default_factory=dict)  # AIStep columns, by name
     message_provider: str = ""
     message_provider_id: str = ""
+    # The raw event it came from (set by the applier, which applies many at once).
+    raw_event_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +99,8 @@ class LifecycleEvent:
     actor_id: str = ""
     actor_name: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    # The raw event it came from (set by the applier, which applies many at once).
+    raw_event_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +109,8 @@ class OutcomeEvent:
     external_id: str
     occurred_at: datetime
     fields: dict[str, Any] = field(default_factory=dict)  # Outcome columns, by name
+    # The raw event it came from (set by the applier, which applies many at once).
+    raw_event_id: int | None = None
 
 
 NormalizedEvent = MessageEvent | StatusEvent | AIStepEvent | LifecycleEvent | OutcomeEvent

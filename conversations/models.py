@@ -157,12 +157,21 @@ class RawEvent(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The applier's partition (conversations.applier): events of one conversation share it,
+    # so they are applied in arrival order while other partitions go in parallel.
+    partition = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["provider", "dedupe_key"], name="raw_event_dedupe"),
         ]
         indexes = [
+            # What the applier claims: a partition's pending events in arrival order.
+            models.Index(
+                fields=["partition", "id"],
+                condition=Q(status="pending"),
+                name="raw_event_pending",
+            ),
             models.Index(
                 fields=["status", "received_at"],
                 condition=~Q(status="processed"),

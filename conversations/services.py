@@ -1,12 +1,10 @@
 """Writes. Every row here is derived from a RawEvent, so re-applying one changes nothing.
 
-The ingest path, for one webhook request, in one transaction:
-    raw_event_ingest -> RawEvent row (dedupe) -> _raw_event_apply (savepoint) ->
-    normalizer(raw) -> events_apply for each normalized event -> message_record /
-    message_status_record.
-For an inbound message in a known thread that is five statements: the RawEvent INSERT,
-SAVEPOINT, one lookup, the Message INSERT with the thread's counters, RELEASE (see the
-"raw events" section for why they are written as SQL).
+Webhooks only store raw events (conversations.raw_events); the applier
+(conversations.applier) claims them in batches and, for each, calls the normalizer its
+adapter registered here and `events_apply`, which records messages, statuses, AI steps,
+outcomes and lifecycle events and tells the handoff machine (journey_recorded) inside the
+same transaction. Hot statements are fixed SQL run through conversations.sql.Statements.
 """
 
 import functools
@@ -14,16 +12,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import psycopg
 from django.db import (
     IntegrityError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
     connection,
     models,
     transaction,
@@ -64,6 +57,7 @@ from .models import (
     RawEvent,
 )
 from .signals import journey_recorded, message_recorded
+from .sql import Statements, db_value
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +74,13 @@ def normalizer_register(*, provider: str, kind: str, normalizer: Normalizer) -> 
     _NORMALIZERS[(provider, kind)] = normalizer
 
 
+def raw_event_id_of(event: NormalizedEvent, raw_event: RawEvent | None) -> int | None:
+    """The raw event an event came from: its own (the applier's batches), else the caller's."""
+    if event.raw_event_id is not None:
+        return event.raw_event_id
+    return raw_event.pk if raw_event is not None else None
+
+
 def normalizer_get(*, provider: str, kind: str) -> Normalizer:
     try:
         return _NORMALIZERS[(provider, kind)]
@@ -87,197 +88,9 @@ def normalizer_get(*, provider: str, kind: str) -> Normalizer:
         raise NormalizationError(f"no normalizer registered for {provider}/{kind}") from None
 
 
-# --- raw events -------------------------------------------------------------------------
-#
-# The webhook path runs its statements as SQL written out here rather than through the ORM:
-# building an ORM query cost ~0.4 ms of CPU, more than PostgreSQL takes to run it, and the
-# ingest path ran seven of them per webhook. The INSERT ... ON CONFLICT forms replace "try,
-# catch IntegrityError in a savepoint, read again" with one statement that cannot fail on
-# the race. The SQL is the subset PostgreSQL and SQLite (3.35+) share, with values adapted
-# by the model fields, so the SQLite default of `make run` keeps working.
-
-
-class _Statements:
-    """Runs the ingest path's SQL on the default connection, inside the caller's transaction.
-
-    On PostgreSQL the statements go through a psycopg cursor with server-side binding, so
-    each is prepared once per connection where the host allows prepared statements (see
-    DB_PREPARED_STATEMENTS in config/settings.py): planning the message lookup took four
-    times as long as running it. Errors surface as Django's database exceptions, as they
-    would through the ORM.
-    """
-
-    def __init__(self) -> None:
-        self._cursor: Any
-        self._postgres = connection.vendor == "postgresql"
-        if self._postgres:
-            # What connection.cursor() does first (open, or health-check a reused
-            # connection), without building a Django cursor we would not use.
-            connection.close_if_health_check_failed()
-            connection.ensure_connection()
-            self._cursor = psycopg.Cursor(connection.connection)
-        else:
-            self._cursor = connection.cursor()
-
-    def __enter__(self) -> "_Statements":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._cursor.close()
-
-    def run(self, sql: str, params: Sequence[Any]) -> None:
-        with connection.wrap_database_errors:
-            if self._postgres:
-                self._cursor.execute(sql, params, prepare=True)
-            else:
-                self._cursor.execute(sql, params)
-
-    def one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-        """The first row the statement returns, or None."""
-        self.run(sql, params)
-        with connection.wrap_database_errors:
-            return self._cursor.fetchone()
-
-    def all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Every row the statement returns."""
-        self.run(sql, params)
-        with connection.wrap_database_errors:
-            return self._cursor.fetchall()
-
-
-_RAW = RawEvent._meta.db_table
 _CONVERSATION = Conversation._meta.db_table
 _PARTICIPANT = Participant._meta.db_table
 _MESSAGE = Message._meta.db_table
-
-_RAW_INSERT = f"""
-    INSERT INTO {_RAW} (provider, kind, dedupe_key, body, content_type, headers, url,
-                        received_at, processed_at, status, error, attempts)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', 1)
-    ON CONFLICT (provider, dedupe_key) DO NOTHING
-    RETURNING id"""
-
-
-def _db_value(model: type[models.Model], name: str, value: Any) -> Any:
-    """`value` as the field would send it to this database (JSON, time zone handling)."""
-    return model._meta.get_field(name).get_db_prep_save(value, connection)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    raw_event: RawEvent
-    duplicate: bool
-
-
-def raw_event_ingest(
-    *,
-    provider: str,
-    kind: str,
-    dedupe_key: str,
-    body: str,
-    content_type: str = "",
-    headers: dict[str, str] | None = None,
-    url: str = "",
-    received_at: datetime | None = None,
-) -> IngestResult:
-    """Store a verified request and apply it, in one transaction.
-
-    A second delivery with the same dedupe key changes nothing and reports `duplicate`.
-    A payload that cannot be normalized is kept as a failed raw event (see _raw_event_apply).
-    """
-    now = timezone.now()
-    # Inserted as processed, attempt 1: the transaction commits only after the apply below,
-    # and a failed apply rewrites the status first, so no reader sees the optimistic row.
-    raw = RawEvent(
-        provider=provider,
-        kind=kind,
-        dedupe_key=dedupe_key,
-        body=body,
-        content_type=content_type,
-        headers=headers or {},
-        url=url,
-        received_at=received_at or now,
-        processed_at=now,
-        status=RawEvent.Status.PROCESSED,
-        attempts=1,
-    )
-    with transaction.atomic():
-        with _Statements() as sql:
-            row = sql.one(_RAW_INSERT, [
-                provider, kind, dedupe_key, body, content_type,
-                _db_value(RawEvent, "headers", raw.headers), url,
-                _db_value(RawEvent, "received_at", raw.received_at),
-                _db_value(RawEvent, "processed_at", now), raw.status,
-            ])
-        if row is None:
-            # ON CONFLICT waited for a concurrent delivery to commit; it is visible now.
-            existing = RawEvent.objects.filter(provider=provider, dedupe_key=dedupe_key).first()
-            if existing is None:
-                raise IntegrityError(f"raw event {provider}/{dedupe_key} conflicts but is gone")
-            return IngestResult(raw_event=existing, duplicate=True)
-        raw.pk = row[0]
-        raw._state.adding = False
-        raw._state.db = connection.alias
-        error = _raw_event_apply(raw)
-        if error:
-            raw.status, raw.error = RawEvent.Status.FAILED, error
-            raw.save(update_fields=["status", "error"])
-    return IngestResult(raw_event=raw, duplicate=False)
-
-
-TRANSIENT_DATABASE_ERRORS = (OperationalError, InternalError, NotSupportedError)
-
-
-def _raw_event_apply(raw_event: RawEvent) -> str:
-    """Normalize and apply one raw event in a savepoint; return why it failed, or ''.
-
-    On failure the savepoint is rolled back, so no partial rows survive, and the caller
-    keeps the raw event marked failed with the reason.
-
-    Errors of the database itself (connection lost, lock or statement timeout, deadlock, a
-    prepared plan invalidated by a concurrent migration) say nothing about the payload:
-    they propagate, the whole transaction rolls back, and the webhook answers 503 so the
-    provider retries, instead of a retry later being taken for a duplicate.
-    """
-    try:
-        with transaction.atomic():
-            normalizer = normalizer_get(provider=raw_event.provider, kind=raw_event.kind)
-            events_apply(events=normalizer(raw_event), raw_event=raw_event)
-    except TRANSIENT_DATABASE_ERRORS:
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever broke, the raw event must survive
-        log = logger.info if isinstance(exc, NormalizationError) else logger.exception
-        log("raw event %s/%s failed: %s", raw_event.provider, raw_event.dedupe_key, exc)
-        return f"{type(exc).__name__}: {exc}"[:4000]
-    return ""
-
-
-def raw_event_process(*, raw_event: RawEvent) -> RawEvent:
-    """Apply one stored raw event again; on any failure keep it, marked failed with why."""
-    raw_event.attempts += 1
-    error = _raw_event_apply(raw_event)
-    raw_event.status = RawEvent.Status.FAILED if error else RawEvent.Status.PROCESSED
-    raw_event.error = error
-    raw_event.processed_at = timezone.now()
-    raw_event.save(update_fields=["attempts", "status", "error", "processed_at"])
-    return raw_event
-
-
-def raw_events_reprocess(
-    *, raw_events: Iterable[RawEvent], on_progress: Callable[[RawEvent], Any] | None = None
-) -> dict[str, int]:
-    """Apply stored raw events again. Idempotent: rows that exist are found, not duplicated."""
-    counts = {RawEvent.Status.PROCESSED: 0, RawEvent.Status.FAILED: 0}
-    for listed in raw_events:
-        with transaction.atomic():
-            # Locked, so two reprocessing runs (command and admin action) take turns.
-            raw = RawEvent.objects.select_for_update().get(pk=listed.pk)
-            raw_event_process(raw_event=raw)
-        counts[raw.status] += 1
-        if on_progress:
-            on_progress(raw)
-    return {str(k): v for k, v in counts.items()}
-
 
 # --- conversations and messages ---------------------------------------------------------
 
@@ -299,7 +112,7 @@ def _conversations_lock_in_order(events: list[NormalizedEvent]) -> None:
             first_seen[key] = min(first_seen.get(key, event.occurred_at), event.occurred_at)
     if len(first_seen) < 2:
         return
-    with _Statements() as sql:
+    with Statements() as sql:
         for (channel, business_address, customer_address), at in sorted(first_seen.items()):
             conversation_id = _conversation_open_id(
                 sql, channel=channel, business_address=business_address,
@@ -322,7 +135,7 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
 
 def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> None:
     if batch.batch_applicable(events):
-        with _Statements() as sql:
+        with Statements() as sql:
             result = batch.batch_apply(sql, events=events, raw_event=raw_event)
         messages, conversation_events = result.messages, result.conversation_events
         if result.join_after_commit:
@@ -530,7 +343,7 @@ _MESSAGE_INSERT = f"""
 
 
 def _conversation_open_id(
-    sql: _Statements, *, channel: str, business_address: str, customer_address: str,
+    sql: Statements, *, channel: str, business_address: str, customer_address: str,
     at: datetime,
 ) -> int:
     """Id of the customer's open thread, opened if none.
@@ -539,10 +352,10 @@ def _conversation_open_id(
     loser's INSERT waits for the winner to commit, inserts nothing, and reads its row.
     """
     key = [channel, business_address, customer_address]
-    at_db = _db_value(Conversation, "started_at", at)
+    at_db = db_value(Conversation, "started_at", at)
     row = sql.one(_CONVERSATION_OPEN, [
-        *key, at_db, at_db, _db_value(Conversation, "metadata", {}),
-        _db_value(Conversation, "created_at", timezone.now()),
+        *key, at_db, at_db, db_value(Conversation, "metadata", {}),
+        db_value(Conversation, "created_at", timezone.now()),
     ])
     if row is None:
         row = sql.one(_CONVERSATION_OPEN_FIND, key)
@@ -552,7 +365,7 @@ def _conversation_open_id(
 
 
 def _participant_id(
-    sql: _Statements,
+    sql: Statements,
     *,
     conversation_id: int,
     kind: str,
@@ -565,7 +378,7 @@ def _participant_id(
     if found is None:
         row = sql.one(_PARTICIPANT_INSERT, [
             conversation_id, kind, external_id, display_name,
-            _db_value(Participant, "metadata", metadata or {}),
+            db_value(Participant, "metadata", metadata or {}),
         ])
         if row is not None:
             return row[0]
@@ -583,7 +396,7 @@ def conversation_get_or_open(
     *, channel: str, business_address: str, customer_address: str, at: datetime
 ) -> Conversation:
     """The customer's open thread on this channel and business address, opened if none."""
-    with _Statements() as sql:
+    with Statements() as sql:
         pk = _conversation_open_id(
             sql, channel=channel, business_address=business_address,
             customer_address=customer_address, at=at,
@@ -599,7 +412,7 @@ def participant_get_or_create(
     display_name: str = "",
     metadata: dict[str, Any] | None = None,
 ) -> Participant:
-    with _Statements() as sql:
+    with Statements() as sql:
         pk = _participant_id(
             sql, conversation_id=conversation.pk, kind=kind, external_id=external_id,
             display_name=display_name, metadata=metadata,
@@ -670,10 +483,10 @@ def _message_from_event(
     """The unsaved Message row for an event; its fields feed the SQL INSERT."""
     message = Message(**message_values(
         event, conversation_id=conversation_id, participant_id=participant_id, status=status,
-        raw_event_id=raw_event.pk if raw_event is not None else None,
+        raw_event_id=raw_event_id_of(event, raw_event),
         created_at=timezone.now(),
     ))
-    if raw_event is not None:
+    if raw_event is not None and message.raw_event_id == raw_event.pk:
         message.raw_event = raw_event  # the caller's instance, not a lazy lookup later
     return message
 
@@ -685,7 +498,7 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
     INSERT, one UPDATE of the thread's counters.
     """
     author_id = message_author_id(event)
-    with _Statements() as sql:
+    with Statements() as sql:
         found = sql.one(_MESSAGE_LOOKUP, [
             event.provider, event.provider_message_id or None,
             event.channel, event.business_address, event.customer_address,
@@ -712,7 +525,7 @@ def message_record(*, event: MessageEvent, raw_event: RawEvent | None = None) ->
             status=status, raw_event=raw_event,
         )
         insert_params = [
-            _db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
+            db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
         ]
         from_customer = event.author_kind == AuthorKind.CUSTOMER
         # On PostgreSQL the INSERT and the thread's counters go in one round trip.
@@ -790,7 +603,7 @@ def _conversation_touch_sql(
 
 
 def _conversation_touch_params(at: datetime, from_customer: bool) -> list[Any]:
-    at_db = _db_value(Conversation, "last_activity_at", at)
+    at_db = db_value(Conversation, "last_activity_at", at)
     return [at_db, at_db, *([at_db, at_db] if from_customer else [])]
 
 
@@ -801,7 +614,7 @@ def conversation_touch(*, conversation_id: int, at: datetime, from_customer: boo
     add one, and messages that arrive out of order never move the activity clock back.
     """
     params = [*_conversation_touch_params(at, from_customer), conversation_id]
-    with _Statements() as sql:
+    with Statements() as sql:
         sql.run(_conversation_touch_sql(connection.vendor, from_customer), params)
 
 
@@ -830,7 +643,7 @@ def message_status_record(
             "error_code": event.error_code,
             "error_message": event.error_message,
             "occurred_at": event.occurred_at,
-            "raw_event": raw_event,
+            "raw_event_id": raw_event_id_of(event, raw_event),
             "metadata": event.metadata,
         },
     )
@@ -913,7 +726,7 @@ def message_statuses_join_many(*, pairs: Sequence[tuple[str, str]]) -> int:
     providers, pmids = (list(c) for c in zip(*pairs, strict=True))
     # The look-up alone, outside a transaction (it is one statement): almost always it
     # finds nothing, and BEGIN/COMMIT would double its round trips.
-    with _Statements() as sql:
+    with Statements() as sql:
         joinable = sql.all(_WAITING_JOIN, [providers, pmids])
     joined = 0
     for provider, pmid in joinable:
@@ -1006,7 +819,7 @@ def ai_step_record(*, event: AIStepEvent, raw_event: RawEvent | None = None) -> 
             "message": message,
             "message_provider": event.message_provider or "events",
             "message_provider_id": event.message_provider_id,
-            "raw_event": raw_event,
+            "raw_event_id": raw_event_id_of(event, raw_event),
         },
     )
     return step
@@ -1066,7 +879,7 @@ def conversation_event_record(
             "actor_id": event.actor_id,
             "actor_name": event.actor_name,
             "data": event.data,
-            "raw_event": raw_event,
+            "raw_event_id": raw_event_id_of(event, raw_event),
         },
     )
     if created and event.type == "conversation.closed":
@@ -1081,7 +894,8 @@ def outcome_record(*, event: OutcomeEvent, raw_event: RawEvent | None = None) ->
     outcome, _ = Outcome.objects.update_or_create(
         conversation=conversation,
         external_id=event.external_id,
-        defaults={**event.fields, "occurred_at": event.occurred_at, "raw_event": raw_event},
+        defaults={**event.fields, "occurred_at": event.occurred_at,
+                  "raw_event_id": raw_event_id_of(event, raw_event)},
     )
     return outcome
 
@@ -1261,7 +1075,7 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
         conversation_key_add(conversation_id=conversation.pk, key=external_key)
     author_id = message_author_id(event)
     status = message_initial_status(event)
-    with _Statements() as sql:
+    with Statements() as sql:
         participant_id = _participant_id(
             sql, conversation_id=conversation.pk, kind=event.author_kind,
             external_id=author_id, display_name=event.author_name,
@@ -1272,7 +1086,7 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
             status=status, raw_event=raw_event,
         )
         row = sql.one(_MESSAGE_INSERT, [
-            _db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
+            db_value(Message, name, getattr(message, name)) for name in _MESSAGE_FIELDS
         ])
     if row is None:  # recorded concurrently (the lock is per thread, not per Message-ID)
         return Message.objects.get(

@@ -3,6 +3,25 @@ from celery import shared_task
 from .services import message_statuses_reconcile
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def apply_raw_events() -> dict[str, int]:
+    """Apply pending raw events (woken after webhooks commit, and by beat). Polls a little
+    after the last batch so that events committing right after a wake are not left for
+    beat; hands over to a fresh task after APPLIER_TASK_SECONDS."""
+    from .applier import raw_events_apply
+    from .conf import auditor_settings
+
+    counts = raw_events_apply(idle_seconds=auditor_settings.APPLIER_IDLE_SECONDS,
+                              max_seconds=auditor_settings.APPLIER_TASK_SECONDS)
+    if counts.batches and counts.deferred == 0 and not counts.errors:
+        from .models import RawEvent
+
+        if RawEvent.objects.filter(status=RawEvent.Status.PENDING).exists():
+            apply_raw_events.apply_async(retry=False)  # time ran out with work left
+    return {"processed": counts.processed, "failed": counts.failed,
+            "deferred": counts.deferred}
+
+
 @shared_task(acks_late=True)
 def reconcile_delivery_statuses() -> int:
     """Periodic catch-up: join status reports that still wait for their message."""

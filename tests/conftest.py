@@ -12,6 +12,14 @@ STATUS_PATH = "/hooks/twilio/status/"
 
 
 @pytest.fixture(autouse=True)
+def applier_inline(settings):
+    """Webhooks only store; most tests look at the rows right after a webhook answers, so
+    the applier runs in the test's process right after each store (APPLIER_WAKE "inline",
+    the same applier a Celery task runs). Tests of waking and draining set it back."""
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "APPLIER_WAKE": "inline"}
+
+
+@pytest.fixture(autouse=True)
 def twilio_tokens(settings):
     settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "TWILIO_AUTH_TOKENS": [TOKEN],
                                 "PUBLIC_BASE_URL": ""}

@@ -7,19 +7,29 @@ import psycopg
 from django.db import connection
 
 
+def conversations_locked():  # noqa: ANN201 - a context manager
+    """Conversations cannot be written: what the applier needs, not what a webhook needs."""
+    return table_locked("conversations_conversation")
+
+
+def raw_events_locked():  # noqa: ANN201 - a context manager
+    """Raw events cannot be stored: what a webhook needs (storage trouble)."""
+    return table_locked("conversations_rawevent")
+
+
 @contextmanager
-def conversations_locked() -> Iterator[None]:
-    """While inside: another session holds conversations_conversation exclusively, and
-    ours gives up waiting for a lock after 200 ms (PostgreSQL: lock timeout, an
-    OperationalError), as under a long migration or a stuck transaction. Needs a
-    transactional test (django_db(transaction=True)): the server side must commit."""
+def table_locked(table: str) -> Iterator[None]:
+    """While inside: another session holds `table` exclusively, and ours gives up waiting
+    for a lock after 200 ms (PostgreSQL: lock timeout, an OperationalError), as under a
+    long migration or a stuck transaction. Needs a transactional test
+    (django_db(transaction=True)): the server side must commit."""
     if connection.vendor != "postgresql":
         raise RuntimeError("make test runs on PostgreSQL")
     db = connection.settings_dict
     blocker = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
                               dbname=db["NAME"])
     try:
-        blocker.execute("LOCK TABLE conversations_conversation IN ACCESS EXCLUSIVE MODE")
+        blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")
         yield

@@ -80,8 +80,8 @@ def test_worker_on_redis_joins_reports_left_waiting(worker):
 
 def test_worker_on_redis_sweeps_handoffs(worker):
     """Beat's sweep task, run by a real worker: a handoff waiting past its SLA is flagged."""
+    from conversations.applier import raw_event_ingest
     from conversations.models import Flag
-    from conversations.services import raw_event_ingest
     from handoffs.tasks import sweep_handoffs
 
     queue, log = worker

@@ -26,7 +26,7 @@ from conversations.models import (
     MessageStatusEvent,
     RawEvent,
 )
-from tests.dbtrouble import conversations_locked
+from tests.dbtrouble import raw_events_locked
 
 pytestmark = [
     pytest.mark.django_db,
@@ -652,7 +652,7 @@ def test_an_ai_step_reported_after_its_email_reply_links_to_it(client, events_se
 
 @pytest.mark.django_db(transaction=True)
 def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(client):
-    with conversations_locked():
+    with raw_events_locked():
         for post in (mailgun, postmark, sendgrid):
             response = post(client, FIRST)
             assert response.status_code == 503, response.content

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from channels.events import EventsWebhookView
 from conversations import services
+from conversations.applier import raw_events_reprocess
 from conversations.batch import batch_applicable
 from conversations.events import NormalizationError
 from conversations.models import (
@@ -32,7 +33,7 @@ from conversations.models import (
     RawEvent,
 )
 from conversations.signals import journey_recorded
-from tests.dbtrouble import conversations_locked
+from tests.dbtrouble import raw_events_locked
 from tests.signing import events_headers, twilio_fixture
 from tests.test_concurrency import all_at_once, overlapping
 from tests.test_events_webhook import PATH, SECRET, post
@@ -254,8 +255,8 @@ def test_applying_a_batch_again_changes_nothing(client, twilio):
     events = EventsWebhookView.normalize(raw)
     services.events_apply(events=events, raw_event=raw)
     first = snapshot()
-    services.raw_event_process(raw_event=raw)
-    services.raw_event_process(raw_event=raw)
+    raw_events_reprocess(raw_events=[raw])
+    raw_events_reprocess(raw_events=[raw])
     assert snapshot() == first
     raw.refresh_from_db()
     assert raw.status == "processed" and raw.attempts == 2
@@ -360,7 +361,7 @@ def test_message_recorded_goes_out_after_commit_once_per_new_message(
 def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(client):
     body = json.dumps([message("d1", "visitor-1", at="2026-11-22T10:00:00Z"),
                        message("d2", "visitor-2", at="2026-11-22T10:00:01Z")]).encode()
-    with conversations_locked():
+    with raw_events_locked():
         response = post(client, body, msg_id="trouble")
         assert response.status_code == 503 and response["Retry-After"]
     assert not RawEvent.objects.exists()

@@ -83,7 +83,9 @@ def test_retry_with_the_same_webhook_id_stores_nothing_new(client):
     second = post(client, body, msg_id="msg_same")
     assert first.status_code == second.status_code == 200
     assert second.json()["duplicate"] is True
-    assert (RawEvent.objects.count(), Message.objects.count()) == (1, 2)
+    assert second.json()["raw_events"] == first.json()["raw_events"]
+    # One raw event per event of the batch, each stored once.
+    assert (RawEvent.objects.count(), Message.objects.count()) == (len(json.loads(body)), 2)
 
 
 @pytest.mark.parametrize("case", ["wrong_secret", "tampered", "too_old", "too_new", "missing",

@@ -25,8 +25,8 @@ from audit.handoff_scenarios import (
     scenario_start,
     scenario_verify,
 )
+from conversations.applier import raw_events_reprocess
 from conversations.models import Conversation, Flag, RawEvent
-from conversations.services import raw_events_reprocess
 from handoffs.models import Handoff, HandoffTransition, HumanAsk, Wait
 from handoffs.services import handoffs_sweep
 from tests.signing import events_headers

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from django.core.management import call_command
 
+from conversations.applier import raw_events_apply
 from conversations.models import (
     Conversation,
     Message,
@@ -17,7 +18,7 @@ from conversations.models import (
 )
 from conversations.services import message_record
 from tests.conftest import MESSAGES_PATH, OLD_TOKEN, STATUS_PATH, TOKEN
-from tests.dbtrouble import conversations_locked
+from tests.dbtrouble import conversations_locked, raw_events_locked
 from tests.signing import twilio_fixture
 
 pytestmark = pytest.mark.django_db
@@ -441,9 +442,10 @@ def test_messages_without_provider_id_are_never_merged():
 
 @pytest.mark.django_db(transaction=True)
 def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(twilio):
-    """A lock timeout is not bad input: nothing is kept as 'failed', Twilio is asked to retry."""
+    """Storage trouble is not bad input: nothing is kept as 'failed', Twilio is asked to
+    retry."""
     params = twilio_fixture("inbound_sms")
-    with conversations_locked():
+    with raw_events_locked():
         response = twilio.message(params)
         assert response.status_code == 503
         assert response.json()["error"] == "unavailable"
@@ -452,4 +454,22 @@ def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(twilio)
     retry = twilio.message(params)
     assert retry.status_code == 200
     assert RawEvent.objects.get().status == "processed"
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_trouble_applying_keeps_the_event_pending_and_the_applier_lands_it_later(twilio):
+    """The webhook only stores: a conversation table that cannot be written does not make
+    Twilio retry, and the stored event is neither lost nor marked failed."""
+    params = twilio_fixture("inbound_sms")
+    with conversations_locked():
+        response = twilio.message(params)
+        assert response.status_code == 200
+    raw = RawEvent.objects.get()
+    assert raw.status == "pending" and Message.objects.count() == 0
+    assert "lock timeout" in raw.error  # why it waits, for whoever looks
+    counts = raw_events_apply()
+    assert (counts.processed, counts.failed) == (1, 0)
+    raw.refresh_from_db()
+    assert raw.status == "processed" and raw.error == ""
     assert Message.objects.count() == 1

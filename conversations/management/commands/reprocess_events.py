@@ -3,14 +3,15 @@ import sys
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from conversations.applier import raw_events_reprocess
 from conversations.selectors import raw_events_for_reprocessing
-from conversations.services import raw_events_reprocess
 
 
 class Command(BaseCommand):
     help = (
-        "Apply stored raw events again (failed ones by default). Idempotent: rows that "
-        "already exist are found, not duplicated. Use after fixing a parser."
+        "Queue stored raw events to the applier again (failed ones by default) and apply "
+        "them, in arrival order. Idempotent: rows that already exist are found, not "
+        "duplicated. Use after fixing a parser."
     )
 
     def add_arguments(self, parser):  # noqa: ANN001
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             total=total, unit="event", disable=options["no_progress"], file=sys.stderr
         ) as bar:
             counts = raw_events_reprocess(
-                raw_events=qs.iterator(chunk_size=500), on_progress=lambda _raw: bar.update()
+                raw_events=qs.iterator(chunk_size=1000), on_progress=bar.update
             )
         self.stdout.write(
             f"reprocessed {total} raw events: {counts['processed']} processed, "
