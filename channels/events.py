@@ -17,6 +17,7 @@ event that cannot be applied does not take the rest of its batch with it.
 
 import binascii
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache, lru_cache
@@ -309,6 +310,41 @@ def events_problems(events: list[Any]) -> list[dict[str, Any]]:
     return problems
 
 
+# JSON escapes of what no database text column can hold: NUL, and UTF-16 surrogates (a
+# lone one, e.g. half an emoji cut by a sender, cannot be encoded as UTF-8).
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(0000|d[89a-f])", re.IGNORECASE)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_text(text: str) -> str:
+    if not _UNSTORABLE.search(text):
+        return text
+    # Pairs become their character again; a lone surrogate becomes U+FFFD.
+    text = text.replace("\x00", "\ufffd")
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def storable(value: Any) -> Any:
+    """A copy of a parsed event whose strings any database can store (NUL and lone
+    surrogates replaced by U+FFFD, as Twilio's adapter does for NUL). Iterative: the
+    schema bounds what is stored, not how deep a sender nests."""
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any, Any]] = [(root, 0, value)]
+    while stack:
+        parent, key, item = stack.pop()
+        if isinstance(item, str):
+            parent[key] = _storable_text(item)
+        elif isinstance(item, dict):
+            copy = {_storable_text(k): v for k, v in item.items()}
+            parent[key] = copy
+            stack.extend((copy, k, v) for k, v in copy.items())
+        elif isinstance(item, list):
+            copy_list = list(item)
+            parent[key] = copy_list
+            stack.extend((copy_list, i, v) for i, v in enumerate(copy_list))
+    return root[0]
+
+
 def array_items(body: str) -> list[str]:
     """The exact text of each item of a JSON array body, as the sender signed it."""
     decoder = json.JSONDecoder()
@@ -401,6 +437,8 @@ class EventsWebhookView(StandardWebhooksValidator, WebhookView):
                 f"event {first['event']} at {first['path']}: {first['message']}"
                 + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
             )
+        if _UNSTORABLE_ESCAPE.search(raw_event.body):
+            events = tuple(storable(event) for event in events)
         normalized: list[NormalizedEvent] = []
         for index, event in enumerate(events):
             where = f"event {index}"

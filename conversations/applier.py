@@ -101,8 +101,10 @@ def _claim(batch_size: int, only: list[int] | None = None) -> list[RawEvent]:
 
 
 def _why(raw: RawEvent, exc: Exception) -> str:
-    log = logger.info if isinstance(exc, NormalizationError) else logger.exception
-    log("raw event %s %s/%s failed: %s", raw.pk, raw.provider, raw.dedupe_key, exc)
+    expected = isinstance(exc, NormalizationError)
+    (logger.info if expected else logger.error)(
+        "raw event %s %s/%s failed: %s", raw.pk, raw.provider, raw.dedupe_key, exc,
+        exc_info=None if expected else exc)
     return f"{type(exc).__name__}: {exc}"[:4000]
 
 

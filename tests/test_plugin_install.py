@@ -113,6 +113,11 @@ out = {
         twilio_signature("http://support.example.com/hooks/twilio/messages/", params, token)),
     "signed": post(twilio_signature(sys.argv[3], params, token)),
     "replayed": post(twilio_signature(sys.argv[3], params, token)),
+    # The webhook only stored it; the host's applier (its Celery worker, or this command)
+    # applies it.
+    "pending": list(RawEvent.objects.values_list("status", flat=True)),
+    "apply": __import__("django.core.management").core.management.call_command(
+        "apply_events", "--no-progress"),
     "conversations": list(Conversation.objects.values(
         "channel", "customer_address", "business_address", "message_count")),
     "messages": list(Message.objects.values("body", "provider_message_id", "direction")),
@@ -141,6 +146,7 @@ def test_signed_twilio_webhook_is_stored_and_unsigned_is_refused(host):
     assert out["signed"]["content_type"].startswith("text/xml")
     assert out["signed"]["body"].endswith("<Response/>")
     assert out["replayed"]["status"] == 200 and out["replayed"]["raw_events"] == 1
+    assert out["pending"] == ["pending"]
 
     assert out["conversations"] == [{
         "channel": "whatsapp", "customer_address": "+5215512345678",
