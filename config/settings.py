@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "handoffs",
     "scoring",
     "audit",
+    # Demo data (`seed_demo`, `ensure_demo_user`): this host project's only, never a plugin's.
+    "demo",
     # The REST API (audit/api/, see README "REST API").
     "rest_framework",
     "rest_framework.authtoken",

@@ -16,10 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.api.filters import day_start
-from audit.handoff_scenarios import scenario_get
 from audit.masking import mask_address, mask_text
 from audit.roles import roles_ensure
 from conversations.models import Conversation, Flag, Message
+from demo.scenarios import scenario_get
 from handoffs.machine import ACTIVE
 from handoffs.models import Handoff
 from handoffs.selectors import handoff_metrics

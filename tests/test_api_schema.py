@@ -23,11 +23,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from audit.handoff_scenarios import scenario_get
 from audit.qa_models import ReviewQueue
 from audit.qa_queues import queue_fill
 from config.wsgi import application
 from conversations.models import Conversation, Flag, Message
+from demo.scenarios import scenario_get
 from handoffs.models import Handoff
 from scoring.models import Review
 from scoring.qa import review_draft_save, scorecard_default_ensure

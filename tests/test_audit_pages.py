@@ -10,11 +10,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from audit.handoff_scenarios import scenario_get
 from audit.masking import mask_address, mask_text
 from audit.roles import roles_ensure
 from conversations.models import Conversation, Flag
 from conversations.services import flag_raise
+from demo.scenarios import scenario_get
 from tests.test_handoff_scenarios import play
 
 pytestmark = pytest.mark.django_db

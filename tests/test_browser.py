@@ -9,11 +9,11 @@ import pytest
 from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect, sync_playwright
 
-from audit.handoff_scenarios import scenario_get
 from audit.masking import mask_address
 from audit.roles import roles_ensure
 from audit.rollups import rollups_refresh
 from conversations.models import Conversation, Flag
+from demo.scenarios import scenario_get
 from tests.test_handoff_scenarios import play
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make

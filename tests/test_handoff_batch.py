@@ -17,9 +17,9 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.handoff_scenarios import SCENARIOS
 from conversations.models import Conversation, ConversationKey, Flag
 from conversations.services import raw_event_ingest
+from demo.scenarios import SCENARIOS
 from handoffs import batch
 from handoffs.models import Handoff, HandoffTransition, HumanAsk, Wait
 from tests.signing import events_headers

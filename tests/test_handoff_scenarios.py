@@ -12,7 +12,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from audit.handoff_scenarios import (
+from conversations.models import Conversation, Flag, RawEvent
+from conversations.services import raw_events_reprocess
+from demo.scenarios import (
     KINDS,
     SCENARIOS,
     Check,
@@ -25,8 +27,6 @@ from audit.handoff_scenarios import (
     scenario_start,
     scenario_verify,
 )
-from conversations.models import Conversation, Flag, RawEvent
-from conversations.services import raw_events_reprocess
 from handoffs.models import Handoff, HandoffTransition, HumanAsk, Wait
 from handoffs.services import handoffs_sweep
 from tests.signing import events_headers

@@ -10,7 +10,8 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from audit.handoff_scenarios import (
+from conversations.models import Conversation, Flag
+from demo.scenarios import (
     REFERENCE_WEEK,
     SCENARIOS,
     Scenario,
@@ -18,7 +19,6 @@ from audit.handoff_scenarios import (
     scenario_get,
     scenario_play,
 )
-from conversations.models import Conversation, Flag
 from handoffs.models import BusinessCalendar, Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 from handoffs.selectors import handoff_metrics, percentile
 from handoffs.services import handoffs_sweep

@@ -10,7 +10,21 @@ from django.db import connection
 from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
-from audit.demo import (
+from conversations.models import (
+    STATUS_RANK,
+    Conversation,
+    Flag,
+    Message,
+    MessageStatusEvent,
+    Participant,
+    RawEvent,
+)
+from demo.events import EMAIL_THREADS
+from demo.events import JOURNEYS as WEB_JOURNEYS
+from demo.handoffs import SPREAD_DAYS
+from demo.scenarios import KINDS, scenario_conversation, scenario_verify
+from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
+from demo.seed import (
     BULK_BUSINESS_ADDRESS,
     SCENARIOS,
     BulkSeedBusy,
@@ -20,20 +34,6 @@ from audit.demo import (
     scenario_timeline,
     sms_segments,
     twilio_sid,
-)
-from audit.demo_events import EMAIL_THREADS
-from audit.demo_events import JOURNEYS as WEB_JOURNEYS
-from audit.demo_handoffs import SPREAD_DAYS
-from audit.handoff_scenarios import KINDS, scenario_conversation, scenario_verify
-from audit.handoff_scenarios import SCENARIOS as HANDOFF_SCENARIOS
-from conversations.models import (
-    STATUS_RANK,
-    Conversation,
-    Flag,
-    Message,
-    MessageStatusEvent,
-    Participant,
-    RawEvent,
 )
 from handoffs.models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 

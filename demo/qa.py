@@ -13,12 +13,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from audit.qa_models import ReviewQueue
+from audit.qa_queues import queue_fill, queue_review_submit, slot_take_next
+from audit.roles import roles_ensure
 from conversations.models import Channel, Flag
 from scoring.qa import scorecard_default_ensure
-
-from .qa_models import ReviewQueue
-from .qa_queues import queue_fill, queue_review_submit, slot_take_next
-from .roles import roles_ensure
 
 SAMPLE, DROPPED = "Weekly sample", "Dropped handoffs"
 REVIEWERS = ("qa-ana", "qa-ben")

@@ -25,7 +25,7 @@ from conversations.conf import auditor_settings
 from conversations.models import RawEvent
 from handoffs.services import handoffs_sweep
 
-from .handoff_scenarios import (
+from .scenarios import (
     SCENARIOS,
     Payload,
     Scenario,

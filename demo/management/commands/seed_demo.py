@@ -6,12 +6,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from audit.demo import SCENARIOS, BulkSeedBusy, demo_bulk_seed, demo_scenarios_seed
-from audit.demo_events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
-from audit.demo_events import JOURNEYS as WEB_JOURNEYS
-from audit.demo_handoffs import demo_handoff_scenarios_seed
-from audit.demo_qa import REVIEWERS, DemoQAReport, demo_qa_seed
-from audit.handoff_scenarios import SCENARIOS as HANDOFF_SCENARIOS
+from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
+from demo.events import JOURNEYS as WEB_JOURNEYS
+from demo.handoffs import demo_handoff_scenarios_seed
+from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
+from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
+from demo.seed import SCENARIOS, BulkSeedBusy, demo_bulk_seed, demo_scenarios_seed
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         "(many languages, emoji, media, AI and human replies, handoffs, delivery failures), "
         "replayed through the real Twilio ingest path with raw events behind every customer "
         "message and status callback, then the handoff scenario library "
-        "(audit/handoff_scenarios.py) played over the last two weeks with its sweeps; "
+        "(demo/scenarios.py) played over the last two weeks with its sweeps; "
         "run it any number of times, it adds nothing twice. "
         "With --conversations N: tops synthetic conversations up to N for benchmarks, written "
         "straight to the tables (COPY on PostgreSQL). Those bulk rows have NO raw events "
