@@ -19,6 +19,7 @@ from conversations.models import (
     Participant,
     RawEvent,
 )
+from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS
 from demo.events import JOURNEYS as WEB_JOURNEYS
 from demo.handoffs import SPREAD_DAYS
@@ -27,10 +28,8 @@ from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
 from demo.seed import (
     BULK_BUSINESS_ADDRESS,
     SCENARIOS,
-    BulkSeedBusy,
     DemoOutbound,
     DemoWebhook,
-    demo_bulk_seed,
     scenario_timeline,
     sms_segments,
     twilio_sid,

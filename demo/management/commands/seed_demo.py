@@ -6,12 +6,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from demo.events import JOURNEYS as WEB_JOURNEYS
 from demo.handoffs import demo_handoff_scenarios_seed
 from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
 from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
-from demo.seed import SCENARIOS, BulkSeedBusy, demo_bulk_seed, demo_scenarios_seed
+from demo.seed import SCENARIOS, demo_scenarios_seed
 
 
 class Command(BaseCommand):
