@@ -3,7 +3,7 @@ path (`scenario_ingest`, no HTTP), spread over the last two weeks so each ends i
 recent past, with the handoff sweep run at each sweep step.
 
 A second run adds nothing: the delivery ids are the raw events' dedupe keys, and every
-scenario ends settled (tests/test_handoff_scenarios.py checks it), so sweeping again at
+scenario ends settled (tests/handoffs/test_handoff_scenarios.py checks it), so sweeping again at
 the same or later instants finds nothing new about it.
 
 Scenarios with a weekday (`starts`) land on the same weekday and local time in a recent

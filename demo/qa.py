@@ -92,7 +92,7 @@ def demo_qa_seed() -> DemoQAReport:
             continue
         conversation = slot.item.conversation
         # Only dropped-handoff flags are ever dismissed here: the handoff scenarios promise
-        # the other kinds' statuses (tests/test_seed_demo.py checks them).
+        # the other kinds' statuses (tests/demo/test_seed_demo.py checks them).
         verdicts = [
             {"flag_id": f.pk, "verdict": "false_positive"
              if f.kind == "handoff_dropped" and _h(f.pk, user.username) % 3 == 0

@@ -1,6 +1,6 @@
 """The handoff scenario library: scripted journeys on all four channels, each with the flags
 it must and must not raise. The test suite plays every one against the real webhook with
-the clock under control (tests/test_handoff_scenarios.py); `seed_demo` plays them into the
+the clock under control (tests/handoffs/test_handoff_scenarios.py); `seed_demo` plays them into the
 demo data, ending in the recent past, so the inbox shows each story (demo/handoffs.py).
 
 A scenario is a list of steps at minutes after its start. Each step is delivered as one
