@@ -8,7 +8,7 @@ Twilio webhook, through gunicorn into PostgreSQL.
 3. Generate unique POST /hooks/events/ requests, each a JSON array of 100 valid events
    (mostly message.created, some message.status for a message earlier in the batch; a few
    thousand web/WhatsApp/SMS customers, multilingual bodies), each with its own webhook-id
-   and signed (Standard Webhooks, tests/signing.py events_headers) right before the run:
+   and signed (Standard Webhooks, tests/support/signing.py events_headers) right before the run:
    the server refuses signatures more than 5 minutes old.
 4. A fresh gunicorn with HANDOFF_AUDITOR_EVENTS_SECRETS set: 3 s warm-up, then BENCH_SECONDS
    of batches, each request sent exactly once (bench/replay.lua, format "events").
@@ -40,7 +40,7 @@ from ingest import RunBroken, WrkResult, verdict
 from jsonschema import Draft202012Validator
 from tqdm import tqdm
 
-from tests.signing import events_headers  # ingest put ROOT on sys.path
+from tests.support.signing import events_headers  # ingest put ROOT on sys.path
 
 # Its own database (BENCH_EVENTS_DB to pick another, e.g. when two checkouts bench at once).
 DB_NAME = os.environ.get("BENCH_EVENTS_DB", "handoff_auditor_bench_events")

@@ -54,7 +54,7 @@ def main() -> int:
 
     from channels import events as ev
     from conversations.applier import raw_event_ingest
-    from tests.signing import events_headers
+    from tests.support.signing import events_headers
 
     call_command("migrate", verbosity=0)
     rng = random.Random(20241122)

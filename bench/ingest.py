@@ -39,7 +39,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.signing import twilio_signature  # noqa: E402 - needs ROOT on sys.path
+from tests.support.signing import twilio_signature  # noqa: E402 - needs ROOT on sys.path
 
 PY = sys.executable
 BIN = Path(PY).parent

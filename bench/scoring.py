@@ -375,7 +375,7 @@ def main() -> int:
 
     django.setup()
     from scoring.models import BrandVoice
-    from tests.scoring_brand import BRISA
+    from tests.support.scoring_brand import BRISA
 
     brand = BrandVoice.objects.create(**BRISA, is_default=True)
     print(f"in one process: {INPROCESS} messages", flush=True)

@@ -242,8 +242,8 @@ def rows(i: int, channel: str, state: str, due: bool, window_at: datetime | None
 
 def load(open_count: int, due: int, windows_due: int, chunk: int, seed: int) -> Loaded:
     """Empty the tables and COPY the handoffs in, one transaction per chunk."""
-    from audit.demo import _copy_rows as copy_rows  # the seeder's binary COPY
     from conversations.models import Conversation
+    from demo.bulk import copy_rows  # the seeder's binary COPY
     from handoffs.business_time import business_add
     from handoffs.models import Handoff, Wait
 
@@ -372,8 +372,8 @@ def floor_once(loaded: Loaded, timing: Timing) -> None:
 
 
 def _floor_work() -> tuple[list, list]:
-    from audit.demo import _copy_rows as copy_rows
     from conversations.models import FLAG_SEVERITY_RANK, Flag
+    from demo.bulk import copy_rows
 
     at = NOW.isoformat()
     with transaction.atomic(), connection.cursor() as cursor:

@@ -89,7 +89,7 @@ class Extras:
 
 
 def seed(conversations: int, workers: int) -> float:
-    from audit.demo import demo_bulk_seed
+    from demo.bulk import demo_bulk_seed
 
     started = time.monotonic()
     with tqdm(total=conversations, desc=f"seed {conversations:,} conversations",
@@ -162,13 +162,12 @@ def _extras_for(rng: random.Random, row: tuple, ids: dict[str, int], out: dict[s
 
 def _replay_conversation(messages: int, ids: dict[str, int], now: datetime) -> int:
     """One long WhatsApp conversation: customer and AI turns, an AI step per AI message."""
-    from audit.demo import _copy_rows as copy_rows
-    from audit.demo import _reserve_ids
     from conversations.models import AIStep, Conversation, Message, Participant
+    from demo.bulk import copy_rows, reserve_ids
 
-    pk = _reserve_ids(Conversation, 1)[0]
-    customer_pid, ai_pid = _reserve_ids(Participant, 2)
-    message_ids = _reserve_ids(Message, messages)
+    pk = reserve_ids(Conversation, 1)[0]
+    customer_pid, ai_pid = reserve_ids(Participant, 2)
+    message_ids = reserve_ids(Message, messages)
     start = now - timedelta(days=1)
     rows, steps = [], []
     for n, mid in enumerate(message_ids):
@@ -204,8 +203,8 @@ def _replay_conversation(messages: int, ids: dict[str, int], now: datetime) -> i
 
 def extras(handoff_share: float, replay_messages: int, chunk: int, seed_value: int) -> Extras:
     """COPY the AI steps, handoffs, waits, flags and outcomes over the seeded conversations."""
-    from audit.demo import _copy_rows as copy_rows
     from conversations.models import AIStep, Conversation, Flag, Outcome
+    from demo.bulk import copy_rows
     from handoffs.models import Handoff, Wait
 
     started = time.monotonic()

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "handoffs",
     "scoring",
     "audit",
+    # Demo data (`seed_demo`, `ensure_demo_user`): this host project's only, never a plugin's.
+    "demo",
     # The REST API (audit/api/, see README "REST API").
     "rest_framework",
     "rest_framework.authtoken",
@@ -154,7 +156,7 @@ if CELERY_BROKER_URL == "filesystem://":
 elif os.environ.get("CELERY_BROKER_TRANSPORT_OPTIONS"):
     # JSON, e.g. {"visibility_timeout": 3600}: how long an unacknowledged task (its worker
     # killed) waits before Redis hands it to another worker, and how often workers look.
-    # The tests shorten both (tests/test_scoring_worker.py).
+    # The tests shorten both (tests/scoring/test_scoring_worker.py).
     CELERY_BROKER_TRANSPORT_OPTIONS = json.loads(os.environ["CELERY_BROKER_TRANSPORT_OPTIONS"])
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

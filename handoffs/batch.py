@@ -13,7 +13,7 @@ handoffs and their log entries, asks, new waits, ended waits, the handoffs' cloc
 stall counts (added up in the database), flags, the conversations' flag rank.
 Everything else (a handoff requested, moving or ending, catch-up of overtaking rows,
 handoffs after an earlier one) stays on the per-row path, which is the reference:
-tests/test_handoff_batch.py applies the same input both ways and compares every row.
+tests/handoffs/test_handoff_batch.py applies the same input both ways and compares every row.
 
 Runs under the conversation row locks journey_apply takes for the whole batch, so
 concurrent batches touching one conversation are serialized as on the per-row path.

@@ -7,71 +7,15 @@ host project itself: a plugin module that reached for config/ would fail to impo
 """
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.signing import twilio_fixture
+from tests.support.plugin_host import OLD_TOKEN, django_admin, script
+from tests.support.signing import twilio_fixture
 
-ROOT = Path(__file__).resolve().parent.parent
-# What pyproject.toml ships ([tool.setuptools] packages), and the host project's package.
-PLUGIN_PACKAGES = ("conversations", "channels", "handoffs", "scoring", "audit")
-NEW_TOKEN, OLD_TOKEN = "host-new-token-0123456789abcdef", "host-old-token-fedcba9876543210"
 PUBLIC_URL = "https://support.example.com/hooks/twilio/messages/"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def migrated_host(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("minimal_host")
-    site = tmp / "site"
-    site.mkdir()
-    for package in (*PLUGIN_PACKAGES, "tests"):
-        (site / package).symlink_to(ROOT / package, target_is_directory=True)
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL",
-                        "PYTHONPATH", "HANDOFF_AUDITOR_DATA_DIR"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.minimal_host.settings",
-        PYTHONPATH=str(site),
-        MINIMAL_HOST_DB=str(tmp / "migrated.sqlite3"),
-        TWILIO_AUTH_TOKEN=f"{NEW_TOKEN},{OLD_TOKEN}",
-    )
-    state = {"tmp": tmp, "env": env}
-    state["migrate"] = django_admin(state, "migrate", "--noinput")
-    return state
-
-
-@pytest.fixture
-def host(migrated_host, tmp_path) -> dict:
-    """The migrated host with a database of its own for this test."""
-    db = tmp_path / "db.sqlite3"
-    db.write_bytes(Path(migrated_host["env"]["MINIMAL_HOST_DB"]).read_bytes())
-    return {**migrated_host, "env": {**migrated_host["env"], "MINIMAL_HOST_DB": str(db)}}
-
-
-def run(host: dict, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, *args], cwd=host["tmp"], env=host["env"], capture_output=True,
-        text=True, timeout=180,
-    )
-    assert result.returncode == 0, f"{args}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result.stdout
-
-
-def django_admin(host: dict, *args: str) -> str:
-    return run(host, "-m", "django", *args)
-
-
-def script(host: dict, code: str, *args: str) -> dict:
-    """Run `code` in the host (django.setup() done); it prints one JSON object last."""
-    prelude = "import json, sys\nimport django\ndjango.setup()\n"
-    out = run(host, "-c", prelude + code, *args)
-    return json.loads(out.strip().splitlines()[-1])
 
 
 CONFIG_PROBE = """
@@ -94,7 +38,7 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.test import Client
 from conversations.models import Conversation, Message, RawEvent
-from tests.signing import twilio_signature
+from tests.support.signing import twilio_signature
 
 params, token = json.loads(sys.argv[1]), sys.argv[2]
 client = Client(HTTP_HOST="support.example.com")

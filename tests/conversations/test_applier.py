@@ -15,8 +15,7 @@ from conversations import applier
 from conversations.applier import raw_events_apply
 from conversations.models import Conversation, ConversationEvent, Flag, Message, RawEvent
 from handoffs.models import Handoff, HandoffTransition
-from tests.test_events_batch import message
-from tests.test_events_webhook import SECRET, post
+from tests.support.events import SECRET, message, post
 
 
 @pytest.fixture(autouse=True)
