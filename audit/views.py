@@ -17,6 +17,7 @@ from conversations.selectors import status_events_waiting
 from conversations.services import flag_set_status
 from handoffs.machine import State
 
+from .masking import response_mask
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
 from .selectors import SORTS, BadCursor, InboxFilters, conversation_replay, inbox_page
 
@@ -24,7 +25,8 @@ View = Callable[..., HttpResponse]
 
 
 def requires(codename: str) -> Callable[[View], View]:
-    """Signed in (else the sign-in page) and holding the permission (else 403)."""
+    """Signed in (else the sign-in page) and holding the permission (else 403). What the
+    page answers passes the masking gate (audit.masking) unless the viewer may see PII."""
 
     def decorate(view: View) -> View:
         @login_required
@@ -33,7 +35,8 @@ def requires(codename: str) -> Callable[[View], View]:
             if not can(request.user, codename):
                 return render(request, "audit/forbidden.html",
                               {"needed": codename}, status=403)
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
+            return response if can(request.user, PII) else response_mask(response)
 
         return wrapped
 

@@ -72,8 +72,45 @@ def pii_spans(text: str, region: str = "US") -> list[PiiSpan]:
                 continue  # the digits of a card number, IBAN or e-mail, already reported
             e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
             spans.append(PiiSpan("phone_number", match.start, end, e164))
+        spans += _loose_numbers(text, region, spans)
     spans.sort(key=lambda s: s.start)
     return spans
+
+
+# phonenumbers' matcher gives up on a number that more digits follow ("+1 415 555 0152 550
+# 5.1.1", a bounce): such runs are tried window by window of their words.
+_RUN = re.compile(r"\+?[\d(][\d\s().+-]{5,}\d")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?\.\d\d?\.\d{4}")
+
+
+def _loose_numbers(text: str, region: str, taken: list[PiiSpan]) -> list[PiiSpan]:
+    found: list[PiiSpan] = []
+    for run in _RUN.finditer(text):
+        if sum(ch.isdigit() for ch in run.group(0)) < 7 or _DATE.search(run.group(0)):
+            continue
+        words = [(m.start() + run.start(), m.end() + run.start())
+                 for m in re.finditer(r"\S+", run.group(0))]
+        i = 0
+        while i < len(words):
+            best = None
+            for j in range(i, min(len(words), i + 6)):
+                start, end = words[i][0], words[j][1]
+                candidate = text[start:end]
+                if not 7 <= sum(ch.isdigit() for ch in candidate) <= 17:
+                    continue
+                try:
+                    number = phonenumbers.parse(candidate, region)
+                except phonenumbers.NumberParseException:
+                    continue
+                if phonenumbers.is_valid_number(number):
+                    best = (j, PiiSpan("phone_number", start, end, phonenumbers.format_number(
+                        number, phonenumbers.PhoneNumberFormat.E164)))
+            if best and not _overlaps(taken + found, best[1].start, best[1].end):
+                found.append(best[1])
+                i = best[0] + 1
+            else:
+                i += 1
+    return found
 
 
 def _overlaps(spans: list[PiiSpan], start: int, end: int) -> bool:
