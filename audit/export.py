@@ -20,7 +20,12 @@ from conversations.models import AIStep, Conversation, Flag, Outcome
 from handoffs.models import Handoff
 
 from .masking import mask_address
-from .selectors import SEVERITY_BY_RANK, InboxFilters, inbox_queryset
+from .selectors import (
+    SEVERITY_BY_RANK,
+    InboxFilters,
+    conversations_masked_match,
+    inbox_queryset,
+)
 
 BATCH = 2000
 HEADER = (
@@ -135,6 +140,12 @@ def export_csv_lines(
     writer = CsvLines()
     yield writer.row(HEADER)
     for rows in export_batches(filters=filters, batch=batch):
+        if filters.q and not can_pii:  # a search matches only what the reader may see
+            candidates = list(Conversation.objects.filter(pk__in=[r[0] for r in rows])
+                              .only("pk", "customer_address", "subject"))
+            seen = {c.pk for c in conversations_masked_match(conversations=candidates,
+                                                             q=filters.q)}
+            rows = [r for r in rows if r[0] in seen]
         flags = _open_flags([r[0] for r in rows])
         for (pk, channel, customer, started, last, messages, handoffs, state, tth, rank,
              cost, csat) in rows:

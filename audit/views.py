@@ -97,11 +97,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
     filters = form.filters()
     sort = (form.cleaned_data.get("sort") if form.is_valid() else "") or "recent"
     error = ""
+    masked = not can(request.user, PII)
     try:
-        page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""))
+        page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""),
+                          masked=masked)
     except BadCursor as exc:
         error = str(exc)
-        page = inbox_page(filters=filters, sort=sort)
+        page = inbox_page(filters=filters, sort=sort, masked=masked)
     kept = {k: v for k, v in request.GET.items() if k not in ("after",) and v}
     status = 200 if not error and form.is_valid() else 400
     return render(request, "audit/inbox.html", {
