@@ -19,7 +19,14 @@ from handoffs.machine import State
 
 from .masking import response_mask
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
-from .selectors import SORTS, BadCursor, InboxFilters, conversation_replay, inbox_page
+from .selectors import (
+    SORTS,
+    BadCursor,
+    InboxFilters,
+    InboxPage,
+    conversation_replay,
+    inbox_page,
+)
 
 View = Callable[..., HttpResponse]
 
@@ -99,8 +106,12 @@ def inbox(request: HttpRequest) -> HttpResponse:
     error = ""
     masked = not can(request.user, PII)
     try:
-        page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""),
-                          masked=masked)
+        if not form.is_valid():
+            # A bad filter is a 400 that lists nothing: dropping it would widen the list.
+            page = InboxPage(rows=[], next_cursor="", sort=sort)
+        else:
+            page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""),
+                              masked=masked)
     except BadCursor as exc:
         error = str(exc)
         page = inbox_page(filters=filters, sort=sort, masked=masked)
