@@ -6,8 +6,9 @@ Rows are read in keyset batches (no OFFSET, no long-open cursor): two queries pe
 """
 
 import csv
+import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,12 @@ from conversations.models import AIStep, Conversation, Flag, Outcome
 from handoffs.models import Handoff
 
 from .masking import mask_address
-from .selectors import SEVERITY_BY_RANK, InboxFilters, inbox_queryset
+from .selectors import (
+    SEVERITY_BY_RANK,
+    InboxFilters,
+    conversations_masked_match,
+    inbox_queryset,
+)
 
 BATCH = 2000
 HEADER = (
@@ -97,18 +103,53 @@ class _Echo:
         return value
 
 
+# A spreadsheet runs a cell beginning with one of these as a formula (DDE, HYPERLINK).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+# A signed number or phone number (masked or not) is data, not a formula: it can call no
+# function, and a quote would spoil every phone number in E.164.
+_NUMBER = re.compile(r"[+-]?[\d•][\d• ().-]*")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: OWASP's CSV-injection advice, a single quote
+    before a leading = + - @ tab or CR. Numbers are written as they are."""
+    if (isinstance(value, str) and value.startswith(FORMULA_STARTS)
+            and not _NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
+
+
+class CsvLines:
+    """csv.writer for a streamed export: `row(values)` is the line to yield, every text cell
+    neutralised (csv_cell). The exports' one way to write a row."""
+
+    def __init__(self) -> None:
+        self._writer = csv.writer(_Echo())
+
+    def row(self, values: Iterable[Any]) -> str:
+        return self._writer.writerow([csv_cell(v) for v in values])
+
+
 def export_csv_lines(
     *, filters: InboxFilters, can_pii: bool, replay_url: Callable[[int], str],
     batch: int = BATCH,
 ) -> Iterator[str]:
     """The CSV, line by line: a header, then one line per conversation."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(HEADER)
+    writer = CsvLines()
+    yield writer.row(HEADER)
     for rows in export_batches(filters=filters, batch=batch):
+        if filters.q and not can_pii:  # a search matches only what the reader may see
+            candidates = list(Conversation.objects.filter(pk__in=[r[0] for r in rows])
+                              .only("pk", "customer_address", "subject"))
+            seen = {c.pk for c in conversations_masked_match(conversations=candidates,
+                                                             q=filters.q)}
+            rows = [r for r in rows if r[0] in seen]
         flags = _open_flags([r[0] for r in rows])
         for (pk, channel, customer, started, last, messages, handoffs, state, tth, rank,
              cost, csat) in rows:
-            yield writer.writerow((
+            yield writer.row((
                 pk, channel, customer if can_pii else mask_address(customer, channel),
                 started.isoformat(), last.isoformat(), messages, handoffs or 0, state or "",
                 "" if tth is None else round(tth, 1), flags.get(pk, ""),

@@ -1,15 +1,32 @@
-"""Masking for viewers without the `view_pii` permission: customer addresses and the PII
-inside message bodies (e-mail addresses, phone numbers, card and account numbers) are
-shown with most characters hidden, keeping enough to tell two customers apart."""
+"""Masking for viewers without the `view_pii` permission.
 
+One gate: every page and CSV (the `audit.views.requires` decorator) and every API answer
+(`audit.api.views.AuditorAPI.finalize_response`) goes through `response_mask` when the
+viewer may not see PII, so whatever text a surface shows (a message body, a tool error, a
+bounce message, a document title, a chart label, an error echoing the input) is masked
+without the surface having to ask. The personal data found is what the `pii_leak` check
+finds (scoring.pii: phonenumbers, Luhn and IBAN checksums from python-stdnum, an RFC 5322 /
+6531 e-mail grammar), so masking and detection agree.
+
+Customer addresses are identifiers rather than text (a web visitor id is not a phone
+number): the surfaces that show one format it with `mask_address` as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
 import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.http import HttpResponseBase, StreamingHttpResponse
+
+from conversations.conf import auditor_settings
+from scoring.pii import EMAIL, pii_spans
 
 DOT = "•"
-_EMAIL = re.compile(r"(?P<user>[A-Za-z0-9._%+-]+)@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-# Digit runs long enough to be a phone, card or account number, with the usual separators;
-# an IBAN is two letters, two check digits and a long alphanumeric run.
-_NUMBER = re.compile(r"(?<![\w])\+?\d[\d \-().]{5,}\d(?![\w])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 
 
 def _keep_tail(text: str, keep: int) -> str:
@@ -26,11 +43,10 @@ def _keep_tail(text: str, keep: int) -> str:
 
 
 def mask_email(address: str) -> str:
-    found = _EMAIL.fullmatch(address.strip())
+    found = EMAIL.fullmatch(address.strip())
     if not found:
         return _keep_tail(address, 2)
-    user = found["user"]
-    return f"{user[0]}{DOT * 3}@{found['domain']}"
+    return f"{found['local'][0]}{DOT * 3}@{found['domain']}"
 
 
 def mask_address(address: str, channel: str = "") -> str:
@@ -45,13 +61,110 @@ def mask_address(address: str, channel: str = "") -> str:
 
 
 def mask_text(text: str) -> str:
-    """PII inside free text (message bodies, evidence excerpts) masked in place."""
-    if not text:
+    """The personal data inside free text masked in place: e-mail addresses keep their
+    first letter and domain, numbers their last four characters."""
+    if not text or not isinstance(text, str):
         return text
-    text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
-    text = _IBAN.sub(lambda m: _keep_tail(m.group(0), 4), text)
-    return _NUMBER.sub(
-        lambda m: _keep_tail(m.group(0), 4) if sum(c.isdigit() for c in m.group(0)) >= 7
-        else m.group(0),
-        text,
-    )
+    spans = pii_spans(text, auditor_settings.SCORING_PHONE_REGION)
+    if not spans:
+        return text
+    out, at = [], 0
+    for span in spans:
+        found = text[span.start:span.end]
+        out += [text[at:span.start], _mask_span(span.rule, found)]
+        at = span.end
+    out.append(text[at:])
+    return "".join(out)
+
+
+_EXTENSION = re.compile(r"\s*(?:ext\.?|x)\s*\d+$", re.IGNORECASE)
+
+
+def _mask_span(rule: str, found: str) -> str:
+    if rule == "email_address":
+        return mask_email(found)
+    extension = _EXTENSION.search(found) if rule == "phone_number" else None
+    if extension:  # the number keeps its last four digits, the extension none
+        return (_keep_tail(found[:extension.start()], 4)
+                + re.sub(r"\d", DOT, extension.group(0)))
+    return _keep_tail(found, 4)
+
+
+def mask_json(value: Any) -> Any:
+    """Every string inside a JSON value (keys included) with its PII masked."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, (list, tuple)):
+        return [mask_json(v) for v in value]
+    if isinstance(value, dict):
+        return {mask_json(k): mask_json(v) for k, v in value.items()}
+    return value
+
+
+_TAG = re.compile(r"(<!--.*?-->|<[^>]*>)", re.DOTALL)
+_ATTRIBUTE = re.compile(r"""(\s[\w:.-]+\s*=\s*)("[^"]*"|'[^']*'|[^\s"'>]+)""")
+# Attributes that carry the page's structure, not data: left alone so links and forms work.
+_STRUCTURAL = {"href", "src", "action", "formaction", "id", "name", "for", "form", "class",
+               "style", "type", "method", "rel", "role", "lang", "charset", "http-equiv",
+               "integrity", "crossorigin", "enctype", "autocomplete", "list", "target"}
+
+
+def _mask_tag(tag: str) -> str:
+    def attribute(m: re.Match[str]) -> str:
+        name = m.group(1).strip().rstrip("=").strip().lower()
+        return m.group(0) if name in _STRUCTURAL else m.group(1) + mask_text(m.group(2))
+
+    return _ATTRIBUTE.sub(attribute, tag)
+
+
+def mask_html(html: str) -> str:
+    """An HTML page with the PII in its text and its data attributes masked."""
+    parts = _TAG.split(html)
+    for i, part in enumerate(parts):
+        if i % 2:
+            parts[i] = part if part.startswith("<!--") else _mask_tag(part)
+        else:
+            parts[i] = mask_text(part)
+    return "".join(parts)
+
+
+def mask_csv_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
+    """A streamed CSV (one whole record per chunk, as the exports write them) masked cell
+    by cell."""
+    for chunk in chunks:
+        text = chunk.decode() if isinstance(chunk, bytes) else chunk
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for row in csv.reader(io.StringIO(text, newline="")):
+            writer.writerow([mask_text(cell) for cell in row])
+        yield out.getvalue().encode()
+
+
+def response_mask(response: HttpResponseBase) -> HttpResponseBase:
+    """The gate: `response` as a viewer without view_pii may see it (HTML, JSON, CSV)."""
+    kind = response.get("Content-Type", "").split(";")[0].strip().lower()
+    if isinstance(response, StreamingHttpResponse):
+        if kind == "text/csv":
+            response.streaming_content = mask_csv_chunks(response.streaming_content)
+        return response
+    data = getattr(response, "data", None)
+    if data is not None and not getattr(response, "is_rendered", True):
+        response.data = mask_json(data)  # a DRF answer, before it is rendered
+        return response
+    if getattr(response, "is_rendered", True) is False:
+        response.add_post_render_callback(response_mask)
+        return response
+    charset = getattr(response, "charset", None) or "utf-8"
+    if kind == "text/html":
+        response.content = mask_html(response.content.decode(charset)).encode(charset)
+    elif kind == "application/json":
+        try:
+            value = json.loads(response.content)
+        except ValueError:
+            return response
+        response.content = json.dumps(mask_json(value), ensure_ascii=False).encode(charset)
+    elif kind in ("text/plain", "text/csv"):
+        text = response.content.decode(charset)
+        response.content = (mask_text(text) if kind == "text/plain"
+                            else b"".join(mask_csv_chunks([text])).decode()).encode(charset)
+    return response

@@ -3,7 +3,6 @@ batches, only the reviews the user may see (the blind rule, audit.qa_selectors).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from scoring.models import Review, ReviewAnswer
 
-from .export import _Echo
+from .export import CsvLines
 from .masking import mask_address
 from .qa_selectors import reviews_visible
 
@@ -26,8 +25,8 @@ HEADER = (
 def reviews_csv_lines(*, user: AbstractBaseUser, start: datetime | None = None,
                       end: datetime | None = None, can_pii: bool = True,
                       batch: int = BATCH) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(HEADER)
+    writer = CsvLines()
+    yield writer.row(HEADER)
     qs = reviews_visible(user=user, qs=Review.objects.filter(status=Review.Status.SUBMITTED))
     if start:
         qs = qs.filter(conversation__started_at__gte=start)
@@ -51,7 +50,7 @@ def reviews_csv_lines(*, user: AbstractBaseUser, start: datetime | None = None,
                                        r.reviewer.get_username(), r.version.scorecard.key,
                                        r.version.number)
             for a in answers.get(r.pk, []):
-                yield writer.writerow((
+                yield writer.row((
                     *common, a.category.key, a.category.scale, "" if a.na else a.value,
                     "yes" if a.na else "no", a.comment,
                     "" if r.score_100 is None else r.score_100, "yes" if r.failed else "no",

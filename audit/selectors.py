@@ -18,6 +18,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
+from audit.masking import mask_address, mask_text
 from conversations.models import (
     FLAG_SEVERITY_RANK,
     AIStep,
@@ -174,26 +175,74 @@ class InboxPage:
     sort: str
 
 
+# A masked search reads at most this many candidate conversations for one page.
+MASKED_SCAN = 500
+
+
+def conversations_masked_match(*, conversations: list[Conversation], q: str
+                               ) -> list[Conversation]:
+    """The conversations whose text *as a viewer without view_pii sees it* (masked address,
+    subject and bodies) holds `q`: a viewer's search must not match what it cannot see, or
+    adding one digit at a time to a masked number reads it back. The database's match on the
+    raw text is a superset (a masked text holds no character it did not have), so only its
+    candidates are checked here. One query."""
+    if not conversations or not q:
+        return conversations
+    needle = q.casefold()
+    bodies: dict[int, list[str]] = defaultdict(list)
+    for conversation_id, body in Message.objects.filter(
+        conversation_id__in=[c.pk for c in conversations], body__icontains=q
+    ).values_list("conversation_id", "body"):
+        bodies[conversation_id].append(body)
+    return [
+        c for c in conversations
+        if needle in mask_address(c.customer_address or "").casefold()
+        or needle in mask_text(c.subject or "").casefold()
+        or any(needle in mask_text(b).casefold() for b in bodies.get(c.pk, ()))
+    ]
+
+
+def _cursor_of(conversation: Conversation, sort: str) -> str:
+    key = [conversation.last_activity_at.isoformat(), conversation.pk]
+    return _encode([conversation.open_flag_rank, *key] if sort == "severity" else key)
+
+
 def inbox_page(*, filters: InboxFilters, sort: str = "recent", cursor: str = "",
-               size: int = PAGE_SIZE, now: datetime | None = None) -> InboxPage:
-    """One page of the inbox; `next_cursor` is empty on the last page."""
+               size: int = PAGE_SIZE, now: datetime | None = None,
+               masked: bool = False) -> InboxPage:
+    """One page of the inbox; `next_cursor` is empty on the last page. `masked`: the
+    reader may not see PII, so `q` matches only the masked text (a page may then hold
+    fewer rows than `size` and still have a next one)."""
     if sort not in SORTS:
         sort = "recent"
     order = ["-last_activity_at", "-id"]
     if sort == "severity":
         order = ["-open_flag_rank", *order]
     qs = inbox_queryset(filters=filters).order_by(*order)
-    if cursor:
-        qs = qs.filter(_after(_decode(cursor, sort), sort))
-    conversations = list(qs[: size + 1])
-    more = len(conversations) > size
-    conversations = conversations[:size]
+    after = _decode(cursor, sort) if cursor else None
+    if not (masked and filters.q):
+        conversations = list((qs.filter(_after(after, sort)) if after else qs)[: size + 1])
+        more = len(conversations) > size
+        conversations = conversations[:size]
+        next_cursor = _cursor_of(conversations[-1], sort) if more and conversations else ""
+    else:
+        conversations, next_cursor, scanned = [], "", 0
+        while True:
+            chunk = list((qs.filter(_after(after, sort)) if after else qs)[: size + 1])
+            scanned += len(chunk)
+            conversations += conversations_masked_match(conversations=chunk, q=filters.q)
+            if len(conversations) > size:
+                conversations = conversations[:size]
+                next_cursor = _cursor_of(conversations[-1], sort)
+                break
+            if len(chunk) <= size:
+                break  # no more candidates
+            last = chunk[-1]
+            after = _decode(_cursor_of(last, sort), sort)
+            if scanned >= MASKED_SCAN:
+                next_cursor = _cursor_of(last, sort)  # go on from there on the next page
+                break
     rows = inbox_rows(conversations=conversations, now=now)
-    next_cursor = ""
-    if more and conversations:
-        last = conversations[-1]
-        key = [last.last_activity_at.isoformat(), last.pk]
-        next_cursor = _encode([last.open_flag_rank, *key] if sort == "severity" else key)
     return InboxPage(rows=rows, next_cursor=next_cursor, sort=sort)
 
 

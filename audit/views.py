@@ -17,14 +17,23 @@ from conversations.selectors import status_events_waiting
 from conversations.services import flag_set_status
 from handoffs.machine import State
 
+from .masking import response_mask
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
-from .selectors import SORTS, BadCursor, InboxFilters, conversation_replay, inbox_page
+from .selectors import (
+    SORTS,
+    BadCursor,
+    InboxFilters,
+    InboxPage,
+    conversation_replay,
+    inbox_page,
+)
 
 View = Callable[..., HttpResponse]
 
 
 def requires(codename: str) -> Callable[[View], View]:
-    """Signed in (else the sign-in page) and holding the permission (else 403)."""
+    """Signed in (else the sign-in page) and holding the permission (else 403). What the
+    page answers passes the masking gate (audit.masking) unless the viewer may see PII."""
 
     def decorate(view: View) -> View:
         @login_required
@@ -33,7 +42,8 @@ def requires(codename: str) -> Callable[[View], View]:
             if not can(request.user, codename):
                 return render(request, "audit/forbidden.html",
                               {"needed": codename}, status=403)
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
+            return response if can(request.user, PII) else response_mask(response)
 
         return wrapped
 
@@ -94,11 +104,17 @@ def inbox(request: HttpRequest) -> HttpResponse:
     filters = form.filters()
     sort = (form.cleaned_data.get("sort") if form.is_valid() else "") or "recent"
     error = ""
+    masked = not can(request.user, PII)
     try:
-        page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""))
+        if not form.is_valid():
+            # A bad filter is a 400 that lists nothing: dropping it would widen the list.
+            page = InboxPage(rows=[], next_cursor="", sort=sort)
+        else:
+            page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""),
+                              masked=masked)
     except BadCursor as exc:
         error = str(exc)
-        page = inbox_page(filters=filters, sort=sort)
+        page = inbox_page(filters=filters, sort=sort, masked=masked)
     kept = {k: v for k, v in request.GET.items() if k not in ("after",) and v}
     status = 200 if not error and form.is_valid() else 400
     return render(request, "audit/inbox.html", {

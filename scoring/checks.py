@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
-from stdnum import iban as stdnum_iban
-from stdnum import luhn
+
+from .pii import pii_spans
 
 
 @dataclass(frozen=True)
@@ -152,11 +152,6 @@ def reasoning_leak_check(item: CheckInput) -> Finding | None:
 
 # --- pii_leak ----------------------------------------------------------------------------
 
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
 def _mask(value: str, keep: int = 4) -> str:
     visible = re.sub(r"\W", "", value)
     return "*" * max(0, len(visible) - keep) + visible[-keep:]
@@ -177,37 +172,24 @@ def normalize_address(address: str, region: str = "US") -> str:
 
 
 def pii_leak_check(item: CheckInput) -> Finding | None:
-    text = item.text
     own = item.customer_addresses | item.business_addresses
     hits: list[dict[str, Any]] = []
-    taken: list[tuple[int, int]] = []
-    # Cards, IBANs and phone numbers all hold at least 7 digits: most replies hold fewer, and
-    # skip the number matchers (phonenumbers' is the costliest part of the checks).
-    numbers = sum(ch.isdigit() for ch in text) >= 7
-
-    for m in _CARD.finditer(text) if numbers else ():
-        digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn.is_valid(digits):
-            hits.append({"rule": "card_number", "masked": _mask(digits),
-                         "span": [m.start(), m.end()], "luhn": True})
-            taken.append((m.start(), m.end()))
-    for m in _IBAN.finditer(text) if numbers else ():
-        if stdnum_iban.is_valid(m.group(0)):
-            hits.append({"rule": "iban", "masked": _mask(m.group(0)),
-                         "country": m.group(0)[:2], "span": [m.start(), m.end()]})
-            taken.append((m.start(), m.end()))
-    for m in _EMAIL.finditer(text) if "@" in text else ():
-        if m.group(0).lower().rstrip(".") not in own:
-            hits.append({"rule": "email_address", "masked": _mask(m.group(0), 8),
-                         "span": [m.start(), m.end()]})
-    for match in phonenumbers.PhoneNumberMatcher(text, item.phone_region) if numbers else ():
-        if any(s < match.end and match.start < e for s, e in taken):
-            continue  # the digits of a card number or IBAN, already reported
-        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        if e164 in own:
-            continue
-        hits.append({"rule": "phone_number", "masked": _mask(e164),
-                     "span": [match.start, match.end]})
+    # The detectors are shared with the pages' masking (scoring.pii), so what is flagged
+    # here is what a viewer without view_pii sees masked.
+    for span in pii_spans(item.text, item.phone_region):
+        where = [span.start, span.end]
+        if span.rule == "card_number":
+            hits.append({"rule": "card_number", "masked": _mask(span.value), "span": where,
+                         "luhn": True})
+        elif span.rule == "iban":
+            hits.append({"rule": "iban", "masked": _mask(span.value),
+                         "country": span.value[:2], "span": where})
+        elif span.rule == "email_address":
+            if span.value.lower().rstrip(".") not in own:
+                hits.append({"rule": "email_address", "masked": _mask(span.value, 8),
+                             "span": where})
+        elif span.value not in own:
+            hits.append({"rule": "phone_number", "masked": _mask(span.value), "span": where})
     if not hits:
         return None
     rules = sorted({h["rule"] for h in hits})

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from audit.roles import PII, can
 from audit.selectors import BadCursor, InboxFilters, InboxPage, inbox_page
 
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
@@ -73,7 +74,8 @@ class InboxPagination(BasePagination):
         try:
             self.page = inbox_page(filters=filters, sort=sort,
                                    cursor=request.query_params.get("cursor", ""),
-                                   size=page_size_of(request))
+                                   size=page_size_of(request),
+                                   masked=not can(request.user, PII))
         except BadCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from exc
         return self.page

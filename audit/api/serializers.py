@@ -1,6 +1,6 @@
-"""What the API returns. Read-only views of the rows the selectors load; masking is applied
-by the fields themselves, from `context["pii"]` (False for users without view_pii), with
-the same rules as the pages (audit.masking)."""
+"""What the API returns. Read-only views of the rows the selectors load. For callers without
+view_pii the whole answer passes the masking gate (audit.masking, in AuditorAPI); customer
+addresses are formatted by `MaskedAddress` from `context["pii"]`."""
 
 from typing import Any
 
@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from audit.masking import mask_address, mask_text
+from audit.masking import mask_address
 from audit.qa_selectors import flags_blind_mask
 from audit.selectors import SEVERITY_BY_RANK
 from conversations.models import (
@@ -24,47 +24,26 @@ from conversations.models import (
 from handoffs.models import Handoff, HandoffTransition, Wait
 from scoring.models import Score
 
-# --- masking fields -----------------------------------------------------------------------
+# --- masking ------------------------------------------------------------------------------
+# Texts are masked by the API's gate (audit.masking.response_mask, in AuditorAPI), whatever
+# field they come from; customer addresses are identifiers and are formatted here.
 
 
 def _sees_pii(field: serializers.Field) -> bool:
     return bool(field.context.get("pii", False))
 
 
-def mask_json(value: Any) -> Any:
-    """Every string inside a JSON value with its PII masked (keys and numbers kept)."""
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, list):
-        return [mask_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: mask_json(v) for k, v in value.items()}
-    return value
-
-
 class MaskedAddress(serializers.CharField):
-    """A customer address: phone +••••••••3456, e-mail p•••@host."""
+    """A customer address: phone +••••••••3456, e-mail p•••@host, other ids' last two."""
 
     def to_representation(self, value: Any) -> str:
         text = super().to_representation(value)
         return text if _sees_pii(self) else mask_address(text)
 
 
-class MaskedText(serializers.CharField):
-    """Free text with e-mail addresses, phone, card and account numbers masked."""
-
-    def to_representation(self, value: Any) -> str:
-        text = super().to_representation(value)
-        return text if _sees_pii(self) else mask_text(text)
-
-
 @extend_schema_field(OpenApiTypes.ANY)
-class MaskedJSON(serializers.JSONField):
-    """JSON (evidence, tool arguments, event data) with PII masked in every string."""
-
-    def to_representation(self, value: Any) -> Any:
-        value = super().to_representation(value)
-        return value if _sees_pii(self) else mask_json(value)
+class AnyJSON(serializers.JSONField):
+    """JSON as stored (evidence, tool arguments, event data)."""
 
 
 class ReadOnlyModelSerializer(serializers.ModelSerializer):
@@ -101,9 +80,10 @@ class AuthorSerializer(serializers.Serializer):
 
 class MessageSerializer(ReadOnlyModelSerializer):
     author = AuthorSerializer(source="participant", allow_null=True)
-    body = MaskedText()
-    body_new = MaskedText(help_text="E-mail: the new part of a reply, without quoted history.")
-    subject = MaskedText()
+    body = serializers.CharField()
+    body_new = serializers.CharField(
+        help_text="E-mail: the new part of a reply, without quoted history.")
+    subject = serializers.CharField()
     # Prefetched as a list by the views (conversations.selectors.conversation_messages).
     status_history = StatusEventSerializer(source="status_list", many=True)
 
@@ -122,10 +102,10 @@ class MessageSerializer(ReadOnlyModelSerializer):
 class AIStepSerializer(ReadOnlyModelSerializer):
     cost = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=False,
                                     allow_null=True)
-    tool_arguments = MaskedJSON(allow_null=True)
-    tool_result = MaskedJSON(allow_null=True)
-    tool_error = MaskedText()
-    system_prompt = MaskedText()
+    tool_arguments = AnyJSON(allow_null=True)
+    tool_result = AnyJSON(allow_null=True)
+    tool_error = serializers.CharField()
+    system_prompt = serializers.CharField()
 
     class Meta:
         model = AIStep
@@ -140,7 +120,7 @@ class AIStepSerializer(ReadOnlyModelSerializer):
 
 
 class EventSerializer(ReadOnlyModelSerializer):
-    data = MaskedJSON()
+    data = AnyJSON()
 
     class Meta:
         model = ConversationEvent
@@ -149,8 +129,8 @@ class EventSerializer(ReadOnlyModelSerializer):
 
 
 class OutcomeSerializer(ReadOnlyModelSerializer):
-    attributes = MaskedJSON()
-    verdict = MaskedText()
+    attributes = AnyJSON()
+    verdict = serializers.CharField()
 
     class Meta:
         model = Outcome
@@ -162,8 +142,8 @@ class OutcomeSerializer(ReadOnlyModelSerializer):
 
 
 class FlagSerializer(ReadOnlyModelSerializer):
-    evidence = MaskedJSON(help_text="The figures that justify the finding.")
-    note = MaskedText()
+    evidence = AnyJSON(help_text="The figures that justify the finding.")
+    note = serializers.CharField()
 
     def to_representation(self, instance: Flag) -> dict[str, Any]:
         # Blind double review: a flag another reviewer's review dismissed reads as open
@@ -195,8 +175,8 @@ class FlagStatusSerializer(serializers.Serializer):
 
 class TransitionSerializer(ReadOnlyModelSerializer):
     handoff_number = serializers.IntegerField(source="handoff.number")
-    reason = MaskedText()
-    evidence = MaskedJSON(help_text="What the transition set or saw (deadline, waits ended).")
+    reason = serializers.CharField()
+    evidence = AnyJSON(help_text="What the transition set or saw (deadline, waits ended).")
 
     class Meta:
         model = HandoffTransition
@@ -215,7 +195,7 @@ class WaitSerializer(ReadOnlyModelSerializer):
 class HandoffSerializer(ReadOnlyModelSerializer):
     """A handoff with its SLA waits (loaded as `wait_list`)."""
 
-    reason = MaskedText()
+    reason = serializers.CharField()
     waits = WaitSerializer(source="wait_list", many=True)
 
     class Meta:
@@ -244,7 +224,7 @@ class HandoffWithTransitionsSerializer(HandoffSerializer):
 
 class ConversationSerializer(ReadOnlyModelSerializer):
     customer_address = MaskedAddress()
-    subject = MaskedText()
+    subject = serializers.CharField()
     severity = serializers.SerializerMethodField(
         help_text="The highest severity among open or acknowledged flags; null: none.")
 
@@ -331,7 +311,7 @@ class ConversationDetailSerializer(serializers.Serializer):
 class ScoreSerializer(ReadOnlyModelSerializer):
     """A judgment about a message or a conversation, automated or a reviewer's."""
 
-    explanations = MaskedJSON(help_text="The rules and figures behind the value.")
+    explanations = AnyJSON(help_text="The rules and figures behind the value.")
 
     class Meta:
         model = Score

@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.masking import response_mask
 from audit.qa_selectors import scores_visible
 from audit.selectors import conversation_replay
 from conversations.models import (
@@ -91,6 +92,13 @@ class AuditorAPI:
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "pii": sees_pii(self.request),
                 "viewer": self.request.user}
+
+    def finalize_response(self, request: Request, response: Any, *args: Any,
+                          **kwargs: Any) -> Any:
+        # The masking gate (audit.masking): every answer, errors included, for a caller
+        # who may not see PII.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        return response if sees_pii(request) else response_mask(response)
 
 
 class _List(AuditorAPI, generics.ListAPIView):

@@ -1,0 +1,198 @@
+"""Issue 13, item 2: a viewer without view_pii crawls every page, API object and CSV, with a
+phone number and an e-mail address planted in every stored text field (JSON included), and
+finds neither. The masking gate (audit.masking.response_mask) is what every surface passes
+through, so a field added later is masked without asking."""
+
+import itertools
+import re
+from datetime import timedelta
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Permission, User
+from django.db import models
+from django.test import Client
+
+from audit.handoff_scenarios import scenario_get
+from audit.qa_models import ReviewQueue
+from audit.roles import PII, roles_ensure
+from conversations.models import (
+    AIStep,
+    Conversation,
+    ConversationEvent,
+    Flag,
+    Message,
+    MessageStatusEvent,
+    Outcome,
+)
+from conversations.services import flag_set_status
+from scoring.qa import MessageNote, review_draft_save, scorecard_default_ensure
+from tests.test_handoff_scenarios import play
+
+pytestmark = pytest.mark.django_db
+
+SCENARIOS = ("whatsapp-window-expired", "sms-ai-kept-talking", "web-on-time",
+             "web-missed-request")
+APPS = ("conversations", "handoffs", "scoring", "audit", "auditor_channels")
+# What a viewer must never read: the planted numbers (any separator) and mailboxes.
+LEAKS = re.compile(r"415\W{0,3}555|zoe\d+@|zoe\d+%40", re.IGNORECASE)
+# Configuration, not anyone's data (a calendar's hours, a policy snapshot, brand voices,
+# dashboard rollups): left as they are so the pages still work.
+CONFIG = {"handoffs.businesscalendar", "handoffs.slapolicy", "scoring.brandvoice",
+          "audit.conversationdaily", "audit.releasedaily", "audit.handoffdaily",
+          "audit.dashboardday", "handoffs.handoff.policy", "handoffs.handoff.dropped_reasons",
+          "audit.reviewqueue.channel_percent", "audit.reviewqueue.flag_kinds"}
+_n = itertools.count(10)
+
+
+def pii() -> str:
+    n = next(_n) % 90 + 10
+    return f"+1 415 555 01{n} zoe{n}@exämple.de"
+
+
+def planted_json(value):
+    if isinstance(value, dict):
+        return {**{k: planted_json(v) for k, v in value.items()}, "contact": pii()}
+    if isinstance(value, list):
+        extra = planted_json(value[0]) if value and isinstance(value[0], dict) else pii()
+        return [planted_json(v) for v in value] + [extra]
+    if isinstance(value, str):
+        return f"{value} {pii()}"
+    return value if value is not None else {"contact": pii()}
+
+
+def plant_everywhere() -> int:
+    """Every text and JSON field of every row of ours (not the choice fields) gets PII."""
+    planted = 0
+    for label in APPS:
+        try:
+            config = apps.get_app_config(label)
+        except LookupError:
+            continue
+        for model in config.get_models():
+            if model._meta.proxy or not model._meta.managed or model._meta.label_lower in CONFIG:
+                continue
+            fields = [f for f in model._meta.concrete_fields
+                      if isinstance(f, (models.CharField, models.TextField, models.JSONField))
+                      and not f.choices and not f.primary_key
+                      and f"{model._meta.label_lower}.{f.name}" not in CONFIG]
+            for row in model.objects.all():
+                for f in fields:
+                    value = getattr(row, f.attname)
+                    if isinstance(f, models.JSONField):
+                        new = planted_json(value)
+                    else:
+                        text = pii()
+                        room = (f.max_length or 10_000) - len(text) - 1
+                        if room < 0:
+                            text = text.split(" zoe")[0]  # the phone number alone
+                            room = (f.max_length or 10_000) - len(text) - 1
+                            if room < 0:
+                                continue
+                        new = f"{(value or '')[:room]} {text}".strip()
+                    setattr(row, f.attname, new)
+                    planted += 1
+                row.save(update_fields=[f.name for f in fields] or None)
+    return planted
+
+
+@pytest.fixture
+def planted(client, settings):
+    for key in SCENARIOS:
+        play(client, settings, scenario_get(key))
+    client.logout()
+    roles_ensure()
+    conversation = Conversation.objects.order_by("pk").first()
+    message = Message.objects.filter(conversation=conversation).first()
+    at = conversation.last_activity_at
+    # Rows of the kinds the probe found unmasked, in case the scenarios have none.
+    AIStep.objects.create(
+        conversation=conversation, message=message, external_id="step-pii", occurred_at=at,
+        operation="execute_tool", tool_name="lookup", tool_arguments={"q": "x"},
+        tool_error="timeout", retrieved_documents=[{"id": "d1", "title": "t", "source": "s",
+                                                     "score": 0.4}],
+        guardrails=[{"name": "g", "passed": False}])
+    ConversationEvent.objects.create(conversation=conversation, external_id="ev-pii",
+                                     type="handoff.requested", occurred_at=at,
+                                     data={"reason": "asked"})
+    Outcome.objects.create(conversation=conversation, external_id="out-pii", occurred_at=at,
+                           verdict="fine", csat=3)
+    MessageStatusEvent.objects.create(
+        message=message, conversation=conversation, provider="sendgrid",
+        provider_message_id="m-pii", status="failed", error_code="550",
+        error_message="550 5.1.1 bounce", occurred_at=at + timedelta(seconds=1))
+    flag = Flag.objects.filter(conversation=conversation).first() or Flag.objects.first()
+    flag_set_status(flag=flag, status=Flag.Status.ACKNOWLEDGED, by="lead", note="called")
+    version = scorecard_default_ensure()
+    reviewer = User.objects.create_user("reviewer-pii")
+    review_draft_save(reviewer=reviewer, conversation=conversation, version=version,
+                      answers={}, notes=[MessageNote(message.pk, "label", "note")],
+                      comment="draft")
+    ReviewQueue.objects.create(name="q", description="d", scorecard=version.scorecard)
+    count = plant_everywhere()
+    assert count > 100
+    return conversation
+
+
+def crawler() -> Client:
+    """Every permission of the auditor's but view_pii: the most a viewer could be given."""
+    user = User.objects.create_user("crawler")
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="audit")
+                              .exclude(codename=PII))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def read(client: Client, url: str) -> tuple[int, str]:
+    response = client.get(url)
+    if response.streaming:
+        body = b"".join(response.streaming_content)
+    else:
+        body = response.content
+    return response.status_code, body.decode()
+
+
+def api_urls(client: Client) -> list[str]:
+    urls = ["/api/metrics/handoffs/?since=2000-01-01&until=2100-01-01"]
+    for path, detail in (("conversations", "conversations"), ("messages", None),
+                         ("handoffs", "handoffs"), ("flags", "flags"), ("scores", None),
+                         ("qa/queues", "qa/queues"), ("qa/reviews", "qa/reviews")):
+        url = f"/api/{path}/?page_size=200"
+        while url:
+            urls.append(url)
+            page = client.get(url).json()
+            for row in page["results"]:
+                pk = row["conversation"]["id"] if path == "conversations" else row["id"]
+                if detail:
+                    urls.append(f"/api/{detail}/{pk}/")
+            url = page["next"]
+    return urls
+
+
+def test_a_viewer_finds_no_planted_pii_on_any_page_api_object_or_csv(planted):
+    viewer = crawler()
+    pages = ["/", "/inbox/?sort=severity", "/?q=zoe", "/dashboards/", "/qa/",
+             "/qa/agreement/", "/export.csv", "/qa/reviews.csv", "/?since=2026-13-01"]
+    for c in Conversation.objects.all():
+        pages += [f"/conversations/{c.pk}/", f"/conversations/{c.pk}/raw/"]
+    pages += [f"/qa/queues/{q.pk}/edit/" for q in ReviewQueue.objects.all()]
+    urls = pages + api_urls(viewer)
+    assert len(urls) > 30
+    for url in urls:
+        status, body = read(viewer, url)
+        assert status < 500, (url, status)
+        found = LEAKS.search(body)
+        assert found is None, (url, body[max(0, found.start() - 200):found.end() + 100])
+
+
+def test_a_manager_sees_what_was_planted(planted):
+    """The crawl means something: the same pages show the PII to those who may see it."""
+    manager = Client()
+    manager.force_login(User.objects.create_superuser("boss"))
+    _, replay = read(manager, f"/conversations/{planted.pk}/")
+    for planted_in in ("timeout", "asked", "fine", "550 5.1.1 bounce", "called"):
+        assert re.search(re.escape(planted_in) + r" \+1 415 555 01\d\d zoe\d+@", replay), \
+            planted_in
+    _, detail = read(manager, f"/api/conversations/{planted.pk}/")
+    assert len(LEAKS.findall(detail)) > 20
