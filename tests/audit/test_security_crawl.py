@@ -13,7 +13,6 @@ from django.contrib.auth.models import Permission, User
 from django.db import models
 from django.test import Client
 
-from audit.handoff_scenarios import scenario_get
 from audit.qa_models import ReviewQueue
 from audit.roles import PII, roles_ensure
 from conversations.models import (
@@ -26,8 +25,9 @@ from conversations.models import (
     Outcome,
 )
 from conversations.services import flag_set_status
+from demo.scenarios import scenario_get
 from scoring.qa import MessageNote, review_draft_save, scorecard_default_ensure
-from tests.test_handoff_scenarios import play
+from tests.support.scenarios import play
 
 pytestmark = pytest.mark.django_db
 
