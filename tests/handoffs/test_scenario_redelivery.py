@@ -2,6 +2,7 @@
 under new webhook ids (a sender that lost our answers and sends everything again), leaves
 the same handoffs, log, waits, asks and flags."""
 
+
 import pytest
 
 from conversations.models import Flag, Message, RawEvent
@@ -42,3 +43,4 @@ def test_a_resent_batch_opens_no_second_reply_wait(client, settings):
         == ["resolved"]
     assert Wait.objects.filter(kind="reply").count() == 1
     assert RawEvent.objects.count() == 2 * 3 + 4  # the batch's three events stored twice
+
