@@ -248,12 +248,20 @@ def raw_events_apply(
 
 # --- waking the applier -------------------------------------------------------------------
 
-_last_wake: float = 0.0
+# Per process: when the next wake may go out at once, and the latest trailing wake queued.
+_next_wake: float = 0.0
+_trailing: float = 0.0
 
 
 def applier_wake() -> None:
-    """Called after a webhook committed its raw events (see APPLIER_WAKE)."""
-    global _last_wake
+    """Called after a webhook committed its raw events (see APPLIER_WAKE).
+
+    "task": at most two tasks per APPLIER_WAKE_SECONDS from one process — one at once
+    (leading edge) and one when the interval ends (trailing edge, with a countdown), so
+    that every commit is followed by a task that starts after it, while a burst of
+    webhooks does not queue a task each. A task that finds nothing pending ends at once.
+    """
+    global _next_wake, _trailing
     mode = auditor_settings.APPLIER_WAKE
     if mode == "inline":
         try:
@@ -264,13 +272,19 @@ def applier_wake() -> None:
     if mode != "task":
         return
     now = time.monotonic()
-    if now - _last_wake < auditor_settings.APPLIER_WAKE_SECONDS:
-        return  # a woken applier polls APPLIER_IDLE_SECONDS for what follows
-    _last_wake = now
+    if now >= _next_wake:
+        countdown = None
+        _next_wake = now + auditor_settings.APPLIER_WAKE_SECONDS
+    elif _trailing < _next_wake:
+        countdown = _next_wake - now
+        _trailing = _next_wake
+    else:
+        return  # the trailing wake already queued starts after this commit
     try:
         from celery import current_app
 
-        current_app.send_task(TASK_NAME, retry=False)
+        current_app.send_task(TASK_NAME, retry=False, countdown=countdown,
+                              queue=auditor_settings.APPLIER_QUEUE or None)
     except Exception:  # noqa: BLE001 - broker down: beat's safety net applies them later
         logger.warning("could not wake the applier; beat will apply pending events",
                        exc_info=True)

@@ -35,11 +35,15 @@ DEFAULTS: dict[str, Any] = {
     # --- the applier (conversations/applier.py; README, "How events are applied") ---
     # Webhooks only store raw events; the applier applies them. After a webhook commits it
     # wakes the applier: "task" queues `conversations.tasks.apply_raw_events` on Celery (at
-    # most one wake per APPLIER_WAKE_SECONDS from one process; beat is the safety net),
+    # most two wakes per APPLIER_WAKE_SECONDS from one process: one at once, one at the end
+    # of the interval; beat is the safety net),
     # "inline" applies in the same process right after the commit (small installs, tests),
     # "none" leaves it to beat and `manage.py apply_events`.
     "APPLIER_WAKE": "task",
     "APPLIER_WAKE_SECONDS": 0.2,
+    # The Celery queue the wake goes to ("" : Celery's routing, the default queue); run a
+    # worker with -Q <it> as the applier (docs/deploy.md).
+    "APPLIER_QUEUE": "",
     # Raw events claimed and applied in one transaction.
     "APPLIER_BATCH_SIZE": 200,
     # Raw events are spread over this many partitions by their conversation's addresses (or
@@ -48,8 +52,6 @@ DEFAULTS: dict[str, Any] = {
     "APPLIER_PARTITIONS": 64,
     # How many partitions one batch takes at most: what is left is for other appliers.
     "APPLIER_PARTITIONS_PER_BATCH": 16,
-    # A woken applier keeps polling this long after its last event before it exits.
-    "APPLIER_IDLE_SECONDS": 2.0,
     # A draining task hands over to a fresh task after this long (bounded tasks).
     "APPLIER_TASK_SECONDS": 30.0,
     # --- handoffs (see README, Handoffs) ---

@@ -133,7 +133,22 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
         _events_apply(list(events), raw_event)
 
 
+def _messages_known(events: list[NormalizedEvent]) -> set[int]:
+    """The ids of the batch's messages recorded before it (by provider and provider id)."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        if isinstance(event, MessageEvent) and event.provider_message_id:
+            wanted.setdefault(event.provider, set()).add(event.provider_message_id)
+    if not wanted:
+        return set()
+    query = models.Q()
+    for provider, ids in wanted.items():
+        query |= models.Q(provider=provider, provider_message_id__in=ids)
+    return set(Message.objects.filter(query).values_list("pk", flat=True))
+
+
 def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> None:
+    known = _messages_known(events)
     if batch.batch_applicable(events):
         with Statements() as sql:
             result = batch.batch_apply(sql, events=events, raw_event=raw_event)
@@ -153,14 +168,15 @@ def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> 
         touched = result.conversation_ids
     else:
         messages, conversation_events, touched = _events_apply_one_by_one(events, raw_event)
-    # The machine sees the rows these raw events recorded, not rows found again from an
-    # earlier delivery: it saw those when they were recorded, and the state has moved on
-    # since (a batch redelivered under a new webhook-id must change nothing).
-    sources = {raw_event_id_of(event, raw_event) for event in events}
-    fresh = [m for m in messages if m.raw_event_id in sources]
-    fresh_events = [e for e in conversation_events if e.raw_event_id in sources]
-    if fresh or fresh_events:
-        journey_recorded.send(sender=Message, messages=fresh, conversation_events=fresh_events)
+    # The machine sees the messages this batch recorded, not those found again from an
+    # earlier delivery or a reprocessing: it saw them when they were recorded, and its state
+    # has moved on since (a batch redelivered under a new webhook-id must change nothing).
+    # Lifecycle events go to it either way: its log is unique per event, so one it has seen
+    # is recognised.
+    fresh = [m for m in messages if m.pk not in known]
+    if fresh or conversation_events:
+        journey_recorded.send(sender=Message, messages=fresh,
+                              conversation_events=conversation_events)
     dashboard_days_mark(conversation_ids=touched, moved_by=messages)
 
 

@@ -5,14 +5,12 @@ from .services import message_statuses_reconcile
 
 @shared_task(acks_late=True, ignore_result=True)
 def apply_raw_events() -> dict[str, int]:
-    """Apply pending raw events (woken after webhooks commit, and by beat). Polls a little
-    after the last batch so that events committing right after a wake are not left for
-    beat; hands over to a fresh task after APPLIER_TASK_SECONDS."""
+    """Apply pending raw events (woken after webhooks commit, and by beat) until none is
+    left; hands over to a fresh task after APPLIER_TASK_SECONDS."""
     from .applier import raw_events_apply
     from .conf import auditor_settings
 
-    counts = raw_events_apply(idle_seconds=auditor_settings.APPLIER_IDLE_SECONDS,
-                              max_seconds=auditor_settings.APPLIER_TASK_SECONDS)
+    counts = raw_events_apply(max_seconds=auditor_settings.APPLIER_TASK_SECONDS)
     if counts.batches and counts.deferred == 0 and not counts.errors:
         from .models import RawEvent
 

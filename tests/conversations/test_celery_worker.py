@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from config.celery import app
 from conversations.events import MessageEvent
-from conversations.models import Message, MessageStatusEvent
+from conversations.models import Message, MessageStatusEvent, RawEvent
 from conversations.services import message_record
 from conversations.tasks import reconcile_delivery_statuses
 
@@ -101,3 +101,41 @@ def test_worker_on_redis_sweeps_handoffs(worker):
     flag = Flag.objects.filter(kind="handoff_stalled").first()
     assert flag is not None, log.read_text()[-3000:]
     assert flag.evidence["state"] == "requested" and flag.evidence["waited_seconds"] >= 3600
+
+
+def test_webhooks_wake_a_worker_that_applies_them(worker, client, settings):
+    """Webhooks only store and wake the applier through the broker: a burst of them is
+    applied by the worker within seconds, with a couple of tasks per wake interval, not
+    one per webhook; a webhook after a pause wakes it again."""
+    from tests.support.signing import twilio_fixture
+    from tests.support.twilio import TwilioClient
+
+    queue, log = worker
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "APPLIER_WAKE": "task",
+                                "APPLIER_QUEUE": queue, "APPLIER_WAKE_SECONDS": 0.5}
+    twilio = TwilioClient(client)
+    params = twilio_fixture("inbound_sms")
+    started = time.monotonic()
+    for i in range(20):
+        response = twilio.message({**params, "MessageSid": f"SMburst{i:02d}", "Body": f"#{i}"})
+        assert response.status_code == 200
+    sent_in = time.monotonic() - started
+
+    def applied(n: int) -> bool:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            if Message.objects.count() >= n:
+                return True
+            time.sleep(0.1)
+        return False
+
+    assert applied(20), log.read_text()[-3000:]
+    tasks = log.read_text().count("apply_raw_events[")
+    # Two wakes at most per 0.5 s interval of the burst (leading and trailing), each logged
+    # as received and succeeded.
+    assert tasks <= 2 * 2 * (int(sent_in / 0.5) + 2), (tasks, sent_in)
+
+    time.sleep(1.0)  # past the interval: the next webhook wakes the worker at once
+    twilio.message({**params, "MessageSid": "SMafter", "Body": "later"})
+    assert applied(21), log.read_text()[-3000:]
+    assert not RawEvent.objects.filter(status="pending").exists()
