@@ -536,6 +536,9 @@ class Drain:
     postgres_seconds: float  # CPU of PostgreSQL (bench database's backends + server)
     load: str
     outputs: list[str]
+    # Applied events/s from the first progress seen to the end: without the appliers'
+    # start-up (Python, Django; a second or more on a busy machine).
+    steady_per_second: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -544,8 +547,9 @@ class Drain:
     def line(self) -> str:
         per = max(self.events, 1)
         return (f"{self.events} events in {self.seconds:.1f} s = {self.per_second:,.0f} "
-                f"applied events/s; CPU per event: applier {self.cpu_seconds / per * 1000:.2f} "
-                f"ms, PostgreSQL {self.postgres_seconds / per * 1000:.2f} ms")
+                f"applied events/s ({self.steady_per_second:,.0f} without start-up); CPU per "
+                f"event: applier {self.cpu_seconds / per * 1000:.2f} ms, PostgreSQL "
+                f"{self.postgres_seconds / per * 1000:.2f} ms")
 
 
 def pending_count(database_url: str, after_id: int = 0) -> int:
@@ -569,6 +573,7 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         for _ in range(appliers)]
     cpu, outputs, codes = 0.0, [], {}
+    first: tuple[float, int] | None = None  # (when, how many applied) at the first progress
     try:
         with tqdm(total=total, desc=f"  {label}", unit="event", unit_scale=True) as bar:
             while len(codes) < len(procs):
@@ -587,6 +592,8 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
                         cpu += usage.ru_utime + usage.ru_stime
                 bar.n = total - pending_count(database_url)
                 bar.refresh()
+                if first is None and bar.n:
+                    first = (time.monotonic(), int(bar.n))
     finally:
         for p in procs:
             if p.pid not in codes:
@@ -602,7 +609,10 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
     after = cpu_sample(db_name)
     postgres = cpu_split(before, after, os.getpid(), 0.0)["postgres"]
     left = pending_count(database_url)
-    return Drain(total - left, seconds, cpu, postgres, machine_load(), outputs)
+    steady = 0.0
+    if first is not None and started + seconds > first[0]:
+        steady = (total - left - first[1]) / (started + seconds - first[0])
+    return Drain(total - left, seconds, cpu, postgres, machine_load(), outputs, steady)
 
 
 def celery_start(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
