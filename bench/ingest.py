@@ -532,8 +532,10 @@ def applied_check(counts: dict[str, int]) -> list[str]:
 class Drain:
     events: int  # raw events applied (processed or failed)
     seconds: float
-    cpu_seconds: float  # the appliers' own CPU (Python), from their rusage
-    postgres_seconds: float  # CPU of PostgreSQL (bench database's backends + server)
+    cpu_seconds: float  # the appliers' own CPU (Python, with start-up), from their rusage
+    # CPU of PostgreSQL (the bench database's backends and the server's own processes),
+    # sampled every 0.25 s: a backend's last quarter second before it exits is missed.
+    postgres_seconds: float
     load: str
     outputs: list[str]
     # Applied events/s from the first progress seen to the end: without the appliers'
@@ -574,6 +576,8 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
         for _ in range(appliers)]
     cpu, outputs, codes = 0.0, [], {}
     first: tuple[float, int] | None = None  # (when, how many applied) at the first progress
+    # PostgreSQL CPU: the appliers' backends exit with them, so keep each one's last sample.
+    seen: dict[int, int] = {}
     try:
         with tqdm(total=total, desc=f"  {label}", unit="event", unit_scale=True) as bar:
             while len(codes) < len(procs):
@@ -592,6 +596,10 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
                         cpu += usage.ru_utime + usage.ru_stime
                 bar.n = total - pending_count(database_url)
                 bar.refresh()
+                now = cpu_sample(db_name)
+                for pid, (comm, _, ticks) in now.procs.items():
+                    if comm == "postgres":
+                        seen[pid] = ticks
                 if first is None and bar.n:
                     first = (time.monotonic(), int(bar.n))
     finally:
@@ -606,8 +614,8 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
         p.stdout.close()
         if p.returncode != 0:
             raise RunBroken(f"{label}: apply_events exited {p.returncode}:\n{outputs[-1]}")
-    after = cpu_sample(db_name)
-    postgres = cpu_split(before, after, os.getpid(), 0.0)["postgres"]
+    postgres = sum(ticks - (before.procs[pid][2] if pid in before.procs else 0)
+                   for pid, ticks in seen.items()) / CLOCK_TICKS
     left = pending_count(database_url)
     steady = 0.0
     if first is not None and started + seconds > first[0]:
