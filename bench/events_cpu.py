@@ -9,8 +9,9 @@ default handoff_auditor_bench_events_cpu, dropped and re-created). For BENCH_BAT
   verify     standardwebhooks signature check (channels.events.StandardWebhooksValidator)
   check      JSON parse + schema and time checks of every event (batch_checked, uncached)
   normalize  events -> normalized events (EventsWebhookView.normalize)
-  apply      raw_event_ingest: store the batch as one raw event and apply it at once
-             through the applier (conversations.applier), Python side only
+  apply      raw_event_ingest: store the batch as one raw event (the webhook stores one
+             per event; the applier takes both) and apply it at once through the applier
+             (conversations.applier), Python side only
   request    the whole POST through Django's handler (test client, no socket): since the
              webhook only stores, this is verify + check + one raw event per event of the
              batch in one INSERT (APPLIER_WAKE=none: nothing is applied in the request)
@@ -51,6 +52,8 @@ def main() -> int:
     # The webhook only stores; nothing wakes an applier in this process.
     os.environ["HANDOFF_AUDITOR_APPLIER_WAKE"] = "none"
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
+    # The scoring the applier publishes goes to the benches' Redis db, to a queue no one reads.
+    os.environ["CELERY_BROKER_URL"] = bench.BROKER_URL
     import django
 
     django.setup()
