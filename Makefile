@@ -43,7 +43,10 @@ lint: install
 bench-ingest: install
 	$(PY) bench/ingest.py
 
+# Needs wrk for bench-ingest (the script runs apt-get install -y wrk if it is missing), Redis
+# on 127.0.0.1 (db 10 is the benches'), and pyinstrument for bench-events' profile.
 bench-events: install
+	$(PIP) install --quiet pyinstrument
 	$(PY) bench/events.py
 
 bench-events-cpu: install

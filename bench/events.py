@@ -1,42 +1,54 @@
-"""`make bench-events`: signed batches of 100 events over HTTP, beside the single-event
-Twilio webhook, through gunicorn into PostgreSQL.
+"""`make bench-events`: applied events/s through the applier (conversations/applier.py)
+with the handoff machine, from signed batches of events spread over 100,000 customers.
 
-1. (Re)create the database `handoff_auditor_bench_events` (or BENCH_EVENTS_DB) and migrate it.
-2. The single-event figure: bench-ingest's webhook phase (pre-signed Twilio inbound webhooks,
-   3 s warm-up on /healthz, then BENCH_SECONDS of webhooks), on its own gunicorn server;
-   stop it and check what was stored, as bench-ingest does.
-3. Generate unique POST /hooks/events/ requests, each a JSON array of 100 valid events
-   (mostly message.created, some message.status for a message earlier in the batch; a few
-   thousand web/WhatsApp/SMS customers, multilingual bodies), each with its own webhook-id
-   and signed (Standard Webhooks, tests/support/signing.py events_headers) right before the run:
-   the server refuses signatures more than 5 minutes old.
-4. A fresh gunicorn with HANDOFF_AUDITOR_EVENTS_SECRETS set: 3 s warm-up, then BENCH_SECONDS
-   of batches, each request sent exactly once (bench/replay.lua, format "events").
-5. Count what the database holds against what wrk was answered, print the figures and
-   PASS/MISS against 10,000 events/s. Exit 0 on a miss; non-zero if the run itself broke.
+The webhook only stores (one raw event per event of a batch, one INSERT per request); the
+applier applies. Everything runs in the database `handoff_auditor_bench_events` (or
+BENCH_EVENTS_DB), dropped, re-created and migrated first; Celery uses Redis db 10.
 
-The gunicorn, wrk, CPU and counting machinery is bench/ingest.py's. Environment: as for
-bench-ingest (BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_WORKERS, ...), plus
-BENCH_EVENT_REQUESTS (batches to sign; default 150 per second of run, i.e. 15,000 events/s),
-BENCH_EVENTS_CUSTOMERS (3000: how many customers the batches are spread over).
-See bench/README.md.
+1. Backlog drain. A gunicorn with APPLIER_WAKE=none stores BENCH_EVENTS_BACKLOG events
+   (POST /hooks/events/, batches of 100, 4 client threads; the store rate is printed too).
+   Then `manage.py apply_events` drains them: (a) 1 applier; then a second backlog of the
+   same size (new events, the same customers) with (b) 2 appliers at once (two processes;
+   they share the work through the partition advisory locks). Timed from the appliers'
+   start to the last one's exit; a progress bar follows the pending count.
+2. Profile (BENCH_PROFILE=1, the default): a third, smaller backlog (BENCH_PROFILE_EVENTS)
+   drained in one process under pyinstrument (bench/profile_apply.py): where the time goes.
+3. Lag. A gunicorn with APPLIER_WAKE=task (broker Redis db 10) and a Celery worker with 1,
+   then 2 processes as appliers, woken by the webhooks. A client posts batches of
+   BENCH_LAG_BATCH (10) events at a steady BENCH_LAG_RATE (1,000 events/s) for
+   BENCH_LAG_SECONDS (20). Reported: the lag from the webhook's commit
+   (RawEvent.received_at) to applied (processed_at), p50/p99/max (events still pending count
+   with their age, a lower bound); the fraction still pending when the posting stopped, and
+   how long the appliers took to catch up after (at most BENCH_LAG_WAIT, 45 s).
+4. Checks: every posted batch answered 2xx, each event stored once, applied once (Message
+   rows = message.created events, status rows = message.status events), none failed.
+   Exit 0 on a missed target (this reports); non-zero if the run itself broke.
+
+Environment: BENCH_EVENTS_CUSTOMERS (100,000), BENCH_EVENTS_BACKLOG (20,000 events),
+BENCH_PROFILE (1), BENCH_PROFILE_EVENTS (5,000), BENCH_LAG_RATE, BENCH_LAG_BATCH,
+BENCH_LAG_SECONDS, BENCH_LAG_WAIT, BENCH_LAG_APPLIERS ("1,2"), BENCH_WORKERS (3 gunicorn
+workers). See bench/README.md.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import random
+import subprocess
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import ingest as bench  # bench/ is sys.path[0] when run as a script
 import psycopg
-from ingest import RunBroken, WrkResult, verdict
+from ingest import Drain, RunBroken, verdict
 from jsonschema import Draft202012Validator
 from tqdm import tqdm
 
@@ -48,14 +60,23 @@ DATABASE_URL = f"{bench.PG}/{DB_NAME}"
 SECRET = "whsec_" + base64.b64encode(b"bench-events-secret-0123456789ab").decode()
 EVENTS_PATH = "/hooks/events/"
 BATCH = 100
-REQUESTS = int(os.environ.get("BENCH_EVENT_REQUESTS", str(150 * bench.SECONDS)))
-# The customers the batches are spread over. Few customers make concurrent batches share
-# conversations, and so wait for each other's row locks (see bench/README.md).
-CUSTOMERS = int(os.environ.get("BENCH_EVENTS_CUSTOMERS", "3000"))
+# The customers the batches are spread over (issue 12: 100,000). Few customers make
+# concurrent batches share conversations, and so partitions (see bench/README.md).
+CUSTOMERS = int(os.environ.get("BENCH_EVENTS_CUSTOMERS", "100000"))
+BACKLOG = int(os.environ.get("BENCH_EVENTS_BACKLOG", "20000"))
+PROFILE = os.environ.get("BENCH_PROFILE", "1") != "0"
+PROFILE_EVENTS = int(os.environ.get("BENCH_PROFILE_EVENTS", "5000"))
+LAG_RATE = float(os.environ.get("BENCH_LAG_RATE", "1000"))
+LAG_BATCH = int(os.environ.get("BENCH_LAG_BATCH", "10"))
+LAG_SECONDS = float(os.environ.get("BENCH_LAG_SECONDS", "20"))
+LAG_WAIT = float(os.environ.get("BENCH_LAG_WAIT", "45"))
+LAG_APPLIERS = [int(n) for n in os.environ.get("BENCH_LAG_APPLIERS", "1,2").split(",") if n]
+CLIENT_THREADS = 4
 STATUS_SHARE = 0.1  # of the events in a batch: message.status for an earlier message
 TOLERANCE = 300  # seconds the server accepts a signature timestamp for
 
 TARGET_EVENTS = 10_000.0
+TARGET_LAG_P99_MS = 1000.0  # issue 12: p99 lag < 1 s at 1,000 events/s
 
 # --- requests ---------------------------------------------------------------------------
 
@@ -130,12 +151,12 @@ def message_created(req: int, j: int, rng: random.Random, customer: tuple[str, .
 
 
 def batch(req: int, rng: random.Random, people: list[tuple[str, ...]],
-          at: datetime) -> tuple[list[dict[str, Any]], int]:
-    """One request's 100 events, and how many of them are message.created."""
+          at: datetime, size: int = BATCH) -> tuple[list[dict[str, Any]], int]:
+    """One request's `size` events, and how many of them are message.created."""
     events: list[dict[str, Any]] = []
     unreported: list[str] = []  # this batch's messages without a status yet
     created = 0
-    for j in range(BATCH):
+    for j in range(size):
         at += timedelta(milliseconds=rng.randrange(50, 4000))
         if unreported and rng.random() < STATUS_SHARE:
             pmid = unreported.pop(rng.randrange(len(unreported)))
@@ -160,206 +181,337 @@ def validators() -> dict[str, Draft202012Validator]:
             for t in ("message.created", "message.status")}
 
 
-def requests_write(path: Path, count: int) -> float:
-    """Write `count` signed batches to `path`, one line each:
-    webhook-id, webhook-timestamp, webhook-signature, JSON body (tab-separated).
-    Returns time.monotonic() at signing: the signatures expire TOLERANCE s after it."""
-    rng = random.Random(20241122)
-    people = customers(rng)
-    signed_at = datetime.now(tz=UTC)
-    signed_mono = time.monotonic()
-    run = f"{rng.getrandbits(32):08x}"
-    check = validators()
-    at = signed_at - timedelta(days=2)
-    with path.open("w", encoding="utf-8") as out:
-        for req in tqdm(range(count), desc="signing batches", unit="req", unit_scale=True):
-            events, _ = batch(req, rng, people, at)
-            at += timedelta(seconds=30)
-            if req < 3:  # the generator, checked against the schemas the server uses
-                for index, event in enumerate(events):
-                    for error in check[event["type"]].iter_errors(event):
+class Generator:
+    """The stream of batches every phase draws from: unique events and webhook ids, the same
+    customers, times moving forward (30 s a batch)."""
+
+    def __init__(self) -> None:
+        self.rng = random.Random(20241122)
+        self.people = customers(self.rng)
+        self.at = datetime.now(tz=UTC) - timedelta(days=2)
+        self.req = 0
+        self.run = f"{self.rng.getrandbits(32):08x}"
+        self.check = validators()
+
+    def batches(self, events: int, size: int, label: str) -> list[tuple[str, str]]:
+        """(webhook id, JSON body) for `events` events in batches of `size`."""
+        out = []
+        for _ in tqdm(range(max(1, events // size)), desc=f"generating {label}", unit="req",
+                      unit_scale=True):
+            batch_events, _ = batch(self.req, self.rng, self.people, self.at, size)
+            self.at += timedelta(seconds=30)
+            if self.req < 3:  # the generator, checked against the schemas the server uses
+                for index, event in enumerate(batch_events):
+                    for error in self.check[event["type"]].iter_errors(event):
                         raise RunBroken(f"generated event {index} is invalid: {error.message}")
-            # ensure_ascii=False: bodies go over the wire as UTF-8; JSON escapes any tab or
-            # newline inside strings, so a body never breaks the line format.
-            body = json.dumps(events, ensure_ascii=False, separators=(",", ":"))
-            headers = events_headers(body.encode(), SECRET, msg_id=f"msg_bench{run}{req:07d}",
-                                     timestamp=signed_at)
-            out.write(f"{headers['webhook-id']}\t{headers['webhook-timestamp']}\t"
-                      f"{headers['webhook-signature']}\t{body}\n")
-    return signed_mono
+            # ensure_ascii=False: bodies go over the wire as UTF-8.
+            body = json.dumps(batch_events, ensure_ascii=False, separators=(",", ":"))
+            out.append((f"msg_bench{self.run}{self.req:07d}", body))
+            self.req += 1
+        return out
+
+
+# --- the client -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Posted:
+    requests: int
+    events: int
+    seconds: float
+    non2xx: list[str]
+    latencies_ms: list[float]
+    load: str
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0.0
+
+    def line(self) -> str:
+        return (f"{self.requests} requests, {self.events} events in {self.seconds:.1f} s = "
+                f"{self.events_per_second:,.0f} events/s stored; per request p50 "
+                f"{self.pct(0.5):.1f} ms, p99 {self.pct(0.99):.1f} ms")
+
+
+def post_all(port: int, batches: list[tuple[str, str]], label: str, *,
+             rate: float | None = None) -> Posted:
+    """POST every batch once (signed now), from CLIENT_THREADS threads; with `rate`
+    (requests/s), request k leaves at start + k / rate (or as soon after as a thread is
+    free). A progress bar counts the answers."""
+    signed_at = datetime.now(tz=UTC)
+    reqs = []
+    for msg_id, body in batches:
+        data = body.encode()
+        headers = events_headers(data, SECRET, msg_id=msg_id, timestamp=signed_at)
+        headers.update({"Content-Type": "application/json", "User-Agent": "bench-events/2"})
+        reqs.append((headers, data))
+    lock = threading.Lock()
+    state = {"next": 0, "done": 0}
+    non2xx: list[str] = []
+    latencies: list[float] = []
+    # At a steady rate, enough threads that a slow answer never holds the next request.
+    threads = CLIENT_THREADS if rate is None else 32
+    started = time.monotonic()
+
+    def work() -> None:
+        while True:
+            with lock:
+                k = state["next"]
+                state["next"] += 1
+            if k >= len(reqs):
+                return
+            if rate is not None:
+                delay = started + k / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            headers, data = reqs[k]
+            sent = time.monotonic()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("POST", EVENTS_PATH, data, headers)
+                response = conn.getresponse()
+                answer = response.read()
+                conn.close()
+                failure = None if 200 <= response.status < 300 else \
+                    f"{response.status} {answer[:200]!r}"
+            except OSError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            with lock:
+                latencies.append((time.monotonic() - sent) * 1000)
+                state["done"] += 1
+                if failure:
+                    non2xx.append(failure)
+
+    pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    with tqdm(total=len(reqs), desc=f"  {label}", unit="req", unit_scale=True) as bar:
+        while any(t.is_alive() for t in pool):
+            time.sleep(0.25)
+            bar.n = state["done"]
+            bar.refresh()
+        bar.n = state["done"]
+        bar.refresh()
+    seconds = time.monotonic() - started
+    events = sum(len(json.loads(body)) for _, body in batches)
+    return Posted(len(reqs), events, seconds, non2xx, latencies, bench.machine_load())
 
 
 # --- verification -----------------------------------------------------------------------
 
 
-def stored_counts() -> dict[str, int]:
+def stored_counts(after_id: int = 0) -> dict[str, int]:
+    """The events provider's raw events (id > after_id) by status, and what was applied."""
     with psycopg.connect(DATABASE_URL) as conn:
         row = conn.execute(
             """
             WITH ev AS (
-              SELECT id, status, body::jsonb AS events FROM conversations_rawevent
-              WHERE provider = 'events'
-            ), items AS (
-              SELECT e->>'type' AS type FROM ev, jsonb_array_elements(ev.events) e
+              SELECT id, status, body::jsonb->>'type' AS type FROM conversations_rawevent
+              WHERE provider = 'events' AND id > %(after)s
             )
             SELECT
               (SELECT count(*) FROM ev),
-              (SELECT count(*) FROM ev WHERE status <> 'processed'),
-              (SELECT count(*) FROM conversations_rawevent WHERE status <> 'processed'),
-              (SELECT count(*) FROM items),
-              (SELECT count(*) FROM items WHERE type = 'message.created'),
-              (SELECT count(*) FROM items WHERE type = 'message.status'),
+              (SELECT count(*) FROM ev WHERE status = 'pending'),
+              (SELECT count(*) FROM ev WHERE status = 'failed'),
+              (SELECT count(*) FROM ev WHERE type = 'message.created'),
+              (SELECT count(*) FROM ev WHERE type = 'message.status'),
               (SELECT count(*) FROM conversations_message m JOIN ev ON m.raw_event_id = ev.id),
               (SELECT count(*) FROM conversations_messagestatusevent s
                  JOIN ev ON s.raw_event_id = ev.id),
               (SELECT count(*) FROM conversations_messagestatusevent s
-                 JOIN ev ON s.raw_event_id = ev.id WHERE s.message_id IS NULL),
-              (SELECT count(*) FROM conversations_message),
+                 JOIN ev ON s.raw_event_id = ev.id WHERE s.message_id IS NULL
+                 AND EXISTS (SELECT 1 FROM conversations_message m
+                             WHERE m.provider = s.provider
+                             AND m.provider_message_id = s.provider_message_id)),
               (SELECT count(*) FROM conversations_conversation),
-              (SELECT coalesce(sum(message_count), 0) FROM conversations_conversation)
-            """
+              (SELECT count(*) FROM handoffs_handoff)
+            """, {"after": after_id},
         ).fetchone()
     assert row is not None
-    keys = ["raw_events", "raw_not_processed", "all_raw_not_processed", "events",
-            "created_events", "status_events", "messages", "status_rows", "status_unjoined",
-            "all_messages", "conversations", "conversation_message_count"]
+    keys = ["raw_events", "pending", "failed", "created_events", "status_events", "messages",
+            "status_rows", "status_unjoined", "conversations", "handoffs"]
     return dict(zip(keys, row, strict=True))
 
 
-def stored_check(counts: dict[str, int], result: WrkResult) -> list[str]:
-    """Every 2xx batch stored once, plus at most the batches cut off in flight (see
-    bench/ingest.py stored_check); every event of every stored batch applied once."""
+def stored_check(label: str, counts: dict[str, int], events: int,
+                 posted: Posted | None) -> list[str]:
+    """Every answered batch's events stored once; after applying, applied once."""
     problems = []
-    stored = counts["raw_events"]
-    cut_off = result.sent - result.responses
-    if stored < result.ok:
-        problems.append(f"lost: {result.ok} batches answered 2xx but only {stored} stored")
-    if stored > result.ok + cut_off:
-        problems.append(f"stored {stored} batches > 2xx {result.ok} + cut off {cut_off}")
-    if counts["events"] != stored * BATCH:
-        problems.append(f"{counts['events']} events in {stored} stored batches of {BATCH}")
-    if counts["messages"] != counts["created_events"]:
-        problems.append(f"Message rows {counts['messages']} != message.created events "
-                        f"{counts['created_events']} in the stored batches")
-    if counts["status_rows"] != counts["status_events"]:
-        problems.append(f"status rows {counts['status_rows']} != message.status events "
-                        f"{counts['status_events']} in the stored batches")
-    if counts["status_unjoined"]:
-        problems.append(f"{counts['status_unjoined']} status reports not joined to a message")
-    if counts["all_raw_not_processed"]:
-        problems.append(f"{counts['all_raw_not_processed']} raw events not processed")
-    if counts["conversation_message_count"] != counts["all_messages"]:
-        problems.append("conversation message counts do not add up to the messages "
-                        f"({counts['conversation_message_count']} != {counts['all_messages']})")
+    if posted and posted.non2xx:
+        problems.append(f"{label}: {len(posted.non2xx)} non-2xx answers, e.g. "
+                        f"{posted.non2xx[0]}")
+    if counts["raw_events"] != events:
+        problems.append(f"{label}: {counts['raw_events']} raw events stored for {events} "
+                        "events posted")
+    if counts["pending"] == 0:
+        if counts["failed"]:
+            problems.append(f"{label}: {counts['failed']} raw events failed")
+        if counts["messages"] != counts["created_events"]:
+            problems.append(f"{label}: Message rows {counts['messages']} != message.created "
+                            f"events {counts['created_events']}")
+        if counts["status_rows"] != counts["status_events"]:
+            problems.append(f"{label}: status rows {counts['status_rows']} != message.status "
+                            f"events {counts['status_events']}")
     return problems
 
 
 # --- run --------------------------------------------------------------------------------
 
 
-def phase(wrk: str, env: dict[str, str], port: int, label: str, path: str,
-          requests_file: Path, floor_file: Path, request_format: str,
-          before_run: Any = None) -> WrkResult:
-    """A fresh gunicorn: 3 s warm-up on /healthz, one timed run, graceful stop."""
-    print(f"gunicorn: {bench.WORKERS} {bench.WORKER_CLASS} workers on 127.0.0.1:{port}",
-          flush=True)
+@dataclass(frozen=True)
+class LagRun:
+    appliers: int
+    posted: Posted
+    pending_at_end: int
+    caught_up: float  # seconds after the posting until nothing was pending (or gave up)
+    pending_after: int
+    lag: dict[str, float]
+    cpu: dict[str, float]  # cores busy by group while posting
+    counts: dict[str, int]
+
+
+def lag_run(gen: Generator, tmp: str, appliers: int) -> LagRun:
+    env = bench.server_env(tmp, DATABASE_URL, wake="task")
+    env["HANDOFF_AUDITOR_EVENTS_SECRETS"] = SECRET
+    bench.broker_flush()
+    start_id = bench.last_raw_id(DATABASE_URL)
+    batches = gen.batches(int(LAG_RATE * LAG_SECONDS), LAG_BATCH, f"lag, {appliers} applier(s)")
+    worker = bench.celery_start(env, appliers, Path(tmp, f"celery-{appliers}.log"))
+    port = bench.free_port()
     server = bench.gunicorn_start(env, port)
     try:
         bench.gunicorn_wait(server, port)
-        bench.wrk_run(wrk, "warm-up", server.pid, port, bench.FLOOR_PATH, floor_file, 3,
-                      db_name=DB_NAME)
-        if before_run:
-            before_run()
-        return bench.wrk_run(wrk, label, server.pid, port, path, requests_file,
-                             bench.SECONDS, db_name=DB_NAME, request_format=request_format)
+        print(f"lag: {LAG_RATE:,.0f} events/s in batches of {LAG_BATCH} for {LAG_SECONDS:.0f} "
+              f"s; Celery worker with {appliers} process(es), APPLIER_WAKE=task", flush=True)
+        before = bench.cpu_sample(DB_NAME)
+        posted = post_all(port, batches, f"posting, {appliers} applier(s)",
+                          rate=LAG_RATE / LAG_BATCH)
+        after = bench.cpu_sample(DB_NAME)
+        pending_at_end = bench.pending_count(DATABASE_URL, start_id)
+        caught_up = bench.wait_applied(DATABASE_URL, start_id, "catching up", LAG_WAIT)
+        pending_after = bench.pending_count(DATABASE_URL, start_id)
+        lag = bench.lag_ms(DATABASE_URL, start_id, time.time())
     finally:
         bench.gunicorn_stop(server)
+        bench.celery_stop(worker)
+    cpu = bench.cpu_split(before, after, server.pid, 0.0, worker.pid)
+    cores = {k: v / posted.seconds for k, v in cpu.items() if k != "wrk"}
+    if pending_after:
+        # Not part of the figure: the next phase starts with nothing pending.
+        bench.drain(env, 1, "leftover (untimed)", db_name=DB_NAME, database_url=DATABASE_URL)
+    counts = stored_counts(start_id)
+    return LagRun(appliers, posted, pending_at_end, caught_up, pending_after, lag, cores,
+                  counts)
 
 
-def report(events: WrkResult, counts: dict[str, int], twilio: WrkResult,
-           twilio_counts: dict[str, int]) -> None:
-    per_second = events.per_second * BATCH
-    cut_off = events.sent - events.responses
+def backlog(gen: Generator, port: int, events: int, label: str) -> tuple[Posted, int]:
+    start_id = bench.last_raw_id(DATABASE_URL)
+    posted = post_all(port, gen.batches(events, BATCH, label), f"storing {label}")
+    return posted, start_id
+
+
+def report(store: list[Posted], drains: list[Drain], checks: list[dict[str, int]],
+           lags: list[LagRun], profile: str) -> None:
     print(f"""
-== bench-events: gunicorn {bench.WORKERS} {bench.WORKER_CLASS} workers x {bench.THREADS} \
-thread(s), PostgreSQL, wrk -c{bench.CONNECTIONS} -t{bench.WRK_THREADS}, {bench.SECONDS} s each ==
-batched POST {EVENTS_PATH} ({BATCH} events/request): {events.per_second:7.1f} req/s = \
-{per_second:8.0f} events/s   p50 {events.ms('p50'):7.2f} ms   p99 {events.ms('p99'):7.2f} ms   \
-max {events.ms('max'):.1f} ms
-single  POST {bench.WEBHOOK_PATH} (Twilio, 1 event/request): {twilio.per_second:8.0f} events/s   \
-p50 {twilio.ms('p50'):7.2f} ms   p99 {twilio.ms('p99'):7.2f} ms
-batched / single events/s: {per_second / twilio.per_second:.1f}x
-non-2xx responses: {events.non2xx} (single: {twilio.non2xx}); socket errors: \
-{sum(events.errors.values())} (single: {sum(twilio.errors.values())})
-stored  batched: RawEvent {counts['raw_events']} = {events.ok} answered 2xx + \
-{counts['raw_events'] - events.ok} cut off in flight (of {cut_off} unanswered); \
-{counts['events']} events: Message {counts['messages']} (= message.created \
-{counts['created_events']}), status reports {counts['status_rows']} (= message.status \
-{counts['status_events']}, all joined)
-        single:  RawEvent {twilio_counts['raw_events']}, Message {twilio_counts['messages']} \
-= {twilio.ok} answered 2xx + {twilio_counts['raw_events'] - twilio.ok} cut off in flight
-        all: Conversation {counts['conversations']} (message_count sum \
-{counts['conversation_message_count']} = Message {counts['all_messages']}), raw events not \
-processed {counts['all_raw_not_processed']}
-cpu     cores busy (CPU ms per request) by group, the machine has {os.cpu_count()}:
-  batched: {events.cpu_line()}
-  single:  {twilio.cpu_line()}
-
-target
-  events/s >= {TARGET_EVENTS:.0f} (batched): {per_second:8.0f}   \
-{verdict(per_second >= TARGET_EVENTS)}
-""", flush=True)
-    for label, result in (("batched", events), ("single", twilio)):
-        foreign = result.cpu["other processes"] / result.seconds
-        if foreign > 0.15:
-            print(f"WARNING: other processes kept {foreign:.2f} cores busy during the {label} "
-                  "run: its figures are lower than this machine gives when quiet.", flush=True)
+== bench-events: applier with the handoff machine, PostgreSQL ({DB_NAME}), batches of \
+{BATCH} over {CUSTOMERS:,} customers; the machine has {os.cpu_count()} cores ==
+store (gunicorn {bench.WORKERS} workers, APPLIER_WAKE=none, {CLIENT_THREADS} client threads):""")
+    for posted in store:
+        print(f"  {posted.line()}   [{posted.load}]")
+    print("backlog drain (manage.py apply_events):")
+    for n, (drained, counts) in enumerate(zip(drains, checks, strict=True), 1):
+        print(f"  {n} applier{'s' if n > 1 else ''}: {drained.line()}   [{drained.load}]")
+        print(f"    Message {counts['messages']} (= message.created "
+              f"{counts['created_events']}), status reports {counts['status_rows']} "
+              f"(= message.status {counts['status_events']}), failed {counts['failed']}")
+        if counts["status_unjoined"]:
+            print(f"    DEFECT: {counts['status_unjoined']} status reports not joined to "
+                  "their message, which is recorded (applied in another partition first; "
+                  "only beat's reconcile_delivery_statuses joins them)")
+        for out in drained.outputs:
+            print(f"    applier: {out.splitlines()[-1] if out else '(no output)'}")
+    if len(drains) == 2:
+        print(f"  2 appliers / 1 applier: {drains[1].per_second / drains[0].per_second:.2f}x")
+    for lag in lags:
+        cores = ", ".join(f"{k} {v:.2f}" for k, v in lag.cpu.items())
+        print(f"""lag, {lag.appliers} Celery applier process(es), {LAG_RATE:,.0f} events/s \
+asked in batches of {LAG_BATCH}:
+  posted: {lag.posted.line()}   [{lag.posted.load}]
+  lag stored -> applied: p50 {lag.lag['p50']:,.0f} ms, p99 {lag.lag['p99']:,.0f} ms, max \
+{lag.lag['max']:,.0f} ms
+  pending when the posting stopped: {lag.pending_at_end} of {lag.posted.events} \
+({lag.pending_at_end / max(lag.posted.events, 1):.1%}); all applied \
+{lag.caught_up:.1f} s later{f', {lag.pending_after} still pending then' if lag.pending_after
+                            else ''}
+  cores busy while posting: {cores}""")
+    best = max((d.per_second for d in drains), default=0.0)
+    print(f"""
+targets
+  applied events/s >= {TARGET_EVENTS:,.0f} (best drain): {best:8,.0f}   \
+{verdict(best >= TARGET_EVENTS)}""")
+    for lag in lags:
+        print(f"  lag p99 < {TARGET_LAG_P99_MS:,.0f} ms at {LAG_RATE:,.0f} events/s, "
+              f"{lag.appliers} applier(s): {lag.lag['p99']:8,.0f}   "
+              f"{verdict(lag.lag['p99'] < TARGET_LAG_P99_MS and not lag.pending_after)}")
+    if profile:
+        print("\nprofile of one applier draining (bench/profile_apply.py, pyinstrument):")
+        print(profile)
 
 
 def main() -> int:
-    wrk = bench.ensure_wrk()
+    print(f"machine: {bench.machine_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         env = bench.server_env(tmp, DATABASE_URL)
         env["HANDOFF_AUDITOR_EVENTS_SECRETS"] = SECRET
         print(f"database {DB_NAME}: drop, create, migrate", flush=True)
         bench.database_recreate(DB_NAME)
         bench.migrate(env)
-
-        # The single-event figure: bench-ingest's webhook phase. The Twilio signature covers
-        # the URL, so these are signed for the port that server listens on.
-        floor_file = Path(tmp, "floor.txt")
-        hooks_file = Path(tmp, "webhooks.txt")
+        gen = Generator()
+        problems: list[str] = []
+        store: list[Posted] = []
+        drains: list[Drain] = []
+        checks: list[dict[str, int]] = []
+        profile = ""
         port = bench.free_port()
-        signature, body = bench.requests_write(
-            hooks_file, f"http://127.0.0.1:{port}{bench.WEBHOOK_PATH}", bench.REQUESTS)
-        floor_file.write_text(f"{signature}\t{body}\n", encoding="utf-8")
-        twilio = phase(wrk, env, port, "single (Twilio)", bench.WEBHOOK_PATH, hooks_file,
-                       floor_file, "twilio")
-        twilio_counts = bench.stored_counts(DATABASE_URL)
-        problems = bench.wrk_check("single", twilio)
-        problems += bench.stored_check(twilio_counts, twilio)
-        hooks_file.unlink()
-
-        # Batches, signed now: the whole run must stay within the 5-minute tolerance.
-        events_file = Path(tmp, "events.txt")
-        signed = requests_write(events_file, REQUESTS)
-
-        def in_time() -> None:
-            left = TOLERANCE - (time.monotonic() - signed)
-            if left < bench.SECONDS + 20:
-                raise RunBroken(f"signatures would expire mid-run ({left:.0f} s left); "
-                                "lower BENCH_EVENT_REQUESTS or BENCH_SECONDS")
-
-        events = phase(wrk, env, bench.free_port(), "batched (events)", EVENTS_PATH,
-                       events_file, floor_file, "events", before_run=in_time)
-        counts = stored_counts()
-        report(events, counts, twilio, twilio_counts)
-        problems += bench.wrk_check("batched", events) + stored_check(counts, events)
-        if events.exhausted_threads:
-            problems.append("(for the batches: raise BENCH_EVENT_REQUESTS)")
+        server = bench.gunicorn_start(env, port)
+        try:
+            bench.gunicorn_wait(server, port)
+            print(f"gunicorn: {bench.WORKERS} workers on 127.0.0.1:{port}, APPLIER_WAKE=none",
+                  flush=True)
+            for appliers in (1, 2):
+                label = f"backlog {appliers}"
+                posted, start_id = backlog(gen, port, BACKLOG, label)
+                store.append(posted)
+                drains.append(bench.drain(env, appliers, f"draining, {appliers} applier(s)",
+                                          db_name=DB_NAME, database_url=DATABASE_URL))
+                checks.append(stored_counts(start_id))
+                problems += stored_check(label, checks[-1], posted.events, posted)
+            if PROFILE:
+                posted, start_id = backlog(gen, port, PROFILE_EVENTS, "profile backlog")
+                print("profiling one applier (pyinstrument)...", flush=True)
+                done = subprocess.run([bench.PY, "bench/profile_apply.py"], cwd=bench.ROOT,
+                                      env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RunBroken(f"profile_apply.py failed:\n{done.stdout}{done.stderr}")
+                profile = done.stdout.rstrip()
+                problems += stored_check("profile", stored_counts(start_id), posted.events,
+                                         posted)
+        finally:
+            bench.gunicorn_stop(server)
+        lags = []
+        for appliers in LAG_APPLIERS:
+            lags.append(lag_run(gen, tmp, appliers))
+            problems += stored_check(f"lag {appliers}", lags[-1].counts,
+                                     lags[-1].posted.events, lags[-1].posted)
+        bench.broker_flush()
+        report(store, drains, checks, lags, profile)
         if problems:
             raise RunBroken("\n".join(problems))
-        print("run OK: nothing lost, nothing stored twice, every response 2xx")
+        print("run OK: every batch answered 2xx, each event stored once and applied once")
     return 0
 
 
