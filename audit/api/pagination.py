@@ -75,7 +75,8 @@ class InboxPagination(BasePagination):
             self.page = inbox_page(filters=filters, sort=sort,
                                    cursor=request.query_params.get("cursor", ""),
                                    size=page_size_of(request),
-                                   masked=not can(request.user, PII))
+                                   masked=not can(request.user, PII),
+                                   reader=request.user)
         except BadCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from exc
         return self.page
