@@ -7,6 +7,7 @@ and one per kind of detail."""
 from datetime import timedelta
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
@@ -82,6 +83,10 @@ def documented(**kwargs: Any) -> Any:
     return decorate
 
 
+UNAVAILABLE = "The database is unavailable; try again shortly."
+RETRY_AFTER_SECONDS = "30"
+
+
 class AuditorAPI:
     """What every endpoint shares: auth, the view permission, the schema, masking context."""
 
@@ -93,12 +98,23 @@ class AuditorAPI:
         return {**super().get_serializer_context(), "pii": sees_pii(self.request),
                 "viewer": self.request.user}
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # The database unreachable or timing out (down, restarting, a lock held too long)
+        # is not the caller's fault nor a bug: 503 JSON, try again later.
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            return Response({"detail": UNAVAILABLE}, status=503,
+                            headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return super().handle_exception(exc)
+
     def finalize_response(self, request: Request, response: Any, *args: Any,
                           **kwargs: Any) -> Any:
         # The masking gate (audit.masking): every answer, errors included, for a caller
-        # who may not see PII.
+        # who may not see PII. The 503 says nothing about data (and who the caller is
+        # cannot be known without the database).
         response = super().finalize_response(request, response, *args, **kwargs)
-        return response if sees_pii(request) else response_mask(response)
+        if response.status_code == 503 or sees_pii(request):
+            return response
+        return response_mask(response)
 
 
 class _List(AuditorAPI, generics.ListAPIView):
