@@ -10,7 +10,7 @@ import binascii
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -133,18 +133,36 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+BIGINT = 2**63  # columns are 64-bit; SQLite cannot even bind a larger Python int
+
+
+def cursor_int(value: Any) -> int:
+    """An integer a cursor may hold: a JSON integer that fits a 64-bit column."""
+    if type(value) is not int or not -BIGINT <= value < BIGINT:
+        raise ValueError("not a 64-bit integer")
+    return value
+
+
+def cursor_datetime(value: datetime) -> datetime:
+    """A moment a cursor may hold: with its zone, and one that UTC can hold (the year-1
+    and year-9999 edges overflow when the database driver converts them)."""
+    if value.utcoffset() is None:
+        raise ValueError("no time zone")
+    return value.astimezone(UTC).astimezone(value.tzinfo)
+
+
 def _decode(cursor: str, sort: str) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         expected = 3 if sort == "severity" else 2
         if not isinstance(values, list) or len(values) != expected:
             raise ValueError("shape")
-        values[-2] = datetime.fromisoformat(values[-2])
-        values[-1] = int(values[-1])
+        values[-2] = cursor_datetime(datetime.fromisoformat(values[-2]))
+        values[-1] = cursor_int(values[-1])
         if sort == "severity":
-            values[0] = int(values[0])
+            values[0] = cursor_int(values[0])
         return values
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
         raise BadCursor("this page link is not valid any more; start from the first page") \
             from exc
 
