@@ -1106,6 +1106,11 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
         conversation_id=conversation.pk, at=event.occurred_at,
         from_customer=event.author_kind == AuthorKind.CUSTOMER,
     )
+    unverified = event.metadata.get("sender_unverified")
+    if unverified:  # From our address without the ESP's word for it (channels.email)
+        flag_raise(conversation=conversation, kind=Flag.Kind.SPOOFED_SENDER,
+                   severity=Flag.Severity.HIGH, subject_type=Flag.SubjectType.MESSAGE,
+                   subject_id=message.pk, evidence=unverified, at=event.occurred_at)
     if provider_message_id and event.direction == Direction.OUTBOUND:
         # As on the other channels: the AI step that produced this reply, and the ESP's
         # delivery reports (anymail tracking), may have come first. An e-mail reply is
