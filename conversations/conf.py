@@ -162,6 +162,13 @@ DEFAULTS: dict[str, Any] = {
     "DRIFT_CONTROL_LIMIT": 3.0,
     "DRIFT_MIN_SIGMA": 0.02,
     "DRIFT_MIN_DAILY_COUNT": 5,
+    # --- safety (README, Deploying safely) ---
+    # The API's schema and docs (/api/schema/, /api/docs/, /api/redoc/) for anyone, not only
+    # signed-in callers (they describe every field the API has).
+    "API_DOCS_PUBLIC": False,
+    # Staff (admin) users' sessions end after this many seconds; others' follow
+    # SESSION_COOKIE_AGE. None: no shorter limit.
+    "STAFF_SESSION_SECONDS": 8 * 3600,
 }
 
 

@@ -47,7 +47,7 @@ from scoring.models import Score
 from . import filters
 from . import serializers as s
 from .pagination import InboxPagination, KeysetPagination
-from .permissions import CanActOnFlags, CanViewAuditor, sees_pii
+from .permissions import CanActOnFlags, CanViewAuditor, DocsAccess, sees_pii
 
 _ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 _ERRORS = {
@@ -320,14 +320,19 @@ class ApiSchemaGenerator(SchemaGenerator):
         self.endpoints = [e for e in self.endpoints if issubclass(e[3].cls, AuditorAPI)]
 
 
-class SchemaView(SpectacularAPIView):
+class _Docs:
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [DocsAccess]
+
+
+class SchemaView(_Docs, SpectacularAPIView):
     custom_settings = SCHEMA_SETTINGS
     generator_class = ApiSchemaGenerator
 
 
 # Whatever a host's SPECTACULAR_SETTINGS say, the docs' scripts come from the
 # drf_spectacular_sidecar app's static files (many customers' networks have no internet).
-class SwaggerView(SpectacularSwaggerView):
+class SwaggerView(_Docs, SpectacularSwaggerView):
     title = SCHEMA_SETTINGS["TITLE"]
 
     @staticmethod
@@ -339,7 +344,7 @@ class SwaggerView(SpectacularSwaggerView):
         return _get_sidecar_url("swagger-ui-dist/favicon-32x32.png")
 
 
-class RedocView(SpectacularRedocView):
+class RedocView(_Docs, SpectacularRedocView):
     title = SCHEMA_SETTINGS["TITLE"]
     template_name = "audit/api/redoc.html"
 
