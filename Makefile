@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 # `make test` runs against the real servers on this machine (see .ci/run to start them).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+LOCAL_ONLY_SECRET_KEY := insecure-local-only-handoff-auditor-demo-key-change-me
 
 .PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa validate-scoring seed-large clean
 
@@ -24,6 +25,9 @@ install: $(STAMP)
 
 # The demo's support mailbox, so its e-mail replies read as ours (see README, E-mail).
 run: export HANDOFF_AUDITOR_EMAIL_ADDRESSES ?= support@brisa-home.example
+# A local-only key: without SECRET_KEY and with debug off, Django refuses to start (README,
+# Deploying safely). Only `make run` (and bin/run) supply this one.
+run: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -39,7 +43,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Benchmarks (figures printed; see bench/README.md).
+# Benchmarks (figures printed; see bench/README.md): local tools, so the local-only key.
+bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa \
+validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 bench-ingest: install
 	$(PY) bench/ingest.py
 

@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
 
 
@@ -11,3 +15,13 @@ class AuditConfig(AppConfig):
         from .roles import roles_ensure
 
         post_migrate.connect(roles_ensure, sender=self, dispatch_uid="audit.roles")
+        user_logged_in.connect(staff_session_limit, dispatch_uid="audit.staff_session")
+
+
+def staff_session_limit(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Staff sign-ins (admin rights over everyone's data) last STAFF_SESSION_SECONDS."""
+    from conversations.conf import auditor_settings
+
+    seconds = auditor_settings.STAFF_SESSION_SECONDS
+    if seconds and getattr(user, "is_staff", False) and hasattr(request, "session"):
+        request.session.set_expiry(min(seconds, settings.SESSION_COOKIE_AGE))

@@ -58,7 +58,7 @@ def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     # reverse() once, not per row: the replay URL of conversation 0, with 0 cut off.
     prefix = request.build_absolute_uri(reverse("audit:replay", args=[0]))[: -len("0/")]
     lines = export_csv_lines(filters=form.filters(), can_pii=can(request.user, PII),
-                             replay_url=lambda pk: f"{prefix}{pk}/")
+                             replay_url=lambda pk: f"{prefix}{pk}/", reader=request.user)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.csv"'

@@ -20,6 +20,7 @@ from conversations.models import AIStep, Conversation, Flag, Outcome
 from handoffs.models import Handoff
 
 from .masking import mask_address
+from .qa_selectors import User
 from .selectors import (
     SEVERITY_BY_RANK,
     InboxFilters,
@@ -35,7 +36,8 @@ HEADER = (
 )
 
 
-def export_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
+def export_queryset(*, filters: InboxFilters, reader: User | None = None
+                    ) -> QuerySet[Conversation]:
     """The inbox's conversations, each with the figures a row needs (one query a batch)."""
     own = {"conversation": OuterRef("pk")}
     latest = Handoff.objects.filter(**own).order_by("-number")
@@ -46,7 +48,7 @@ def export_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
     csat = (Outcome.objects.filter(**own, csat__isnull=False)
             .order_by("-occurred_at", "-id").values("csat")[:1])
     return (
-        inbox_queryset(filters=filters)
+        inbox_queryset(filters=filters, reader=reader)
         .order_by("-last_activity_at", "-id")
         .annotate(
             handoff_count=Subquery(handoffs),
@@ -66,9 +68,10 @@ def export_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
     )
 
 
-def export_batches(*, filters: InboxFilters, batch: int = BATCH) -> Iterator[list[tuple[Any, ...]]]:
+def export_batches(*, filters: InboxFilters, batch: int = BATCH,
+                   reader: User | None = None) -> Iterator[list[tuple[Any, ...]]]:
     """Rows in batches, walking the (last activity, id) keyset."""
-    base = export_queryset(filters=filters)
+    base = export_queryset(filters=filters, reader=reader)
     after: tuple[datetime, int] | None = None
     while True:
         qs = base
@@ -134,12 +137,12 @@ class CsvLines:
 
 def export_csv_lines(
     *, filters: InboxFilters, can_pii: bool, replay_url: Callable[[int], str],
-    batch: int = BATCH,
+    batch: int = BATCH, reader: User | None = None,
 ) -> Iterator[str]:
     """The CSV, line by line: a header, then one line per conversation."""
     writer = CsvLines()
     yield writer.row(HEADER)
-    for rows in export_batches(filters=filters, batch=batch):
+    for rows in export_batches(filters=filters, batch=batch, reader=reader):
         if filters.q and not can_pii:  # a search matches only what the reader may see
             candidates = list(Conversation.objects.filter(pk__in=[r[0] for r in rows])
                               .only("pk", "customer_address", "subject"))

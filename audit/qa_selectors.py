@@ -70,6 +70,22 @@ def flag_set_by_other_review(*, flag: Flag, user: User) -> bool:
             and flag.status_changed_by != user.get_username())
 
 
+def flag_status_q(*, user: User, status: str) -> Q:
+    """Flags whose status, as `user` sees it (flags_blind_mask), is `status`: a filter by
+    status must not tell a flag another review dismissed from an open one."""
+    plain = Q(status=status)
+    if not can(user, ANNOTATE) or is_lead(user):
+        return plain
+    hidden = (Q(status=Flag.Status.FALSE_POSITIVE, note__startswith=QA_NOTE_PREFIX)
+              & ~Q(status_changed_by=user.get_username())
+              & ~Q(conversation_id__in=_judged(user)))
+    if status == Flag.Status.OPEN:
+        return plain | hidden
+    if status == Flag.Status.FALSE_POSITIVE:
+        return plain & ~hidden
+    return plain
+
+
 def flags_blind_mask(*, user: User, flags: list[Flag],
                      blind: dict[int, bool] | None = None) -> list[Flag]:
     """For a blind reviewer (an annotator who has not submitted a review of the

@@ -10,7 +10,7 @@ import binascii
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
 from audit.masking import mask_address, mask_text
+from audit.qa_selectors import User, flag_status_q
 from conversations.models import (
     FLAG_SEVERITY_RANK,
     AIStep,
@@ -69,8 +70,10 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
 
 
-def inbox_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
-    """Conversations matching the filters (no order yet)."""
+def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
+                   ) -> QuerySet[Conversation]:
+    """Conversations matching the filters (no order yet). `reader`: the flag status filter
+    uses the statuses that user sees (a blind reviewer's, audit.qa_selectors)."""
     qs = Conversation.objects.all()
     f = filters
     if f.channel:
@@ -84,7 +87,8 @@ def inbox_queryset(*, filters: InboxFilters) -> QuerySet[Conversation]:
         if f.flag_kind:
             flags = flags.filter(kind=f.flag_kind)
         if f.flag_status:
-            flags = flags.filter(status=f.flag_status)
+            flags = flags.filter(Q(status=f.flag_status) if reader is None
+                                 else flag_status_q(user=reader, status=f.flag_status))
         qs = qs.filter(Exists(flags))
     if f.handoff_state in ("any", "none"):  # with a handoff at all, or without
         handed_off = Exists(Handoff.objects.filter(conversation=OuterRef("pk")))
@@ -129,18 +133,36 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+BIGINT = 2**63  # columns are 64-bit; SQLite cannot even bind a larger Python int
+
+
+def cursor_int(value: Any) -> int:
+    """An integer a cursor may hold: a JSON integer that fits a 64-bit column."""
+    if type(value) is not int or not -BIGINT <= value < BIGINT:
+        raise ValueError("not a 64-bit integer")
+    return value
+
+
+def cursor_datetime(value: datetime) -> datetime:
+    """A moment a cursor may hold: with its zone, and one that UTC can hold (the year-1
+    and year-9999 edges overflow when the database driver converts them)."""
+    if value.utcoffset() is None:
+        raise ValueError("no time zone")
+    return value.astimezone(UTC).astimezone(value.tzinfo)
+
+
 def _decode(cursor: str, sort: str) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         expected = 3 if sort == "severity" else 2
         if not isinstance(values, list) or len(values) != expected:
             raise ValueError("shape")
-        values[-2] = datetime.fromisoformat(values[-2])
-        values[-1] = int(values[-1])
+        values[-2] = cursor_datetime(datetime.fromisoformat(values[-2]))
+        values[-1] = cursor_int(values[-1])
         if sort == "severity":
-            values[0] = int(values[0])
+            values[0] = cursor_int(values[0])
         return values
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
         raise BadCursor("this page link is not valid any more; start from the first page") \
             from exc
 
@@ -209,7 +231,7 @@ def _cursor_of(conversation: Conversation, sort: str) -> str:
 
 def inbox_page(*, filters: InboxFilters, sort: str = "recent", cursor: str = "",
                size: int = PAGE_SIZE, now: datetime | None = None,
-               masked: bool = False) -> InboxPage:
+               masked: bool = False, reader: User | None = None) -> InboxPage:
     """One page of the inbox; `next_cursor` is empty on the last page. `masked`: the
     reader may not see PII, so `q` matches only the masked text (a page may then hold
     fewer rows than `size` and still have a next one)."""
@@ -218,7 +240,7 @@ def inbox_page(*, filters: InboxFilters, sort: str = "recent", cursor: str = "",
     order = ["-last_activity_at", "-id"]
     if sort == "severity":
         order = ["-open_flag_rank", *order]
-    qs = inbox_queryset(filters=filters).order_by(*order)
+    qs = inbox_queryset(filters=filters, reader=reader).order_by(*order)
     after = _decode(cursor, sort) if cursor else None
     if not (masked and filters.q):
         conversations = list((qs.filter(_after(after, sort)) if after else qs)[: size + 1])

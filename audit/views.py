@@ -108,10 +108,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
             page = InboxPage(rows=[], next_cursor="", sort=sort)
         else:
             page = inbox_page(filters=filters, sort=sort, cursor=request.GET.get("after", ""),
-                              masked=masked)
+                              masked=masked, reader=request.user)
     except BadCursor as exc:
         error = str(exc)
-        page = inbox_page(filters=filters, sort=sort, masked=masked)
+        page = inbox_page(filters=filters, sort=sort, masked=masked, reader=request.user)
     kept = {k: v for k, v in request.GET.items() if k not in ("after",) and v}
     status = 200 if not error and form.is_valid() else 400
     return render(request, "audit/inbox.html", {

@@ -13,7 +13,7 @@ class ChannelsConfig(AppConfig):
 
         from conversations.services import normalizer_register
 
-        from . import email, events, twilio
+        from . import checks, email, events, twilio  # noqa: F401 (checks: registers them)
 
         for view in (*twilio.WEBHOOK_VIEWS, *events.WEBHOOK_VIEWS):
             normalizer_register(provider=view.provider, kind=view.kind, normalizer=view.normalize)

@@ -157,6 +157,70 @@ def _body(message: AnymailInboundMessage) -> str:
     return (text or "").replace("\r\n", "\n").strip()
 
 
+# --- the ESP's authentication verdicts ---------------------------------------------------
+#
+# Each ESP checks SPF and DKIM on the mail it receives and says so: Mailgun in headers it
+# adds to the message (X-Mailgun-Spf, X-Mailgun-Dkim-Check-Result), SendGrid in form fields
+# (SPF, dkim), Postmark in the headers it lists (Received-SPF, Authentication-Results).
+# A sender can write any of these headers into the message itself, so only those places
+# are read, per ESP, and of Mailgun's headers only the first (top-most: the one Mailgun
+# prepended) of each counts. Read at the webhook and stored
+# with the raw event (headers "spf", "dkim"), so reprocessing needs nothing else.
+
+VERDICT_WORDS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror",
+                 "policy")
+_VERDICT = re.compile(r"\b(" + "|".join(VERDICT_WORDS) + r")\b", re.IGNORECASE)
+_AUTH_RESULT = re.compile(r"\b(spf|dkim)\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def _verdict(text: str) -> str:
+    words = [w.lower() for w in _VERDICT.findall(text or "")]
+    if "fail" in words or "softfail" in words or "permerror" in words:
+        return "fail"  # several DKIM signatures: any failure is one
+    return words[0] if words else ""
+
+
+def verdicts_read(headers: list[tuple[str, str]], fields: dict[str, str]) -> dict[str, str]:
+    """SPF and DKIM verdicts ("pass", "fail", ..., "" if not given) from the ESP's form
+    `fields` (SendGrid) and the message's or the ESP's `headers`, first occurrence only."""
+    first: dict[str, str] = {}
+    for name, value in headers:
+        first.setdefault(name.lower(), str(value))
+    out = {"spf": _verdict(fields.get("SPF", "")), "dkim": _verdict(fields.get("dkim", ""))}
+    out["spf"] = out["spf"] or _verdict(first.get("x-mailgun-spf", "")) \
+        or _verdict(first.get("received-spf", ""))
+    out["dkim"] = out["dkim"] or _verdict(first.get("x-mailgun-dkim-check-result", ""))
+    for method, result in _AUTH_RESULT.findall(first.get("authentication-results", "")):
+        out[method.lower()] = out[method.lower()] or _verdict(result)
+    return out
+
+
+def sender_authenticated(verdicts: dict[str, str]) -> bool:
+    """One verdict passes and none fails; without any verdict, only if the setting trusts
+    the relay (EMAIL_TRUST_RELAY_WITHOUT_VERDICTS)."""
+    given = [v for v in verdicts.values() if v]
+    if not given:
+        return bool(auditor_settings.EMAIL_TRUST_RELAY_WITHOUT_VERDICTS)
+    return "pass" in given and not any(v in ("fail", "softfail", "permerror") for v in given)
+
+
+def _esp_verdicts(event: AnymailInboundEvent, esp_name: str) -> dict[str, str]:
+    """Only where each ESP puts its own verdicts; another ESP's gives none."""
+    esp_event = event.esp_event
+    headers: list[tuple[str, str]] = []
+    fields: dict[str, str] = {}
+    esp = esp_name.lower()
+    if esp == "sendgrid" and isinstance(esp_event, HttpRequest):
+        fields = {k: esp_event.POST.get(k, "") for k in ("SPF", "dkim")}
+    elif esp == "mailgun":
+        headers = [(n, v) for n, v in event.message.items()
+                   if n.lower().startswith("x-mailgun-")]
+    elif esp == "postmark" and isinstance(esp_event, dict):
+        headers = [(str(h.get("Name", "")), str(h.get("Value", "")))
+                   for h in esp_event.get("Headers") or [] if isinstance(h, dict)]
+    return verdicts_read(headers, fields)
+
+
 def normalize(raw_event: RawEvent) -> list[NormalizedEvent]:
     """The MessageEvent of one stored e-mail (raw MIME in raw_event.body)."""
     message = AnymailInboundMessage.parse_raw_mime(raw_event.body)
@@ -169,9 +233,17 @@ def normalize(raw_event: RawEvent) -> list[NormalizedEvent]:
     recipients = [a for a in recipients if a]
     envelope = (raw_event.headers.get("envelope_recipient") or "").strip().lower()
 
+    suspect: dict[str, str] = {}
     if sender_address in ours:
         direction = Direction.OUTBOUND
         author_kind = auditor_settings.EMAIL_OUTBOUND_AUTHOR or AuthorKind.HUMAN
+        verdicts = {k: raw_event.headers.get(k, "") for k in ("spf", "dkim")}
+        if not sender_authenticated(verdicts):
+            # Anyone can write our address in From: without the ESP's word that it came
+            # from us, it is no reply of ours (it would engage handoffs and clear flags).
+            author_kind = AuthorKind.SYSTEM
+            suspect = {"from": sender_address, **verdicts,
+                       "esp": raw_event.headers.get("esp", "")}
         business = sender_address
         customers = [a for a in recipients if a not in ours]
         if not customers:
@@ -225,6 +297,7 @@ def normalize(raw_event: RawEvent) -> list[NormalizedEvent]:
             "references": references,
             "to": recipients,
             **({"html_only": True} if message.text is None and message.html else {}),
+            **({"sender_unverified": suspect} if suspect else {}),
         },
         references=tuple(thread),
         thread_subject=subject_normalize(subject),
@@ -261,7 +334,8 @@ def inbound_received(sender: Any, event: AnymailInboundEvent, esp_name: str,
     raw = _raw_mime(event)
     if "\x00" in raw:
         raise EmailRefused("the message contains a NUL character")
-    headers = {"esp": esp_name}
+    verdicts = _esp_verdicts(event, esp_name)
+    headers = {"esp": esp_name, **{k: v[:32] for k, v in verdicts.items() if v}}
     envelope = getattr(event.message, "envelope_recipient", None)
     if envelope:
         headers["envelope_recipient"] = str(envelope)[:255]

@@ -17,6 +17,7 @@ event that cannot be applied does not take the rest of its batch with it.
 
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -270,12 +271,53 @@ BUILDERS = {
 TIME_FIELDS = ("timestamp", "data.sent_at", "data.occurred_at")
 
 
+MAX_DEPTH = 32  # arrays and objects inside each other; the schemas need 5
+
+
+class BodyRefused(ValueError):
+    """JSON, but not a body we take (nested too deep, a number no column or jsonb holds)."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BodyRefused(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise BodyRefused(f"{name} is not a JSON number")
+
+
+def _depth_check(payload: Any) -> None:
+    stack = [(payload, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BodyRefused(f"nested deeper than {MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
+def body_parse(body: str) -> Any:
+    """The JSON of a body: standard JSON only (no NaN or Infinity, no number that becomes
+    one), at most MAX_DEPTH levels deep. Raises ValueError (BodyRefused: JSON we refuse)."""
+    try:
+        payload = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise BodyRefused(f"nested deeper than {MAX_DEPTH} levels") from exc
+    if isinstance(payload, dict | list):
+        _depth_check(payload)
+    return payload
+
+
 @lru_cache(maxsize=16)
 def batch_checked(body: str) -> tuple[tuple[Any, ...], tuple[dict[str, Any], ...]]:
     """The events of a body and their problems. Cached: the view checks a batch and the
     normalizer, in the same request, gets the same body, so it is parsed and validated
-    once. Callers must not mutate what it returns. Raises ValueError for non-JSON."""
-    payload = json.loads(body)
+    once. Callers must not mutate what it returns. Raises ValueError for non-JSON or JSON
+    we refuse (body_parse)."""
+    payload = body_parse(body)
     events = tuple(payload) if isinstance(payload, list) else (payload,)
     if not all(isinstance(e, dict) for e in events):
         return events, ()
@@ -385,6 +427,8 @@ class EventsWebhookView(StandardWebhooksValidator, WebhookView):
         try:
             body = request.body.decode("utf-8")
             events, problems = batch_checked(body)
+        except BodyRefused as exc:
+            raise WebhookError(f"body refused: {exc}") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise WebhookError(f"body is not JSON: {exc}") from exc
         if not events or not all(isinstance(e, dict) for e in events):

@@ -9,6 +9,7 @@ Signatures are checked with the twilio package's RequestValidator against every 
 auth token (rotation), over the URL Twilio called (PUBLIC_BASE_URL behind a proxy).
 """
 
+import logging
 from typing import ClassVar
 
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -20,6 +21,8 @@ from conversations.models import AuthorKind, Channel, DeliveryStatus, Direction,
 from conversations.raw_events import StoreResult
 
 from .base import RawEventSpec, WebhookError, WebhookForbidden, WebhookView, thread_key
+
+logger = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
 
@@ -119,8 +122,12 @@ class TwilioSignatureValidator:
             if RequestValidator(token).validate(url, params, signature, algorithm):
                 request.twilio_signed_url = url
                 return
+        # The URL it was checked against is for our log, not for whoever sent the request
+        # (it tells the internal host and mount).
+        logger.warning("Twilio signature does not match %s (PUBLIC_BASE_URL?)", url)
         raise WebhookForbidden(
-            f"X-Twilio-Signature does not match {url}", code="invalid_signature"
+            "X-Twilio-Signature does not match the URL this request was sent to",
+            code="invalid_signature",
         )
 
 

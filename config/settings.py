@@ -6,10 +6,12 @@ no server. `DATABASE_URL` and `CELERY_BROKER_URL` switch to PostgreSQL and Redis
 
 import json
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded defaults keep their files (SQLite database, broker queue, beat schedule).
@@ -29,9 +31,13 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# `make run` (Makefile, bin/run) sets a local-only key; anything else must set its own.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    # Good enough for a local demo; a deployment must set SECRET_KEY (see README).
+    if not (DEBUG or "pytest" in sys.modules):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random value (see README, Deploying "
+            "safely); `make run` sets a local-only one, and so does DJANGO_DEBUG=1.")
     SECRET_KEY = "insecure-local-only-handoff-auditor-demo-key-change-me"
 
 PUBLIC_BASE_URL = os.environ.get("HANDOFF_AUDITOR_PUBLIC_BASE_URL", "").rstrip("/")
@@ -42,6 +48,23 @@ CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL] if PUBLIC_BASE_URL else []
 if env_bool("DJANGO_BEHIND_TLS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# Served over TLS (a proxy in front, or an https public URL): cookies only over https,
+# http redirected (not /healthz, for load balancers), HSTS for a year (0 turns it off).
+if env_bool("DJANGO_BEHIND_TLS_PROXY") or PUBLIC_BASE_URL.startswith("https://"):
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
+SECURE_CONTENT_TYPE_NOSNIFF = True  # X-Content-Type-Options: nosniff
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# Sessions: two weeks for everyone else, STAFF_SESSION_SECONDS for staff (audit.apps).
+# Password reset needs a way to send mail: its pages exist only when one is configured.
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND",
+                               "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+PASSWORD_RESET_ENABLED = bool(os.environ.get("DJANGO_EMAIL_BACKEND")
+                              or os.environ.get("EMAIL_HOST"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

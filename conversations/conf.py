@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Any] = {
     # A message with no known In-Reply-To/References joins the customer's open thread with
     # the same normalized subject if that thread was active within this many hours.
     "EMAIL_THREAD_WINDOW_HOURS": 72,
+    # Mail From one of EMAIL_ADDRESSES counts as our reply only if the ESP's SPF/DKIM
+    # verdicts say so (one passes, none fails); otherwise it is kept as a `system` message
+    # with a `spoofed_sender` flag. True: a relay that sends no verdicts at all is trusted
+    # (a failing verdict is still suspect). For a relay you run yourself, not a public ESP.
+    "EMAIL_TRUST_RELAY_WITHOUT_VERDICTS": False,
     # --- the applier (conversations/applier.py; README, "How events are applied") ---
     # Webhooks only store raw events; the applier applies them. After a webhook commits it
     # wakes the applier: "task" queues `conversations.tasks.apply_raw_events` on Celery (at
@@ -159,6 +164,13 @@ DEFAULTS: dict[str, Any] = {
     "DRIFT_CONTROL_LIMIT": 3.0,
     "DRIFT_MIN_SIGMA": 0.02,
     "DRIFT_MIN_DAILY_COUNT": 5,
+    # --- safety (README, Deploying safely) ---
+    # The API's schema and docs (/api/schema/, /api/docs/, /api/redoc/) for anyone, not only
+    # signed-in callers (they describe every field the API has).
+    "API_DOCS_PUBLIC": False,
+    # Staff (admin) users' sessions end after this many seconds; others' follow
+    # SESSION_COOKIE_AGE. None: no shorter limit.
+    "STAFF_SESSION_SECONDS": 8 * 3600,
 }
 
 

@@ -301,6 +301,9 @@ class Flag(models.Model):
         TONE_DRIFT = "tone_drift", "Tone drift"
         REASONING_LEAK = "reasoning_leak", "Reasoning leaked"
         PII_LEAK = "pii_leak", "Personal data leaked"
+        # Mail From our own support address that the ESP did not authenticate (SPF/DKIM
+        # failed or absent): kept, not counted as a human reply; evidence has the verdicts.
+        SPOOFED_SENDER = "spoofed_sender", "Sender not authenticated"
 
     class Severity(models.TextChoices):
         INFO = "info", "Info"

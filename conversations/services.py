@@ -91,6 +91,7 @@ def normalizer_get(*, provider: str, kind: str) -> Normalizer:
 _CONVERSATION = Conversation._meta.db_table
 _PARTICIPANT = Participant._meta.db_table
 _MESSAGE = Message._meta.db_table
+SUBJECT_MAX = 998  # an e-mail subject as stored (RFC 5322 line limit)
 
 # --- conversations and messages ---------------------------------------------------------
 
@@ -474,7 +475,7 @@ def message_values(
         "author_kind": event.author_kind,
         "body": event.body,
         "body_new": event.body_new,
-        "subject": event.subject[:998],
+        "subject": event.subject[:SUBJECT_MAX],
         "provider": event.provider,
         # "" is no id: two such messages must not collide on the unique index.
         "provider_message_id": event.provider_message_id or None,
@@ -1042,7 +1043,9 @@ def conversation_for_email_thread(
             business_address=business_address,
             customer_address=customer_address,
             status=Conversation.Status.OPEN,
-            subject__iexact=thread_subject,
+            # As stored: a longer subject never matched, and SQLite refuses a LIKE
+            # pattern over 50,000 bytes.
+            subject__iexact=thread_subject[:SUBJECT_MAX],
             last_activity_at__gte=at - window,
             last_activity_at__lte=at + window,
         )
@@ -1084,7 +1087,7 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
             channel=Channel.EMAIL,
             business_address=event.business_address,
             customer_address=event.customer_address,
-            subject=event.thread_subject[:998],
+            subject=event.thread_subject[:SUBJECT_MAX],
             started_at=event.occurred_at,
             last_activity_at=event.occurred_at,
         )
@@ -1119,6 +1122,11 @@ def email_message_record(*, event: MessageEvent, raw_event: RawEvent | None = No
         conversation_id=conversation.pk, at=event.occurred_at,
         from_customer=event.author_kind == AuthorKind.CUSTOMER,
     )
+    unverified = event.metadata.get("sender_unverified")
+    if unverified:  # From our address without the ESP's word for it (channels.email)
+        flag_raise(conversation=conversation, kind=Flag.Kind.SPOOFED_SENDER,
+                   severity=Flag.Severity.HIGH, subject_type=Flag.SubjectType.MESSAGE,
+                   subject_id=message.pk, evidence=unverified, at=event.occurred_at)
     if provider_message_id and event.direction == Direction.OUTBOUND:
         # As on the other channels: the AI step that produced this reply, and the ESP's
         # delivery reports (anymail tracking), may have come first. An e-mail reply is

@@ -27,7 +27,8 @@ print(json.dumps({
 def probe(tmp_path, **env):
     base = {k: v for k, v in os.environ.items()
             if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "TWILIO_AUTH_TOKEN"}}
-    base.update(DJANGO_SETTINGS_MODULE="config.settings", HANDOFF_AUDITOR_DATA_DIR=str(tmp_path))
+    base.update(DJANGO_SETTINGS_MODULE="config.settings", HANDOFF_AUDITOR_DATA_DIR=str(tmp_path),
+                SECRET_KEY="test-settings-probe-key")
     base.update(env)
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=base, check=True,
                          capture_output=True, text=True).stdout

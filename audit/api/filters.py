@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from audit.qa_selectors import flag_status_q
 from audit.selectors import SORTS, InboxFilters, day_start
 from audit.views import FLAG_KINDS
 from conversations.models import AuthorKind, Channel, Conversation, Direction, Flag, Message
@@ -148,11 +149,16 @@ class FlagFilter(_InConversationFilterSet):
 
     period_field = "raised_at"
     kind = df.ChoiceFilter(choices=_choices(FLAG_KINDS))
-    status = df.ChoiceFilter(choices=Flag.Status.choices)
+    status = df.ChoiceFilter(choices=Flag.Status.choices, method="_status",
+                             help_text="The status the caller sees (a blind reviewer sees a "
+                                       "flag another review dismissed as open).")
     severity = df.ChoiceFilter(choices=Flag.Severity.choices)
 
     class Meta(_PeriodFilterSet.Meta):
         model = Flag
+
+    def _status(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return qs.filter(flag_status_q(user=self.request.user, status=value))
 
 
 class ScoreFilter(_InConversationFilterSet):

@@ -2,8 +2,10 @@
 `cursor` links in `next`, `page_size` from 1 to 200. A cursor that was not made here is a
 400, not a 404 or a 500."""
 
+from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination
 from rest_framework.request import Request
@@ -11,7 +13,14 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from audit.roles import PII, can
-from audit.selectors import BadCursor, InboxFilters, InboxPage, inbox_page
+from audit.selectors import (
+    BadCursor,
+    InboxFilters,
+    InboxPage,
+    cursor_datetime,
+    cursor_int,
+    inbox_page,
+)
 
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 BAD_CURSOR = "this page link is not valid any more; start from the first page"
@@ -56,11 +65,31 @@ class KeysetPagination(CursorPagination):
     def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
         return tuple(getattr(view, "ordering", None) or self.ordering)
 
+    def paginate_queryset(self, queryset: QuerySet, request: Request,
+                          view: Any = None) -> list[Any] | None:
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request: Request) -> Any:
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None:
+                self._position_check(cursor.position)
+            return cursor
         except Exception as exc:  # DRF answers a bad cursor with 404; it is a bad input
             raise ValidationError({"cursor": [BAD_CURSOR]}) from exc
+
+    def _position_check(self, position: str) -> None:
+        """DRF filters on the cursor's position as it is: it must be a value of the first
+        ordering column (a date that is not one, or an id over 64 bits, is a 500 there)."""
+        field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
+        value = field.to_python(position)
+        if "\x00" in position:
+            raise ValueError("NUL")
+        if isinstance(value, datetime):
+            cursor_datetime(value)
+        elif isinstance(value, int):
+            cursor_int(value)
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [_cursor_parameter(), _page_size_parameter()]
@@ -75,7 +104,8 @@ class InboxPagination(BasePagination):
             self.page = inbox_page(filters=filters, sort=sort,
                                    cursor=request.query_params.get("cursor", ""),
                                    size=page_size_of(request),
-                                   masked=not can(request.user, PII))
+                                   masked=not can(request.user, PII),
+                                   reader=request.user)
         except BadCursor as exc:
             raise ValidationError({"cursor": [str(exc)]}) from exc
         return self.page

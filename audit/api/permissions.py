@@ -8,6 +8,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from audit.roles import FLAGS, PII, VIEW, can
+from conversations.conf import auditor_settings
 
 
 class _Holds(BasePermission):
@@ -25,6 +26,13 @@ class CanViewAuditor(_Holds):
 class CanActOnFlags(_Holds):
     codename = FLAGS
     message = "Only managers may change a flag's status (permission audit.act_on_flags)."
+
+
+class DocsAccess(BasePermission):
+    """The schema and docs: signed-in callers, or anyone with API_DOCS_PUBLIC."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(auditor_settings.API_DOCS_PUBLIC or request.user.is_authenticated)
 
 
 def sees_pii(request: Request) -> bool:

@@ -7,6 +7,7 @@ and one per kind of detail."""
 from datetime import timedelta
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
@@ -46,7 +47,7 @@ from scoring.models import Score
 from . import filters
 from . import serializers as s
 from .pagination import InboxPagination, KeysetPagination
-from .permissions import CanActOnFlags, CanViewAuditor, sees_pii
+from .permissions import CanActOnFlags, CanViewAuditor, DocsAccess, sees_pii
 
 _ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 _ERRORS = {
@@ -82,6 +83,10 @@ def documented(**kwargs: Any) -> Any:
     return decorate
 
 
+UNAVAILABLE = "The database is unavailable; try again shortly."
+RETRY_AFTER_SECONDS = "30"
+
+
 class AuditorAPI:
     """What every endpoint shares: auth, the view permission, the schema, masking context."""
 
@@ -93,12 +98,23 @@ class AuditorAPI:
         return {**super().get_serializer_context(), "pii": sees_pii(self.request),
                 "viewer": self.request.user}
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # The database unreachable or timing out (down, restarting, a lock held too long)
+        # is not the caller's fault nor a bug: 503 JSON, try again later.
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            return Response({"detail": UNAVAILABLE}, status=503,
+                            headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return super().handle_exception(exc)
+
     def finalize_response(self, request: Request, response: Any, *args: Any,
                           **kwargs: Any) -> Any:
         # The masking gate (audit.masking): every answer, errors included, for a caller
-        # who may not see PII.
+        # who may not see PII. The 503 says nothing about data (and who the caller is
+        # cannot be known without the database).
         response = super().finalize_response(request, response, *args, **kwargs)
-        return response if sees_pii(request) else response_mask(response)
+        if response.status_code == 503 or sees_pii(request):
+            return response
+        return response_mask(response)
 
 
 class _List(AuditorAPI, generics.ListAPIView):
@@ -304,14 +320,19 @@ class ApiSchemaGenerator(SchemaGenerator):
         self.endpoints = [e for e in self.endpoints if issubclass(e[3].cls, AuditorAPI)]
 
 
-class SchemaView(SpectacularAPIView):
+class _Docs:
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [DocsAccess]
+
+
+class SchemaView(_Docs, SpectacularAPIView):
     custom_settings = SCHEMA_SETTINGS
     generator_class = ApiSchemaGenerator
 
 
 # Whatever a host's SPECTACULAR_SETTINGS say, the docs' scripts come from the
 # drf_spectacular_sidecar app's static files (many customers' networks have no internet).
-class SwaggerView(SpectacularSwaggerView):
+class SwaggerView(_Docs, SpectacularSwaggerView):
     title = SCHEMA_SETTINGS["TITLE"]
 
     @staticmethod
@@ -323,7 +344,7 @@ class SwaggerView(SpectacularSwaggerView):
         return _get_sidecar_url("swagger-ui-dist/favicon-32x32.png")
 
 
-class RedocView(SpectacularRedocView):
+class RedocView(_Docs, SpectacularRedocView):
     title = SCHEMA_SETTINGS["TITLE"]
     template_name = "audit/api/redoc.html"
 

@@ -11,8 +11,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -27,87 +26,24 @@ from conversations.models import (
     RawEvent,
 )
 from tests.support.dbtrouble import raw_events_locked
+from tests.support.email import (  # noqa: F401 (email_settings: an autouse fixture)
+    BASIC,
+    CUSTOMER,
+    SIGNING_KEY,
+    SUPPORT,
+    T0,
+    basic_auth,
+    email_settings,
+    mail,
+    mailgun,
+    postmark,
+    sendgrid,
+)
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning"),
 ]
-
-SIGNING_KEY = "key-mailgun-test-signing-0123456789"
-BASIC = "anymail:s3cr3t-webhook-pass"
-SUPPORT = "support@acme.test"
-CUSTOMER = "maria.jose@customer.test"
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def email_settings(settings):
-    settings.ANYMAIL = {"MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY, "WEBHOOK_SECRET": [BASIC]}
-    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR,
-                                "EMAIL_ADDRESSES": f"{SUPPORT.upper()}, billing@acme.test",
-                                "EMAIL_THREAD_WINDOW_HOURS": 72}
-
-
-# --- building messages ------------------------------------------------------------------
-
-
-def mail(*, msg_id: str | None, subject: str, text: str | None = None, html: str | None = None,
-         sender: str = f"María José <{CUSTOMER}>", to: str = f"Acme Support <{SUPPORT}>",
-         at: datetime = T0, in_reply_to: str = "", references: str = "",
-         charset: str = "utf-8", attachments: tuple[tuple[str, str, bytes], ...] = ()) -> str:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(at)
-    if msg_id:
-        message["Message-ID"] = msg_id
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-    if references:
-        message["References"] = references
-    if text is not None:
-        message.set_content(text, charset=charset)
-        if html is not None:
-            message.add_alternative(html, subtype="html")
-    elif html is not None:
-        message.set_content(html, subtype="html")
-    for filename, content_type, data in attachments:
-        maintype, subtype = content_type.split("/")
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return message.as_string()
-
-
-def mailgun(client, raw: str, *, key: str = SIGNING_KEY, recipient: str = SUPPORT,
-            credentials: str | None = BASIC):
-    # With ANYMAIL["WEBHOOK_SECRET"] set, anymail also wants basic auth from Mailgun (the
-    # route's URL carries it), on top of the signature.
-    timestamp, token = str(int(time.time())), hashlib.sha256(raw.encode()).hexdigest()[:50]
-    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
-    return client.post("/hooks/email/mailgun/inbound/", {
-        "body-mime": raw, "recipient": recipient, "sender": CUSTOMER,
-        "timestamp": timestamp, "token": token, "signature": signature.hexdigest(),
-    }, headers=_auth(credentials) if credentials else {})
-
-
-def _auth(credentials: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
-
-
-def postmark(client, raw: str, *, credentials: str | None = BASIC):
-    payload = {"RawEmail": raw, "OriginalRecipient": SUPPORT, "MessageID": "pm-1",
-               "Headers": [{"Name": "Return-Path", "Value": f"<{CUSTOMER}>"}]}
-    return client.post("/hooks/email/postmark/inbound/", json.dumps(payload),
-                       content_type="application/json",
-                       headers=_auth(credentials) if credentials else {})
-
-
-def sendgrid(client, raw: str, *, credentials: str | None = BASIC):
-    envelope = json.dumps({"to": [SUPPORT], "from": CUSTOMER})
-    return client.post("/hooks/email/sendgrid/inbound/",
-                       {"email": raw, "envelope": envelope, "charsets": "{}"},
-                       headers=_auth(credentials) if credentials else {})
-
 
 FIRST = mail(
     msg_id="<m1@customer.test>", subject="Order 1042 never arrived",
@@ -255,7 +191,7 @@ def test_forged_or_unauthenticated_requests_are_refused_and_store_nothing(client
     assert postmark(client, FIRST, credentials=None).status_code == 403
     assert sendgrid(client, FIRST, credentials=None).status_code == 403
     response = client.post("/hooks/email/mailgun/inbound/", {"body-mime": FIRST},
-                           headers=_auth(BASIC))
+                           headers=basic_auth(BASIC))
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
     settings.ANYMAIL = {}
@@ -273,7 +209,7 @@ def test_forged_or_unauthenticated_requests_are_refused_and_store_nothing(client
 ])
 def test_malformed_authenticated_bodies_get_a_json_4xx(client, body, content_type):
     response = client.post("/hooks/email/postmark/inbound/", body, content_type=content_type,
-                           headers=_auth(BASIC))
+                           headers=basic_auth(BASIC))
     assert 400 <= response.status_code < 500
     assert set(response.json()) == {"error", "detail"}
     assert Message.objects.count() == 0
@@ -281,7 +217,7 @@ def test_malformed_authenticated_bodies_get_a_json_4xx(client, body, content_typ
 
 def test_sendgrid_without_email_fields_is_a_4xx(client):
     response = client.post("/hooks/email/sendgrid/inbound/", {"to": SUPPORT},
-                           headers=_auth(BASIC))
+                           headers=basic_auth(BASIC))
     assert response.status_code == 400 and response.json()["error"] == "bad_request"
 
 
@@ -363,7 +299,7 @@ def test_postmark_parsed_json_without_raw_email(client):
     }
     assert mailgun(client, SECOND).status_code == 200
     response = client.post("/hooks/email/postmark/inbound/", json.dumps(payload),
-                           content_type="application/json", headers=_auth(BASIC))
+                           content_type="application/json", headers=basic_auth(BASIC))
     assert response.status_code == 200, response.content
     message = Message.objects.get(provider_message_id="<m2@customer.test>")
     assert message.body_new == "Thank you!" and message.sent_at == T0 + timedelta(hours=2)
@@ -383,7 +319,7 @@ def test_sendgrid_default_parsed_fields(client):
         "subject": "Where is my parcel?", "text": "Tracking says delivered, it is not.",
         "envelope": json.dumps({"to": [SUPPORT], "from": CUSTOMER}),
         "charsets": json.dumps({"headers": "UTF-8", "text": "UTF-8", "subject": "UTF-8"}),
-    }, headers=_auth(BASIC))
+    }, headers=basic_auth(BASIC))
     assert response.status_code == 200, response.content
     message = Message.objects.get()
     assert message.body == "Tracking says delivered, it is not."
@@ -458,18 +394,18 @@ def mailgun_tracking(client, event: str, message_id: str, *, at: datetime, key=S
         },
     }
     return client.post("/hooks/email/mailgun/tracking/", json.dumps(payload),
-                       content_type="application/json", headers=_auth(BASIC)), payload
+                       content_type="application/json", headers=basic_auth(BASIC)), payload
 
 
 def sendgrid_tracking(client, events: list[dict]):
     return client.post("/hooks/email/sendgrid/tracking/", json.dumps(events),
-                       content_type="application/json", headers=_auth(BASIC))
+                       content_type="application/json", headers=basic_auth(BASIC))
 
 
 def postmark_tracking(client, event: dict, *, credentials=BASIC):
     return client.post("/hooks/email/postmark/tracking/", json.dumps(event),
                        content_type="application/json",
-                       headers=_auth(credentials) if credentials else {})
+                       headers=basic_auth(credentials) if credentials else {})
 
 
 def outbound_reply(client, msg_id: str = "<r1@acme.test>"):
@@ -588,7 +524,7 @@ def test_forged_or_stale_mailgun_requests_are_refused_and_store_nothing(client):
     signature = hmac.new(SIGNING_KEY.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
     replayed = client.post("/hooks/email/mailgun/inbound/", {
         "body-mime": FIRST, "recipient": SUPPORT, "sender": CUSTOMER, "timestamp": timestamp,
-        "token": token, "signature": signature.hexdigest()}, headers=_auth(BASIC))
+        "token": token, "signature": signature.hexdigest()}, headers=basic_auth(BASIC))
     assert replayed.status_code == 403 and replayed.json()["error"] == "forbidden"
     assert RawEvent.objects.count() == 0 and MessageStatusEvent.objects.count() == 0
 

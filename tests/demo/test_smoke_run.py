@@ -66,6 +66,7 @@ def embedded_env(tmp_path) -> dict[str, str]:
     env.update(
         HANDOFF_AUDITOR_DATA_DIR=str(tmp_path / "var"),
         TWILIO_AUTH_TOKEN=TOKEN,
+        SECRET_KEY="insecure-local-only-handoff-auditor-demo-key-change-me",  # as make run
         HANDOFF_AUDITOR_HOST="127.0.0.1",
         HANDOFF_AUDITOR_PORT=str(free_port()),
     )

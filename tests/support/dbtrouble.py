@@ -37,3 +37,17 @@ def table_locked(table: str) -> Iterator[None]:
         blocker.close()
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
+
+
+@contextmanager
+def database_down() -> Iterator[None]:
+    """While inside: the database does not answer (our connection points at a closed port),
+    as when PostgreSQL is down or restarting. Needs a transactional test."""
+    connection.close()
+    saved = {k: connection.settings_dict[k] for k in ("HOST", "PORT")}
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="9")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)

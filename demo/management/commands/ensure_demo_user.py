@@ -9,9 +9,10 @@ from audit.roles import roles_ensure
 
 class Command(BaseCommand):
     help = (
-        "Create (or reset) the demo logins printed by `make run`: the demo manager (also an "
-        "admin), and one login per other role (<user>-qa, <user>-viewer) with the same "
-        "password, to see what each role sees. Idempotent."
+        "Create the demo logins printed by `make run` if they do not exist: the demo manager "
+        "(also an admin), and one login per other role (<user>-qa, <user>-viewer) with the "
+        "same password, to see what each role sees. An existing login is left as it is "
+        "(a changed password is kept). For local use only."
     )
 
     def handle(self, *args, **options):  # noqa: ANN002, ANN003
@@ -25,8 +26,9 @@ class Command(BaseCommand):
             (f"{username}-viewer", "viewer", False),
         ):
             user, created = users.get_or_create(username=name)
-            user.is_staff = user.is_superuser = admin
-            user.set_password(password)
-            user.save()
-            user.groups.set([Group.objects.get(name=role)])
+            if created:  # a login someone changed since (password, rights) is left alone
+                user.is_staff = user.is_superuser = admin
+                user.set_password(password)
+                user.save()
+                user.groups.set([Group.objects.get(name=role)])
             self.stdout.write(f"demo login {'created' if created else 'ready'}: {name} ({role})")
