@@ -20,7 +20,8 @@ from conversations.conf import auditor_settings
 from conversations.models import AIStep, AuthorKind, Conversation, ConversationEvent, Flag, Message
 
 from .flags import DROPPED, MISSED, STALLED, human_request_match
-from .journey_decide import EVENT, MESSAGE, is_ai_reply, is_customer, is_human_reply, items_build
+from .journey_decide import items_build
+from .journey_findings import EVENT, MESSAGE, is_ai_reply, is_customer, is_human_reply
 from .journey_state import (
     AskRow,
     BatchState,
