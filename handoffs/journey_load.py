@@ -115,13 +115,14 @@ def journey_load(
         watching = set(HumanAsk.objects.filter(
             conversation_id__in=by_conversation, status=HumanAsk.Status.WATCHING
         ).values_list("conversation_id", flat=True))
+    triggered = {cid for cid, items in by_conversation.items()
+                 if any(i.trigger is not None for i in items)}
     asking = {
         cid for cid, items in by_conversation.items()
-        if any(i.trigger is not None or (
-            i.message is not None and is_customer(i.message)
-            and human_request_match(i.message.body, rules.patterns)) for i in items)
+        if any(i.message is not None and is_customer(i.message)
+               and human_request_match(i.message.body, rules.patterns) for i in items)
     }
-    work = sorted(active | (watching & set(by_conversation)) | asking)
+    work = sorted(active | (watching & set(by_conversation)) | asking | triggered)
     if not work:
         return None
     items = {cid: by_conversation[cid] for cid in work}
@@ -157,7 +158,8 @@ def journey_load(
     customers = {m.pk for m in (*batch_messages, *later_messages) if is_customer(m)}
     waited = set(Wait.objects.filter(source_message_id__in=customers).values_list(
         "source_message_id", flat=True)) if customers else set()
-    asks_for = sorted((watching & set(work)) | asking)
+    # Asks matter where one is watched or made, or where a handoff may open or end.
+    asks_for = sorted((watching & set(work)) | asking | set(extra))
     if asks_for:
         _asks_load(conversations, asks_for)
     _flags_load(conversations, handoffs)

@@ -36,6 +36,9 @@ _HANDOFF_INSERT = [
     "last_ai_message_id", "dropped_reasons", "dropped_at",
 ]
 
+_ASK_UPDATE = ["ai_turns", "last_ai_message_id", "repeats", "last_repeat_message_id", "status",
+               "decided_at", "handoff_id"]
+
 
 def journey_write(plan: Plan, state: BatchState) -> None:
     _handoffs_update(plan.changed_handoffs, state)
@@ -79,12 +82,13 @@ def journey_write(plan: Plan, state: BatchState) -> None:
                      handoff_id=a.handoff.pk if a.handoff else None, decided_at=a.decided_at)
             for a in plan.new_asks
         ])
-    _grouped_update(HumanAsk, [
-        (a.pk, {("handoff_id" if f == "handoff" else f):
-                (a.handoff.pk if a.handoff else None) if f == "handoff" else getattr(a, f)
-                for f in a.changed})
-        for a in plan.changed_asks
-    ])
+    if plan.changed_asks:
+        # Asks change only under their conversation's lock: one UPDATE with every counter.
+        HumanAsk.objects.bulk_update([
+            HumanAsk(pk=a.pk, **{f: getattr(a, f) for f in _ASK_UPDATE[:-1]},
+                     handoff_id=a.handoff.pk if a.handoff is not None else a.handoff_id)
+            for a in plan.changed_asks
+        ], _ASK_UPDATE)
     _flags_write(plan)
     dashboard_days_mark(conversation_ids=sorted(plan.day_conversations),
                         moments=plan.day_moments)
