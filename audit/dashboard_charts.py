@@ -9,13 +9,13 @@ from typing import Any
 
 from django.utils.safestring import SafeString
 
-from conversations.models import Channel
+from conversations.models import Channel, Flag
 
 from .charts import PALETTE, Point, Series, bar_chart, line_chart, nice_max
 from .dashboard_selectors import Dashboard, Period, Release, inbox_link
 
 CHANNEL_LABELS = dict(Channel.choices)
-DROPPED, STALLED = "handoff_dropped", "handoff_stalled"
+DROPPED, STALLED = Flag.Kind.HANDOFF_DROPPED, Flag.Kind.HANDOFF_STALLED
 
 
 def pct(value: float | None) -> str:

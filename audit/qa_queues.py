@@ -25,7 +25,7 @@ from scoring.qa import review_submit, review_verdicts_apply
 from .qa_models import QueueItem, QueueSlot, ReviewQueue
 from .selectors import InboxFilters, day_start, inbox_queryset
 
-DROPPED = "handoff_dropped"
+DROPPED = Flag.Kind.HANDOFF_DROPPED
 # Knuth's multiplicative hash: spreads consecutive ids over 0..2^32, so `% 100` is an even
 # share of them. Deterministic: a refill takes the same conversations again.
 _GOLDEN = 2654435761

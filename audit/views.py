@@ -62,10 +62,7 @@ def _choices(values: list[str], blank: str = "any") -> list[tuple[str, str]]:
     return [("", blank), *[(v, v.replace("_", " ")) for v in values]]
 
 
-FLAG_KINDS = [
-    "handoff_stalled", "handoff_dropped", "handoff_missed", "tone_off_brand", "tone_drift",
-    "reasoning_leak", "pii_leak",
-]
+FLAG_KINDS = list(Flag.Kind.values)
 
 
 class InboxFilterForm(forms.Form):

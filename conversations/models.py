@@ -291,6 +291,17 @@ FLAG_SEVERITY_RANK: dict[str, int] = {
 
 
 class Flag(models.Model):
+    class Kind(models.TextChoices):
+        """The one vocabulary of findings; every app raises flags of these kinds."""
+
+        HANDOFF_STALLED = "handoff_stalled", "Handoff stalled"
+        HANDOFF_DROPPED = "handoff_dropped", "Handoff dropped"
+        HANDOFF_MISSED = "handoff_missed", "Human request missed"
+        TONE_OFF_BRAND = "tone_off_brand", "Off-brand tone"
+        TONE_DRIFT = "tone_drift", "Tone drift"
+        REASONING_LEAK = "reasoning_leak", "Reasoning leaked"
+        PII_LEAK = "pii_leak", "Personal data leaked"
+
     class Severity(models.TextChoices):
         INFO = "info", "Info"
         LOW = "low", "Low"
@@ -312,7 +323,7 @@ class Flag(models.Model):
     ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flags")
-    kind = models.CharField(max_length=64)
+    kind = models.CharField(max_length=64, choices=Kind.choices)
     severity = models.CharField(max_length=16, choices=Severity.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     subject_type = models.CharField(max_length=16, choices=SubjectType.choices)

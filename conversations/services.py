@@ -153,10 +153,14 @@ def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> 
         touched = result.conversation_ids
     else:
         messages, conversation_events, touched = _events_apply_one_by_one(events, raw_event)
-    if messages or conversation_events:
-        journey_recorded.send(
-            sender=Message, messages=messages, conversation_events=conversation_events
-        )
+    # The machine sees the rows these raw events recorded, not rows found again from an
+    # earlier delivery: it saw those when they were recorded, and the state has moved on
+    # since (a batch redelivered under a new webhook-id must change nothing).
+    sources = {raw_event_id_of(event, raw_event) for event in events}
+    fresh = [m for m in messages if m.raw_event_id in sources]
+    fresh_events = [e for e in conversation_events if e.raw_event_id in sources]
+    if fresh or fresh_events:
+        journey_recorded.send(sender=Message, messages=fresh, conversation_events=fresh_events)
     dashboard_days_mark(conversation_ids=touched, moved_by=messages)
 
 

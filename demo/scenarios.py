@@ -1198,6 +1198,33 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "web-engaged-batch-resent",
+        "web",
+        "Engaged; two customer messages and a late human reply came in one batch, then the "
+        "same batch again under a new delivery id",
+        (
+            _s(0, "customer", "Can a person help me with a refund?"),
+            _s(0.1, "handoff.requested", data={"requested_by": "customer"}),
+            _s(0.5, "handoff.assigned"),
+            _s(1, "human", "Hi! Nora here, happy to help."),
+            _s(9, "customer", "It's order 7781", occurred=2, batch=1),
+            _s(9, "customer", "The refund never arrived", occurred=2 + 10 / 60, batch=1),
+            _s(9, "human", "Found it: the refund leaves today.", occurred=1 + 410 / 60,
+               batch=1),
+            _s(10, "resend"),
+            _s(60, "sweep"),
+        ),
+        must=(_e(STALLED, "reply"),),
+        must_not=(_e(STALLED, "assigned"), _e(DROPPED), _e(MISSED)),
+        states=("engaged",),
+        checks=(
+            _c(f"flag:{STALLED}", "count", 1),
+            _c(f"flag:{STALLED}", "status", "resolved"),
+            _c(f"flag:{STALLED}", "evidence.waited_seconds", 350),
+            _c("wait:1:reply", "met", False),
+        ),
+    ),
+    Scenario(
         "web-takeover-then-late-request",
         "web",
         "An agent replied; the AI's earlier request for a human was delivered after the reply",

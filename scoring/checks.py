@@ -12,6 +12,8 @@ from typing import Any
 
 import phonenumbers
 
+from conversations.models import Flag
+
 from .pii import pii_spans
 
 
@@ -145,7 +147,7 @@ def reasoning_leak_check(item: CheckInput) -> Finding | None:
         return None
     rules = sorted({h["rule"] for h in hits})
     severe = {"reasoning_block", "unclosed_tag", "system_prompt_overlap", "react_line"}
-    return Finding("reasoning_leak", "high" if severe & set(rules) else "medium", {
+    return Finding(Flag.Kind.REASONING_LEAK, "high" if severe & set(rules) else "medium", {
         "rules": rules, "hits": hits[:20], "excluded_code_spans": excluded,
     })
 
@@ -194,4 +196,4 @@ def pii_leak_check(item: CheckInput) -> Finding | None:
         return None
     rules = sorted({h["rule"] for h in hits})
     severity = "high" if {"card_number", "iban"} & set(rules) else "medium"
-    return Finding("pii_leak", severity, {"rules": rules, "hits": hits[:20]})
+    return Finding(Flag.Kind.PII_LEAK, severity, {"rules": rules, "hits": hits[:20]})

@@ -315,7 +315,7 @@ def _checks(message: Message, brand: BrandVoice, overall: Result, system_prompt:
     below = expl["score_100"] < brand.tone_threshold
     if below or expl["critical_broken"]:
         findings.append(Finding(
-            "tone_off_brand", "high" if expl["critical_broken"] else "medium",
+            Flag.Kind.TONE_OFF_BRAND, "high" if expl["critical_broken"] else "medium",
             {
                 "brand": brand.name,
                 "score_100": expl["score_100"],
@@ -439,7 +439,7 @@ def tone_drift_detect(*, today: date, name: str = "brand_tone") -> list[Flag]:
         if anchor is None:
             continue
         flag, _ = flag_raise(
-            conversation=anchor, kind="tone_drift", severity="medium",
+            conversation=anchor, kind=Flag.Kind.TONE_DRIFT, severity="medium",
             subject_type=Flag.SubjectType.CONVERSATION, subject_id=anchor.pk,
             evidence=evidence,
         )
@@ -452,7 +452,7 @@ def _drift_anchor(*, segment: str, brand_id: int, channel: str, author_kind: str
     """Flags belong to a conversation: a drift is anchored on the lowest-scoring
     conversation of the recent window, and keeps that anchor while its flag is active so
     re-detection refreshes one flag instead of opening another."""
-    active = Flag.objects.filter(kind="tone_drift", status__in=Flag.ACTIVE_STATUSES,
+    active = Flag.objects.filter(kind=Flag.Kind.TONE_DRIFT, status__in=Flag.ACTIVE_STATUSES,
                                  evidence__segment=segment).select_related("conversation")
     flag = active.first()
     if flag is not None:

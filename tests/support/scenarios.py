@@ -19,9 +19,11 @@ from tests.support.events import PATH, SECRET
 from tests.support.signing import events_headers
 
 
-def play(client, settings, scenario: Scenario, *, group: int = 1) -> tuple[Conversation, object]:
+def play(client, settings, scenario: Scenario, *, group: int = 1,
+         again: str = "") -> tuple[Conversation, object]:
     """Play a scenario through the endpoint; `group` > 1 sends up to that many consecutive
-    deliveries as one batch (at the last one's time), as a busy sender would."""
+    deliveries as one batch (at the last one's time), as a busy sender would; `again`
+    prefixes every webhook-id (the same deliveries sent once more under new ids)."""
     settings.HANDOFF_AUDITOR = {
         **settings.HANDOFF_AUDITOR,
         "EVENTS_SECRETS": [SECRET],
@@ -39,7 +41,7 @@ def play(client, settings, scenario: Scenario, *, group: int = 1) -> tuple[Conve
                 PATH,
                 body,
                 content_type="application/json",
-                headers=events_headers(body, SECRET, msg_id=delivery_id),
+                headers=events_headers(body, SECRET, msg_id=again + delivery_id),
             )
             assert response.status_code == 200, response.content
             assert response.json()["status"] == "processed", response.json()
