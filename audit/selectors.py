@@ -33,7 +33,7 @@ from conversations.selectors import JourneyItem, conversation_journey
 from handoffs.business_time import business_seconds
 from handoffs.machine import ACTIVE
 from handoffs.models import Handoff, HandoffTransition, Wait
-from handoffs.services import policy_calendar
+from handoffs.policies import policy_calendar
 from scoring.models import BrandVoice, Score
 from scoring.selectors import brand_conversations
 

@@ -102,9 +102,6 @@ DEFAULTS: dict[str, Any] = {
     # The sweep on PostgreSQL: set-based statements per batch (False: the row-by-row path
     # SQLite uses, e.g. to compare the two).
     "SWEEP_SET_BASED": True,
-    # Journey batches on PostgreSQL: handoffs a human is already on are applied set-based
-    # (handoffs/batch.py; False: every conversation row by row, e.g. to compare the two).
-    "JOURNEY_SET_BASED": True,
     # WhatsApp's customer-service window, counted from the customer's last message.
     "WHATSAPP_WINDOW_HOURS": 24,
     # Days after which raw events and message content are purged (`manage.py purge_retention`,

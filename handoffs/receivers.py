@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from .services import journey_apply
+from .journey import journey_apply
 
 
 def on_journey_recorded(*, messages: list, conversation_events: list, **_: Any) -> None:

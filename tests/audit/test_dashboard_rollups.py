@@ -31,7 +31,8 @@ from conversations.models import (
     Outcome,
 )
 from handoffs.models import Handoff, Wait
-from handoffs.services import handoffs_rebuild, handoffs_sweep
+from handoffs.rebuild import handoffs_rebuild
+from handoffs.services import handoffs_sweep
 from tests.support.events import PATH, SECRET
 from tests.support.signing import events_headers
 

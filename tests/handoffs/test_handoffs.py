@@ -271,3 +271,34 @@ def test_a_message_with_no_handoff_around_costs_the_machine_one_query(client):
     # The fixture's own words ask for a person: that message is watched.
     assert twilio.message(twilio_fixture("inbound_sms")).status_code == 200
     assert HumanAsk.objects.get().matched == "talk to a person"
+
+
+def test_a_batch_delivered_again_under_a_new_webhook_id_changes_nothing(client, settings):
+    """While a human is engaged: [customer +60 s, customer +70 s, human +410 s], delivered
+    twice under two webhook ids, gives one reply wait and one handoff_stalled flag."""
+    from tests.support.events import message
+
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "EVENTS_SECRETS": [SECRET]}
+    start = MONDAY + timedelta(hours=10)
+
+    def stamp(seconds: float) -> str:
+        return (start + timedelta(seconds=seconds)).isoformat()
+
+    customer = "visitor-redelivered"
+    with time_machine.travel(start + timedelta(seconds=600), tick=False) as clock:
+        opening = [message("rd-1", customer, at=stamp(0)),
+                   message("rd-2", customer, kind="ai", direction="outbound", at=stamp(5)),
+                   message("rd-3", customer, kind="human", direction="outbound", at=stamp(30))]
+        deliver_at(client, opening, "msg_rd_open", clock, start + timedelta(seconds=40))
+        assert Handoff.objects.get().state == "engaged"
+        batch = [message("rd-4", customer, at=stamp(60)),
+                 message("rd-5", customer, at=stamp(70)),
+                 message("rd-6", customer, kind="human", direction="outbound", at=stamp(410))]
+        deliver_at(client, batch, "msg_rd_first", clock, start + timedelta(seconds=420))
+        once = snapshot()
+        deliver_at(client, batch, "msg_rd_again", clock, start + timedelta(seconds=430))
+    assert snapshot() == once
+    [wait] = [w for w in once["waits"] if w["kind"] == "reply"]
+    assert (wait["started_at"], wait["ended_at"], wait["met"]) == (
+        start + timedelta(seconds=60), start + timedelta(seconds=410), False)
+    assert [(f["kind"], f["status"]) for f in once["flags"]] == [("handoff_stalled", "resolved")]
