@@ -71,8 +71,8 @@ def _result(plan: Plan, w: Writer, raw_event: RawEvent | None) -> Ingested:
     for segment in plan.segments:
         for m in segment.messages:
             if m.ref in inserted:
-                values = w.resolved(m.values, "conversation_id", "participant_id")
-                message = new[m.ref] = saved(Message, {"id": w.ids[m.ref], **values})
+                message = new[m.ref] = saved(Message, {"id": w.ids[m.ref],
+                                                       **w.message_rows[m.ref]})
                 if raw_event is not None and message.raw_event_id == raw_event.pk:
                     message.raw_event = raw_event  # the caller's instance, not a lookup
                 result.new_message_ids.append(message.pk)
@@ -113,9 +113,9 @@ def _by_id(model: type[models.Model], ids: set[int | None]) -> dict[int, models.
 def _after_commit(plan: Plan, w: Writer, result: Ingested) -> None:
     # A report and its message committed concurrently: the last after-commit join sees both.
     pairs = set(plan.join_after_commit)
+    new_ids = set(result.new_message_ids)
     pairs.update((m.provider, m.provider_message_id) for m in result.messages
-                 if m.pk in set(result.new_message_ids) and m.provider_message_id
-                 and m.direction == "outbound")
+                 if m.pk in new_ids and m.provider_message_id and m.direction == "outbound")
     if pairs:
         ordered = sorted(pairs)
         transaction.on_commit(lambda: message_statuses_join_many(pairs=ordered), robust=True)

@@ -86,6 +86,7 @@ class Writer:
         self.inserted: list[int] = []  # new message refs, in plan order
         self.lifecycle_ids: dict[tuple[int, str], int] = {}  # (conversation ref, ext) -> id
         self.conversation_of: dict[int, int] = {}  # new message ref -> conversation id
+        self.message_rows: dict[int, dict[str, Any]] = {}  # new message ref -> its columns
 
     def id(self, ref: int | None) -> int | None:
         if ref is None or ref > 0:
@@ -170,6 +171,7 @@ class Writer:
                 lost[(row["provider"], row["provider_message_id"])] = m.ref
                 continue
             self.ids[m.ref] = pk
+            self.message_rows[m.ref] = row
             self.conversation_of[m.ref] = row["conversation_id"]
             self.inserted.append(m.ref)
         if lost:
