@@ -333,25 +333,24 @@ def test_concurrent_mail_of_a_new_thread_opens_one_conversation(monkeypatch):
 
     from django.db import connection, transaction
 
-    from conversations import services
+    from conversations import ingest
     from conversations.events import MessageEvent
-    from conversations.services import email_message_record
 
-    lookup = services.conversation_for_email_thread
+    decide = ingest.decide
 
-    def slow_lookup(**kwargs):  # widen the window between "no thread yet" and its INSERT
-        found = lookup(**kwargs)
+    def slow_decide(*args, **kwargs):  # widen the window between "no thread yet" and its INSERT
+        plan = decide(*args, **kwargs)
         time.sleep(0.05)
-        return found
+        return plan
 
-    monkeypatch.setattr(services, "conversation_for_email_thread", slow_lookup)
+    monkeypatch.setattr(ingest, "decide", slow_decide)
     barrier = threading.Barrier(8)
 
     def send(n: int) -> None:
         try:
             barrier.wait(timeout=30)
             with transaction.atomic():
-                email_message_record(event=MessageEvent(
+                ingest.message_record(event=MessageEvent(
                     channel="email", direction="inbound", author_kind="customer",
                     provider="email", provider_message_id=f"<c{n}@customer.test>",
                     business_address=SUPPORT, customer_address=CUSTOMER,
