@@ -92,9 +92,6 @@ DEFAULTS: dict[str, Any] = {
         r"\bno\s+(quiero|deseo)\s+(hablar\s+con\s+)?(un|el|una)?\s*(bot|robot|m[aá]quina)\b",
         r"\b(p[aá]same|comun[ií]came|con[eé]ctame)\s+con\s+(un|una|alguien)",
     ],
-    # The sweep on PostgreSQL: set-based statements per batch (False: the row-by-row path
-    # SQLite uses, e.g. to compare the two).
-    "SWEEP_SET_BASED": True,
     # Journey batches on PostgreSQL: handoffs a human is already on are applied set-based
     # (handoffs/batch.py; False: every conversation row by row, e.g. to compare the two).
     "JOURNEY_SET_BASED": True,

@@ -30,13 +30,12 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.utils import timezone
 
 from conversations.conf import auditor_settings
 from conversations.models import (
@@ -56,7 +55,7 @@ from conversations.services import (
     flag_set_status,
 )
 
-from . import batch, sweep_sql
+from . import batch
 from .business_time import Calendar, business_add, business_seconds
 from .machine import ACTIVE, EVENT_TRIGGERS, OPENING, TERMINAL, WAITING, State, Trigger, next_state
 from .models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
@@ -249,28 +248,39 @@ def _flag_dropped(handoff: Handoff, *, reason: str, evidence: dict[str, Any], at
         subject_id=handoff.pk,
         status__in=Flag.ACTIVE_STATUSES,
     ).first()
-    details = dict((current.evidence.get("details") if current else None) or {})
-    details[reason] = evidence
     flag, _ = flag_raise(
         conversation=handoff.conversation,
         kind=DROPPED,
         severity=Flag.Severity.HIGH,
         subject_type=Flag.SubjectType.HANDOFF,
         subject_id=handoff.pk,
-        evidence={
-            "reason": reason,
-            "reasons": list(details),
-            "handoff": handoff.number,
-            "channel": handoff.channel,
-            "requested_at": handoff.requested_at.isoformat(),
-            "requested_by": handoff.requested_by,
-            "state": handoff.state,
-            "policy": _policy_ref(handoff.policy),
-            "details": details,
-        },
+        evidence=dropped_flag_evidence(
+            handoff, reason=reason, evidence=evidence, current=current.evidence if current else None
+        ),
         at=at,
     )
     return flag
+
+
+def dropped_flag_evidence(
+    handoff: Any, *, reason: str, evidence: dict[str, Any], current: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The evidence of a handoff_dropped flag once `reason` is found (with its figures):
+    the reasons found before stay in `reasons` and `details`. `handoff` is anything with
+    the Handoff fields it reads."""
+    details = dict((current.get("details") if current else None) or {})
+    details[reason] = evidence
+    return {
+        "reason": reason,
+        "reasons": list(details),
+        "handoff": handoff.number,
+        "channel": handoff.channel,
+        "requested_at": handoff.requested_at.isoformat(),
+        "requested_by": handoff.requested_by,
+        "state": handoff.state,
+        "policy": _policy_ref(handoff.policy),
+        "details": details,
+    }
 
 
 def _stalled_flags_clear(
@@ -1207,85 +1217,7 @@ def ai_turns_why(turns: int) -> str:
     return f"the AI answered {turns} times without requesting a human"
 
 
-# --- the sweep --------------------------------------------------------------------------
-
-
-@dataclass
-class SweepResult:
-    stalled: int = 0
-    window_expired: int = 0
-    flags_created: int = 0
-    flags_refreshed: int = 0
-    batches: int = 0
-    by_state: dict[str, int] = field(default_factory=dict)
-
-
-def handoffs_sweep(
-    *,
-    now: datetime | None = None,
-    batch_size: int = 5000,
-    on_progress: Callable[[SweepResult], Any] | None = None,
-) -> SweepResult:
-    """Raise what the passing of time proves. Reads only due rows (partial indexes); each
-    batch is its own transaction and skips rows another sweep holds, so two sweeps can
-    run at once without flagging anything twice."""
-    now = now or timezone.now()
-    result = SweepResult()
-    while _sweep_waits(now, batch_size, result):
-        result.batches += 1
-        if on_progress:
-            on_progress(result)
-    while _sweep_windows(now, batch_size, result):
-        result.batches += 1
-        if on_progress:
-            on_progress(result)
-    return result
-
-
-def _set_based() -> bool:
-    return connection.vendor == "postgresql" and bool(auditor_settings.SWEEP_SET_BASED)
-
-
-def _sweep_waits(now: datetime, batch_size: int, result: SweepResult) -> bool:
-    if _set_based():
-        stalled, created, by_state = sweep_sql.sweep_waits(
-            now,
-            batch_size,
-            kind=STALLED,
-            evidence=_stall_figures,
-            calendar=lambda text: _calendar_cached(json.dumps(json.loads(text), sort_keys=True)),
-            mark=handoff_days_mark,
-        )
-        result.stalled += stalled
-        result.flags_created += created
-        result.flags_refreshed += stalled - created
-        for state, count in by_state.items():
-            result.by_state[state] = result.by_state.get(state, 0) + count
-        return bool(stalled)
-    with transaction.atomic():
-        due = list(
-            Wait.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(ended_at__isnull=True, stalled_at__isnull=True, deadline_at__lte=now)
-            .select_related("handoff")
-            .order_by("deadline_at")[:batch_size]
-        )
-        if not due:
-            return False
-        findings = []
-        for wait in due:
-            handoff = wait.handoff
-            waited = business_seconds(wait.started_at, now, policy_calendar(handoff.policy))
-            findings.append((handoff, _stall_evidence(wait, handoff, waited=waited, at=now)))
-            result.by_state[wait.kind] = result.by_state.get(wait.kind, 0) + 1
-        Wait.objects.filter(pk__in=[w.pk for w in due]).update(stalled_at=now)
-        Handoff.objects.filter(pk__in={w.handoff_id for w in due}).update(
-            stalled_count=F("stalled_count") + 1
-        )
-        created, refreshed = _stalled_flags_raise(findings, now)
-    result.stalled += len(due)
-    result.flags_created += created
-    result.flags_refreshed += refreshed
-    return True
+# --- stall and drop evidence (the machine's late closes and the sweep) -----------------
 
 
 def _stall_evidence(wait: Wait, handoff: Handoff, *, waited: float, at: datetime) -> dict[str, Any]:
@@ -1335,20 +1267,6 @@ def _stall_figures(
         "queue": queue,
         "agent": agent,
         "detected_at": at.isoformat(),
-    }
-
-
-def _window_figures(
-    *, last_customer: datetime, expired: datetime, state: str, requested_at: datetime, now: datetime
-) -> dict[str, Any]:
-    """The details of a whatsapp_window_expired drop (both sweep paths)."""
-    return {
-        "last_customer_message_at": last_customer.isoformat(),
-        "window_expired_at": expired.isoformat(),
-        "window_hours": auditor_settings.WHATSAPP_WINDOW_HOURS,
-        "state": state,
-        "waited_seconds": round((now - requested_at).total_seconds(), 1),
-        "note": "only a template message can reach the customer now (Twilio error 63016)",
     }
 
 
@@ -1402,60 +1320,36 @@ def stalled_flag_decide(
 ) -> tuple[Flag, bool]:
     """A stall found: a new flag (True), or the active one refreshed with the stall added
     to its history (False); in memory, the caller writes."""
+    severity, merged = stalled_flag_merge(
+        flag.evidence if flag else None, stalled_before=handoff.stalled_count, evidence=evidence
+    )
     if flag is None:
-        severity = Flag.Severity.MEDIUM if handoff.stalled_count < 1 else Flag.Severity.HIGH
         return Flag(
             conversation_id=handoff.conversation_id,
             kind=STALLED,
             severity=severity,
             subject_type=Flag.SubjectType.HANDOFF,
             subject_id=handoff.pk,
-            evidence={**evidence, "stalls": [evidence["state"]]},
+            evidence=merged,
             raised_at=now,
         ), True
-    history = [*flag.evidence.get("stalls", []), evidence["state"]]
-    flag.evidence = {**evidence, "stalls": history}
-    flag.severity = Flag.Severity.HIGH
+    flag.evidence = merged
+    flag.severity = severity
     flag.updated_at = now
     return flag, False
 
 
-def _sweep_windows(now: datetime, batch_size: int, result: SweepResult) -> bool:
-    if _set_based():
-        rows, flagged = sweep_sql.sweep_windows(
-            now, batch_size, kind=DROPPED, reason=WINDOW_EXPIRED, detail=_window_figures,
-            mark=handoff_days_mark,
-        )
-        result.window_expired += flagged
-        return bool(rows)
-    with transaction.atomic():
-        due = list(
-            Handoff.objects.select_for_update(skip_locked=True)
-            .filter(window_expires_at__lte=now)
-            .select_related("conversation")
-            .order_by("window_expires_at")[:batch_size]
-        )
-        if not due:
-            return False
-        for handoff in due:
-            expired_at = handoff.window_expires_at
-            if handoff.state in WAITING:
-                _flag_dropped(
-                    handoff,
-                    reason=WINDOW_EXPIRED,
-                    at=now,
-                    evidence=_window_figures(
-                        last_customer=handoff.last_customer_message_at,
-                        expired=expired_at,
-                        state=handoff.state,
-                        requested_at=handoff.requested_at,
-                        now=now,
-                    ),
-                )
-                result.window_expired += 1
-        Handoff.objects.filter(pk__in=[h.pk for h in due]).update(window_expires_at=None)
-        handoff_days_mark([h.conversation_id for h in due if h.state in WAITING])
-    return True
+def stalled_flag_merge(
+    current: dict[str, Any] | None, *, stalled_before: int, evidence: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The severity and evidence of a handoff_stalled flag after one more stall: a first
+    flag is medium unless the handoff stalled before; a refreshed one is high and keeps
+    each stalled state in `stalls`."""
+    if current is None:
+        severity = Flag.Severity.MEDIUM if stalled_before < 1 else Flag.Severity.HIGH
+        return severity, {**evidence, "stalls": [evidence["state"]]}
+    stalls = [*current.get("stalls", []), evidence["state"]]
+    return Flag.Severity.HIGH, {**evidence, "stalls": stalls}
 
 
 # --- rebuilding ---------------------------------------------------------------------------

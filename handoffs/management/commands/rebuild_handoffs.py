@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from conversations.models import Conversation
-from handoffs.services import handoffs_rebuild, handoffs_sweep
+from handoffs.services import handoffs_rebuild
+from handoffs.sweep import handoffs_sweep
 
 
 class Command(BaseCommand):
