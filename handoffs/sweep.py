@@ -201,14 +201,20 @@ def sweep_decide(state: SweepState) -> SweepPlan:
 # --- load -------------------------------------------------------------------------------
 
 
-def _due_waits(now: datetime, limit: int) -> list[DueWait]:
+def _due_waits(now: datetime, limit: int) -> tuple[list[DueWait], dict[int, HandoffFacts]]:
+    """The due waits (locked) with their handoffs (read), in one query."""
     rows = (
         Wait.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(ended_at__isnull=True, stalled_at__isnull=True, deadline_at__lte=now)
         .order_by("deadline_at")
-        .values_list(*WAIT_FIELDS)[:limit]
+        .values_list(*WAIT_FIELDS, *[f"handoff__{name}" for name in HANDOFF_FIELDS])[:limit]
     )
-    return [DueWait(*row) for row in rows]
+    n = len(WAIT_FIELDS)
+    waits, handoffs = [], {}
+    for row in rows:
+        waits.append(DueWait(*row[:n]))
+        handoffs[row[n]] = HandoffFacts(*row[n:])
+    return waits, handoffs
 
 
 def _due_windows(now: datetime, limit: int) -> list[HandoffFacts]:
@@ -219,11 +225,6 @@ def _due_windows(now: datetime, limit: int) -> list[HandoffFacts]:
         .values_list(*HANDOFF_FIELDS)[:limit]
     )
     return [HandoffFacts(*row) for row in rows]
-
-
-def _handoffs(ids: set[int]) -> dict[int, HandoffFacts]:
-    rows = Handoff.objects.filter(pk__in=sorted(ids)).values_list(*HANDOFF_FIELDS)
-    return {row[0]: HandoffFacts(*row) for row in rows}
 
 
 def _active_flags(kind: str, handoff_ids: list[int]) -> dict[tuple[str, int], ActiveFlag]:
@@ -241,23 +242,35 @@ _HANDOFF = Handoff._meta.db_table
 _FLAG = Flag._meta.db_table
 _CONVERSATION = Conversation._meta.db_table
 
-PG_WAITS_STALLED = f"UPDATE {_WAIT} SET stalled_at = %s WHERE id = ANY(%s::bigint[])"
-PG_STALLED_COUNTS = f"""UPDATE {_HANDOFF} AS h SET stalled_count = h.stalled_count + t.n
-FROM unnest(%s::bigint[], %s::int[]) AS t(id, n) WHERE h.id = t.id"""
-PG_WINDOWS_CLEARED = f"UPDATE {_HANDOFF} SET window_expires_at = NULL WHERE id = ANY(%s::bigint[])"
+PG_WAITS_STALLED = f"UPDATE {_WAIT} SET stalled_at = %b WHERE id = ANY(%b::bigint[])"
+# One statement per distinct count (nearly always one): `id = ANY(...)` keeps the plan on the
+# primary key; a join with unnest() of thousands of ids was planned as a merge join that
+# reads the whole index.
+PG_STALLED_COUNTS = (
+    f"UPDATE {_HANDOFF} SET stalled_count = stalled_count + %b WHERE id = ANY(%b::bigint[])"
+)
+PG_WINDOWS_CLEARED = f"UPDATE {_HANDOFF} SET window_expires_at = NULL WHERE id = ANY(%b::bigint[])"
 PG_DROPS = f"""UPDATE {_HANDOFF} AS h SET dropped_reasons = t.r::jsonb, dropped_at = t.at
-FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS t(id, r, at) WHERE h.id = t.id"""
+FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[]) AS t(id, r, at) WHERE h.id = t.id"""
 PG_FLAGS_NEW = f"""INSERT INTO {_FLAG} (conversation_id, kind, severity, status, subject_type,
     subject_id, evidence, raised_at, updated_at, status_changed_by, note)
-SELECT c, k, s, 'open', 'handoff', h, e::jsonb, %s, %s, '', ''
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::text[]) AS t(c, k, s, h, e)"""
+SELECT c, k, s, 'open', 'handoff', h, e::jsonb, %b, %b, '', ''
+FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[]) AS t(c, k, s, h, e)"""
 PG_FLAGS_REFRESHED = f"""UPDATE {_FLAG} AS f SET severity = t.s, evidence = t.e::jsonb,
-    updated_at = %s
-FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(id, s, e) WHERE f.id = t.id"""
+    updated_at = %b
+FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS t(id, s, e) WHERE f.id = t.id"""
 # Raising and refreshing flags can only raise a conversation's rank.
 PG_RANK = f"""UPDATE {_CONVERSATION} AS c SET open_flag_rank = t.r
-FROM (SELECT id, max(r) AS r FROM unnest(%s::bigint[], %s::int[]) AS u(id, r) GROUP BY id) AS t
+FROM (SELECT id, max(r) AS r FROM unnest(%b::bigint[], %b::int[]) AS u(id, r) GROUP BY id) AS t
 WHERE c.id = t.id AND c.open_flag_rank < t.r"""
+
+
+def _by_count(counts: dict[int, int]) -> dict[int, list[int]]:
+    """Handoff ids (in id order) grouped by how many of their waits stalled."""
+    grouped: dict[int, list[int]] = {}
+    for handoff_id, n in sorted(counts.items()):
+        grouped.setdefault(n, []).append(handoff_id)
+    return grouped
 
 
 def _write_postgres(plan: SweepPlan, now: datetime) -> None:
@@ -265,10 +278,9 @@ def _write_postgres(plan: SweepPlan, now: datetime) -> None:
     old = [f for f in plan.flags.values() if f.id is not None]
     with Statements() as sql:
         if plan.waits_stalled:
-            sql.run(PG_WAITS_STALLED, [now, plan.waits_stalled])
-        if plan.stalled_counts:
-            counts = plan.stalled_counts
-            sql.run(PG_STALLED_COUNTS, [list(counts), list(counts.values())])
+            sql.run(PG_WAITS_STALLED, [now, sorted(plan.waits_stalled)])
+        for n, ids in _by_count(plan.stalled_counts).items():
+            sql.run(PG_STALLED_COUNTS, [n, ids])
         if plan.windows_cleared:
             sql.run(PG_WINDOWS_CLEARED, [plan.windows_cleared])
         if plan.drops:
@@ -291,10 +303,7 @@ def _write_postgres(plan: SweepPlan, now: datetime) -> None:
 def _write_portable(plan: SweepPlan, now: datetime) -> None:
     if plan.waits_stalled:
         Wait.objects.filter(pk__in=plan.waits_stalled).update(stalled_at=now)
-    by_count: dict[int, list[int]] = {}
-    for handoff_id, n in plan.stalled_counts.items():
-        by_count.setdefault(n, []).append(handoff_id)
-    for n, ids in by_count.items():
+    for n, ids in _by_count(plan.stalled_counts).items():
         Handoff.objects.filter(pk__in=ids).update(stalled_count=F("stalled_count") + n)
     if plan.windows_cleared:
         Handoff.objects.filter(pk__in=plan.windows_cleared).update(window_expires_at=None)
@@ -357,10 +366,10 @@ def handoffs_sweep(
 
 def _waits_batch(now: datetime, limit: int, result: SweepResult) -> bool:
     with transaction.atomic():
-        waits = _due_waits(now, limit)
+        waits, handoffs = _due_waits(now, limit)
         if not waits:
             return False
-        state = SweepState(now, _handoffs({w.handoff_id for w in waits}), waits=waits)
+        state = SweepState(now, handoffs, waits=waits)
         plan = _batch_apply(state, STALLED)
     result.stalled += len(plan.waits_stalled)
     for kind, n in plan.by_state.items():
