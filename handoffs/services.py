@@ -1,4 +1,4 @@
-"""Writes of the handoff machine: applying journey events, SLA waits, the sweep, flags.
+"""Writes of the handoff machine: applying journey events, SLA waits, flags.
 
 `journey_apply` runs inside the ingest transaction (conversations' `journey_recorded`
 signal). Per conversation it takes the conversation's row lock, so concurrent events for
@@ -13,11 +13,9 @@ one handoff are serialized, and applies the batch's events in time order:
 - flags that an event proves at once are raised at once: handoff_dropped (closed before a
   human engaged; the AI kept answering after requesting a human) and handoff_missed.
 
-`handoffs_sweep` (Celery beat, `manage.py sweep_handoffs`) raises what only the passing of
-time proves: handoff_stalled for Waits past their deadline, and handoff_dropped for
-WhatsApp handoffs whose 24-hour window closed while the customer waited. It reads only
-rows that are due, through partial indexes, so its cost follows what is due, not what is
-open.
+What only the passing of time proves (stalled waits, closed WhatsApp windows) is the
+sweep's, in sweep.py; it shares the flag rules kept here (`stalled_flag_merge`,
+`dropped_flag_evidence`, the stall evidence).
 
 Every write is idempotent: transitions are unique per source event or message, Waits per
 source message, and AI replies are counted once by message id, so `reprocess_events`
