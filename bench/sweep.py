@@ -328,7 +328,8 @@ def sweep_once(loaded: Loaded, batch_size: int, timing: Timing) -> None:
     """One timed sweep, added to `timing` with its waits phase. Checks its findings and the
     Flag rows it left."""
     from conversations.models import Flag
-    from handoffs.services import DROPPED, STALLED, handoffs_sweep
+    from handoffs.services import DROPPED, STALLED
+    from handoffs.sweep import handoffs_sweep
 
     marks: list[tuple[float, int]] = []
     with timing.cpu_counted():
@@ -424,7 +425,7 @@ def _floor_work() -> tuple[list, list]:
 
 def empty_sweep(batch_size: int) -> float:
     """A sweep right after one: nothing is due any more (idempotence, and its fixed cost)."""
-    from handoffs.services import handoffs_sweep
+    from handoffs.sweep import handoffs_sweep
 
     started = time.perf_counter()
     result = handoffs_sweep(now=NOW, batch_size=batch_size)
@@ -462,7 +463,7 @@ def measure(loaded: Loaded, repeats: int, batch_size: int) -> SizeResult:
 def statements(loaded: Loaded, batch_size: int) -> str:
     """One more sweep, each statement (and commit) timed from the client, grouped by verb
     and table; what is left of the wall time is Python. No profiler overhead."""
-    from handoffs.services import handoffs_sweep
+    from handoffs.sweep import handoffs_sweep
 
     restore(loaded)
     spent: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
@@ -509,7 +510,7 @@ def statements(loaded: Loaded, batch_size: int) -> str:
 
 
 def profile(loaded: Loaded, batch_size: int, path: str) -> str:
-    from handoffs.services import handoffs_sweep
+    from handoffs.sweep import handoffs_sweep
 
     restore(loaded)
     profiler = cProfile.Profile()

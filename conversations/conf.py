@@ -99,9 +99,6 @@ DEFAULTS: dict[str, Any] = {
         r"\bno\s+(quiero|deseo)\s+(hablar\s+con\s+)?(un|el|una)?\s*(bot|robot|m[aá]quina)\b",
         r"\b(p[aá]same|comun[ií]came|con[eé]ctame)\s+con\s+(un|una|alguien)",
     ],
-    # The sweep on PostgreSQL: set-based statements per batch (False: the row-by-row path
-    # SQLite uses, e.g. to compare the two).
-    "SWEEP_SET_BASED": True,
     # WhatsApp's customer-service window, counted from the customer's last message.
     "WHATSAPP_WINDOW_HOURS": 24,
     # Days after which raw events and message content are purged (`manage.py purge_retention`,

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from conversations.conf import auditor_settings
 from conversations.models import RawEvent
-from handoffs.services import handoffs_sweep
+from handoffs.sweep import handoffs_sweep
 
 from .scenarios import (
     SCENARIOS,

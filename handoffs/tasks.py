@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services import handoffs_sweep
+from .sweep import handoffs_sweep
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

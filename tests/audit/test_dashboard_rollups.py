@@ -32,7 +32,7 @@ from conversations.models import (
 )
 from handoffs.models import Handoff, Wait
 from handoffs.rebuild import handoffs_rebuild
-from handoffs.services import handoffs_sweep
+from handoffs.sweep import handoffs_sweep
 from tests.support.events import PATH, SECRET
 from tests.support.signing import events_headers
 
@@ -268,9 +268,7 @@ def test_the_handoff_machine_marks_the_days_of_every_handoff_of_the_conversation
         start.date(), request.date()}
 
 
-@pytest.mark.parametrize("set_based", [True, False])
-def test_the_sweep_and_rebuild_handoffs_mark_the_days_they_change(client, settings, set_based):
-    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "SWEEP_SET_BASED": set_based}
+def test_the_sweep_and_rebuild_handoffs_mark_the_days_they_change(client, settings):
     start = TODAY - timedelta(days=3)
     conv = _open_thread(client, settings, start, "+34600000004")
     with time_machine.travel(start, tick=False):

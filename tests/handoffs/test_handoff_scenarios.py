@@ -20,7 +20,7 @@ from demo.scenarios import (
     scenario_verify,
 )
 from handoffs.models import Handoff, HandoffTransition, HumanAsk, Wait
-from handoffs.services import handoffs_sweep
+from handoffs.sweep import handoffs_sweep
 from tests.support.scenarios import play
 
 
@@ -33,12 +33,8 @@ def derived_rows() -> dict[str, list[tuple]]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("sweep", ["set-based", "row-by-row"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.key)
-def test_scenario(client, settings, scenario, sweep):
-    # Both sweep paths keep every promise: the set-based one PostgreSQL uses, and the
-    # row-by-row one of the embedded SQLite default.
-    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "SWEEP_SET_BASED": sweep == "set-based"}
+def test_scenario(client, settings, scenario):
     conversation, last = play(client, settings, scenario)
     assert scenario_verify(scenario, conversation) == []
 

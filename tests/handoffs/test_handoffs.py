@@ -21,7 +21,7 @@ from demo.scenarios import (
 )
 from handoffs.models import BusinessCalendar, Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 from handoffs.selectors import handoff_metrics, percentile
-from handoffs.services import handoffs_sweep
+from handoffs.sweep import handoffs_sweep
 from tests.support.events import PATH, SECRET
 from tests.support.scenarios import play as play_scenario
 from tests.support.signing import events_headers, twilio_fixture

@@ -14,7 +14,7 @@ from demo.scenarios import (
     scenario_policies_ensure,
     scenario_start,
 )
-from handoffs.services import handoffs_sweep
+from handoffs.sweep import handoffs_sweep
 from tests.support.events import PATH, SECRET
 from tests.support.signing import events_headers
 

@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from conversations.models import Conversation
 from handoffs.rebuild import handoffs_rebuild
-from handoffs.services import handoffs_sweep
+from handoffs.sweep import handoffs_sweep
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from handoffs.services import handoffs_sweep
+from handoffs.sweep import handoffs_sweep
 
 
 class Command(BaseCommand):
