@@ -35,6 +35,8 @@ run: install
 	$(PY) manage.py ensure_demo_user
 	exec bin/run
 
+# The tests' own processes (a Celery worker, the make-run smoke run) need a key too.
+test: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 test: install
 	bin/ensure-chromium
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
