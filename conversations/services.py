@@ -18,7 +18,7 @@ from .dashboard_marks import dashboard_days_collected, dashboard_days_mark
 from .events import MessageEvent, NormalizationError, NormalizedEvent
 from .flags import conversations_flag_rank_refresh, flag_raise, flag_set_status
 from .ingest import ingest, message_record
-from .models import ConversationKey, Message, RawEvent
+from .models import ConversationKey, Flag, Message, RawEvent
 from .signals import journey_recorded
 from .statuses import (
     message_statuses_join,
@@ -84,6 +84,12 @@ def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> 
     # Lifecycle events go to it either way: its log is unique per event, so one it has seen
     # is recognised.
     fresh = [m for m in result.messages if m.pk not in known]
+    for message in fresh:
+        unverified = (message.metadata or {}).get("sender_unverified")
+        if unverified:  # From our address without the ESP's word for it (channels.email)
+            flag_raise(conversation=message.conversation, kind=Flag.Kind.SPOOFED_SENDER,
+                       severity=Flag.Severity.HIGH, subject_type=Flag.SubjectType.MESSAGE,
+                       subject_id=message.pk, evidence=unverified, at=message.sent_at)
     if fresh or result.conversation_events:
         journey_recorded.send(sender=Message, messages=fresh,
                               conversation_events=result.conversation_events)
