@@ -23,17 +23,11 @@ from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS
 from demo.events import JOURNEYS as WEB_JOURNEYS
 from demo.handoffs import SPREAD_DAYS
+from demo.journeys import SCENARIOS
+from demo.replay import DemoOutbound, DemoWebhook, scenario_timeline
 from demo.scenarios import KINDS, scenario_conversation, scenario_verify
 from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
-from demo.seed import (
-    BULK_BUSINESS_ADDRESS,
-    SCENARIOS,
-    DemoOutbound,
-    DemoWebhook,
-    scenario_timeline,
-    sms_segments,
-    twilio_sid,
-)
+from demo.seed import BULK_BUSINESS_ADDRESS, sms_segments, twilio_sid
 from handoffs.models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 
 

@@ -10,9 +10,10 @@ from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from demo.events import JOURNEYS as WEB_JOURNEYS
 from demo.handoffs import demo_handoff_scenarios_seed
+from demo.journeys import SCENARIOS
 from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
+from demo.replay import demo_scenarios_seed
 from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
-from demo.seed import SCENARIOS, demo_scenarios_seed
 
 
 class Command(BaseCommand):
