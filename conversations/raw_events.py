@@ -78,11 +78,12 @@ def raw_events_store(
     """
     received = received_at or timezone.now()
     received_db = db_value(RawEvent, "received_at", received)
+    partitions = [raw_event_partition(spec.partition_key) for spec in specs]
     params: list[object] = []
-    for spec in specs:
+    for spec, partition in zip(specs, partitions, strict=True):
         params += [provider, spec.kind, spec.dedupe_key, spec.body, spec.content_type,
                    db_value(RawEvent, "headers", spec.headers), spec.url, received_db,
-                   RawEvent.Status.PENDING, "", 0, raw_event_partition(spec.partition_key)]
+                   RawEvent.Status.PENDING, "", 0, partition]
     with transaction.atomic():
         with Statements() as sql:
             inserted = {key: pk for pk, key in sql.all(_insert_sql(len(specs)), params)}
@@ -92,14 +93,14 @@ def raw_events_store(
             provider=provider, dedupe_key__in=missing)} if missing else {}
     rows: list[RawEvent] = []
     duplicate: list[bool] = []
-    for spec in specs:
+    for spec, partition in zip(specs, partitions, strict=True):
         if spec.dedupe_key in inserted:
             raw = RawEvent(
                 pk=inserted[spec.dedupe_key], provider=provider, kind=spec.kind,
                 dedupe_key=spec.dedupe_key, body=spec.body, content_type=spec.content_type,
                 headers=spec.headers, url=spec.url, received_at=received,
                 status=RawEvent.Status.PENDING, attempts=0,
-                partition=raw_event_partition(spec.partition_key),
+                partition=partition,
             )
             raw._state.adding, raw._state.db = False, connection.alias
             rows.append(raw)
