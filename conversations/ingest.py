@@ -36,6 +36,8 @@ class Ingested:
 
     messages: list[Message] = field(default_factory=list)
     conversation_events: list[ConversationEvent] = field(default_factory=list)
+    # Of those, the ids kept before this batch (a redelivery, a reprocessing).
+    conversation_events_known: set[int] = field(default_factory=set)
     new_message_ids: list[int] = field(default_factory=list)
     conversation_ids: set[int] = field(default_factory=set)
 
@@ -98,10 +100,13 @@ def _result(plan: Plan, w: Writer, raw_event: RawEvent | None) -> Ingested:
     for kind, value in plan.lifecycle:
         if kind == "id":
             result.conversation_events.append(stored[value])
+            result.conversation_events_known.add(value)
         elif value in events:
             result.conversation_events.append(events[value])
         else:
-            result.conversation_events.append(found[(w.id(value[0]), value[1])])
+            kept = found[(w.id(value[0]), value[1])]
+            result.conversation_events.append(kept)
+            result.conversation_events_known.add(kept.pk)
     return result
 
 

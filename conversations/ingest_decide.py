@@ -18,7 +18,8 @@ turns into ids. Rules, as events are walked in order:
   message only forward (first of equal ranks stays), or waits for it;
 - AI steps and outcomes: the last report of an id wins; lifecycle events: the first;
 - a newly kept `conversation.closed` closes its thread and ends a segment: the writer
-  writes segments in order, so the customer's next message opens a new thread.
+  writes segments in order, so the customer's next message opens a new thread; a message
+  dated at or before the close, however late it arrives, still lands in the closed thread.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class _Decider:
         self.next_ref = -1
         self.keys = dict(state.keys)
         self.open = dict(state.open_threads)
+        self.closed = dict(state.closed_threads)
         self.messages = {k: _Message(m.id, m.conversation_id,
                                      (m.status, m.status_rank, m.status_at, m.error_code))
                          for k, m in state.messages.items()}
@@ -241,8 +243,13 @@ class _Decider:
         return ref
 
     def thread(self, triple: tuple[str, str, str], at: datetime) -> int:
-        """The open thread of (channel, business, customer), opened if none. E-mail is
-        never "the customer's open thread": each call opens one."""
+        """The open thread of (channel, business, customer), opened if none; but what is
+        dated at or before the close of the latest closed thread belongs to that thread,
+        whenever it arrives. E-mail is never "the customer's open thread": each call
+        opens one."""
+        closed = self.closed.get(triple)
+        if closed is not None and at <= closed[1]:
+            return closed[0]
         ref = self.open.get(triple)
         if ref is None:
             ref = self.thread_open(*triple, at)
@@ -506,6 +513,7 @@ class _Decider:
             for triple, ref in list(self.open.items()):
                 if ref == conversation:
                     del self.open[triple]
+                    self.closed[triple] = (conversation, event.occurred_at)
             for threads in self.email.values():
                 threads[:] = [t for t in threads if t.ref != conversation]
             self.segments.append(Segment())

@@ -94,6 +94,11 @@ _PG = {
         "channel = k.k0 AND business_address = k.k1 "
         # the predicate of conversation_one_open_thread, word for word
         "AND customer_address = k.k2 AND status = 'open' AND NOT (channel = 'email')"),
+    "closed": lambda: _probe(
+        "text text text", Conversation._meta.db_table, "id, closed_at",
+        "channel = k.k0 AND business_address = k.k1 AND customer_address = k.k2 "
+        # the predicate of the conversation_closed_thread index, word for word
+        "AND status = 'closed' AND NOT (channel = 'email') ORDER BY closed_at DESC LIMIT 1"),
     "reports": lambda: _probe(
         "text text", MessageStatusEvent._meta.db_table, _REPORT_COLUMNS,
         "provider = k.k0 AND provider_message_id = k.k1"),
@@ -115,8 +120,8 @@ _PG = {
 
 def _round_one_pg() -> str:
     """PostgreSQL: round 1 in one round trip. Each part is tagged and padded to one row
-    shape (tag, a, b, c, d, id, x, y, at, e, w); parameters: 2 + 2 + 1 + 3 + 2 arrays."""
-    m, r, t, e = (_PG[n]() for n in ("messages", "reports", "threads", "email"))
+    shape (tag, a, b, c, d, id, x, y, at, e, w); parameters: 2 + 2 + 1 + 3 + 3 + 2 arrays."""
+    m, r, t, c, e = (_PG[n]() for n in ("messages", "reports", "threads", "closed", "email"))
     return f"""
     SELECT 'm', k0, k1, status, NULL, id, conversation_id, status_rank::bigint, status_at,
            error_code, NULL::bool FROM ({m}) AS m
@@ -128,6 +133,8 @@ def _round_one_pg() -> str:
     FROM {ConversationKey._meta.db_table} WHERE key = ANY(%b::text[])
     UNION ALL
     SELECT 't', k0, k1, k2, NULL, id, NULL, NULL, NULL, NULL, NULL FROM ({t}) AS t
+    UNION ALL
+    SELECT 'c', k0, k1, k2, NULL, id, NULL, NULL, closed_at, NULL, NULL FROM ({c}) AS c
     UNION ALL
     SELECT 'e', k0, k1, subject, NULL, id, NULL, NULL, last_activity_at, NULL, NULL
     FROM ({e}) AS e"""
@@ -150,6 +157,11 @@ _PORTABLE = {
         f"FROM {Conversation._meta.db_table} WHERE {_any('channel')} "
         f"AND {_any('business_address')} AND {_any('customer_address')} "
         "AND status = 'open' AND NOT (channel = 'email')"),
+    "closed": lambda: (
+        "SELECT channel, business_address, customer_address, id, closed_at "
+        f"FROM {Conversation._meta.db_table} WHERE {_any('channel')} "
+        f"AND {_any('business_address')} AND {_any('customer_address')} "
+        "AND status = 'closed' AND NOT (channel = 'email')"),
     "reports": lambda: (
         f"SELECT provider, provider_message_id, {_REPORT_COLUMNS} "
         f"FROM {MessageStatusEvent._meta.db_table} "
@@ -183,7 +195,8 @@ def _round_one_read(sql: Statements, state: IngestState, message_keys: set[Key],
     if cached is None:
         cached = _STATEMENTS[("postgresql", "round one")] = _round_one_pg()
     params = [*_columns(message_keys, 2), *_columns(report_keys, 2),
-              *_columns(((k,) for k in keys), 1), *_columns(triples, 3), *_columns(pairs, 2)]
+              *_columns(((k,) for k in keys), 1), *_columns(triples, 3), *_columns(triples, 3),
+              *_columns(pairs, 2)]
     for tag, a, b, c, d, pk, x, y, at, e, w in sql.all(cached, params):
         if tag == "m":
             state.messages[(a, b)] = KnownMessage(pk, x, c, y, at, e)
@@ -193,6 +206,8 @@ def _round_one_read(sql: Statements, state: IngestState, message_keys: set[Key],
             state.keys[a] = pk
         elif tag == "t":
             state.open_threads[(a, b, c)] = pk
+        elif tag == "c":
+            state.closed_threads[(a, b, c)] = (pk, at)
         elif (a, b) in pairs:
             state.email_threads.setdefault((a, b), []).append(EmailThread(pk, c, at))
     for threads in state.email_threads.values():
@@ -213,6 +228,10 @@ def _round_one_portable(sql: Statements, state: IngestState, message_keys: set[K
         rows = sql.all(_sql("threads"), _columns(triples, 3))
         state.open_threads = {(r[0], r[1], r[2]): r[3] for r in rows
                               if (r[0], r[1], r[2]) in triples}
+        rows = sql.all(_sql("closed"), _columns(triples, 3))
+        for r in sorted(rows, key=lambda r: (_aware(r[4]), r[3])):
+            if (r[0], r[1], r[2]) in triples:
+                state.closed_threads[(r[0], r[1], r[2])] = (r[3], _aware(r[4]))
     if report_keys:
         rows = sql.all(_sql("reports"), _columns(report_keys, 2))
         state.reports = {(r[0], r[1], r[2]): StoredReport(r[3], r[4], _aware(r[5]), r[6],

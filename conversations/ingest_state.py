@@ -43,6 +43,9 @@ class IngestState:
     messages: dict[Key, KnownMessage] = field(default_factory=dict)
     keys: dict[str, int] = field(default_factory=dict)
     open_threads: dict[Triple, int] = field(default_factory=dict)
+    # The latest closed thread of each (e-mail excepted) and when it was closed: a message
+    # dated before that close, delivered after it, belongs to it.
+    closed_threads: dict[Triple, tuple[int, datetime]] = field(default_factory=dict)
     participants: dict[tuple[int, str, str], tuple[int, str]] = field(default_factory=dict)
     reports: dict[tuple[str, str, str], StoredReport] = field(default_factory=dict)
     lifecycle: dict[tuple[int, str], int] = field(default_factory=dict)

@@ -107,6 +107,12 @@ class Conversation(models.Model):
             ),
             # The dashboards' periods and their daily rollups count conversations by start.
             models.Index(fields=["started_at"], name="conversation_started"),
+            # A thread's latest close: a message dated before it lands there (ingest_load).
+            models.Index(
+                fields=["channel", "business_address", "customer_address", "-closed_at"],
+                condition=Q(status="closed") & ~Q(channel="email"),
+                name="conversation_closed_thread",
+            ),
         ]
 
     def __str__(self) -> str:

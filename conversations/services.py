@@ -92,7 +92,8 @@ def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> 
                        subject_id=message.pk, evidence=unverified, at=message.sent_at)
     if fresh or result.conversation_events:
         journey_recorded.send(sender=Message, messages=fresh,
-                              conversation_events=result.conversation_events)
+                              conversation_events=result.conversation_events,
+                              events_known=result.conversation_events_known)
     dashboard_days_mark(conversation_ids=result.conversation_ids, moved_by=result.messages)
 
 

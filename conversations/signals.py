@@ -1,8 +1,9 @@
 """Signals other apps receive in their AppConfig.ready(), so this app imports none of them.
 
-journey_recorded(messages, conversation_events): sent by `services.events_apply` inside the
-ingest transaction, once per applied batch, with every Message and ConversationEvent row
-the batch recorded or found again (a re-applied raw event sends the rows it already made).
+journey_recorded(messages, conversation_events, events_known): sent by
+`services.events_apply` inside the ingest transaction, once per applied batch, with the
+Message rows the batch recorded and every ConversationEvent row it recorded or found again
+(`events_known`: the ids of those kept before the batch, e.g. a redelivery).
 Receivers must be idempotent; the handoff machine advances on it, so a handoff never lags
 behind the messages that moved it.
 

@@ -411,7 +411,7 @@ class _Decide(Findings):
         if is_ai_reply(message):
             self.asks_count_ai_turn(message)
             if (handoff is not None and handoff.state in WAITING and at >= handoff.requested_at
-                    and (handoff.last_ai_message_id or 0) < message.pk):
+                    and handoff.last_ai_message_id != message.pk):
                 handoff.ai_replies_after_request += 1
                 handoff.last_ai_message_id = message.pk
                 self.touch(handoff, "ai_replies_after_request", "last_ai_message_id")

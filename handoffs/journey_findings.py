@@ -157,9 +157,9 @@ class Findings:
         if not matched:
             return
         asks = self.c.asks
-        if any(a.message_id == message.pk or (
-                a.message_id < message.pk and (a.last_repeat_message_id or 0) >= message.pk)
-               for a in asks):
+        # Each message reaches the rules once (a late one replays the conversation in time
+        # order: handoffs/replay.py); ids say nothing of time, so only identity is checked.
+        if any(message.pk in (a.message_id, a.last_repeat_message_id) for a in asks):
             return
         watched = next((a for a in asks if a.status == WATCHING and a.asked_at <= message.sent_at),
                        None)
@@ -193,8 +193,7 @@ class Findings:
         limit = self.s.rules.missed_ai_turns
         for ask in self.c.asks:
             if (ask.status != WATCHING or ask.asked_at > message.sent_at
-                    or (ask.last_ai_message_id is not None
-                        and ask.last_ai_message_id >= message.pk)):
+                    or ask.last_ai_message_id == message.pk):
                 continue
             ask.ai_turns += 1
             ask.last_ai_message_id = message.pk

@@ -199,8 +199,11 @@ def test_metrics_count_each_conversation_once_and_rates_stay_within_100(client, 
     assert web.time_to_human_p50 == 162
     assert web.time_to_human_p90 == pytest.approx(584.4)
     assert web.reached_human == 3
+    # Queues timed: on-time's (met), late-queue's (breached) and out-of-order's, whose
+    # queueing was reported after the assignment and is applied in time order (met).
     queued = web.sla["queued"]
-    assert (queued.met, queued.breached, queued.rate) == (1, 1, 0.5)
+    assert (queued.met, queued.breached) == (2, 1)
+    assert queued.rate == pytest.approx(2 / 3)
     assert web.sla["requested"].breached == 0
     (overall,) = handoff_metrics(**week)
     assert overall.key == "all" and overall.handoff_rate == 0.8
