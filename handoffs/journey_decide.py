@@ -363,16 +363,14 @@ class _Decide(Findings):
         request (out-of-order delivery: the agent's reply, or the close, overtook the
         handoff events), in time order, so the order of arrival does not change where the
         handoff ends."""
-        since, arrived = handoff.requested_at, self.s.arrived
+        since = handoff.requested_at
         late: list[tuple[datetime, int, int, EventRow | MessageRow]] = []
         for e in self.c.later_events:
             if (e.occurred_at >= since and e.pk not in skip_events
-                    and (EVENT, e.pk) not in self.s.seen
-                    and (arrived is None or e.raw_event_id in arrived)):
+                    and (EVENT, e.pk) not in self.s.seen):
                 late.append((e.occurred_at, 0, e.pk, e))
         for m in self.c.later_messages:
-            if (m.sent_at >= since and m.pk not in skip_messages
-                    and (arrived is None or m.raw_event_id in arrived)):
+            if m.sent_at >= since and m.pk not in skip_messages:
                 late.append((m.sent_at, 1, m.pk, m))
         for at, _, _, row in sorted(late, key=lambda x: x[:3]):
             if handoff is None:

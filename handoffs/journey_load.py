@@ -93,7 +93,6 @@ def journey_load(
     *,
     messages: Iterable[Message],
     conversation_events: Iterable[ConversationEvent],
-    arrived: set[int] | None = None,
 ) -> tuple[BatchState, dict[int, list[Item]]] | None:
     """The state and items of a batch, or None when it gives the machine no work. Takes
     the row locks of the conversations with work (inside the caller's transaction)."""
@@ -170,7 +169,6 @@ def journey_load(
         conversations=conversations,
         seen=seen,
         waited=waited,
-        arrived=arrived,
     ), items
 
 

@@ -175,7 +175,6 @@ class BatchState:
     conversations: dict[int, ConversationState]
     seen: set[tuple[str, int]]  # log sources already seen (grows as the plan logs)
     waited: set[int]  # customer messages that started a wait (grows as waits open)
-    arrived: set[int] | None = None  # rebuild: the raw events replayed so far
 
 
 @dataclass(eq=False)
