@@ -419,6 +419,10 @@ class AIStep(models.Model):
     raw_event = models.ForeignKey(
         RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_steps"
     )
+    # OpenTelemetry ids (hex) of the span the step came from: the replay draws the tree.
+    trace_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    span_id = models.CharField(max_length=32, blank=True, default="")
+    parent_span_id = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         constraints = [
