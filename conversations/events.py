@@ -72,6 +72,9 @@ class ConversationRef:
     business_address: str = ""
     customer_address: str = ""
     external_id: str = ""
+    # An OpenTelemetry trace: a span that names no conversation joins the one another span
+    # of its trace named (key `trace:<id>`).
+    trace_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -259,13 +259,21 @@ class _Decider:
         """By external id first, else the open thread of the addresses (opened if none;
         named by the external id alone, that id stands for the customer)."""
         key = f"events:{ref.external_id}" if ref.external_id else ""
+        trace = f"trace:{ref.trace_id}" if ref.trace_id else ""
         if key in self.keys:
-            return self.keys[key]
-        if not ref.customer_address and not key:
-            raise NormalizationError("the event names no conversation (external_id or addresses)")
-        conversation = self.thread(ref_triple(ref), at)
-        if key:
-            self.key_add(key, conversation)
+            conversation = self.keys[key]
+        elif not key and trace in self.keys:  # a span of a trace another span placed
+            return self.keys[trace]
+        elif not ref.customer_address and not key:
+            raise NormalizationError(
+                "the event names no conversation (external_id or addresses"
+                + (", nor did another span of its trace yet)" if trace else ")"))
+        else:
+            conversation = self.thread(ref_triple(ref), at)
+            if key:
+                self.key_add(key, conversation)
+        if trace:
+            self.key_add(trace, conversation)
         return conversation
 
     def email_thread(self, event: MessageEvent) -> int:

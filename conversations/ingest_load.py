@@ -261,6 +261,8 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestSta
             ref = e.conversation
             if ref.external_id:
                 keys.add(f"events:{ref.external_id}")
+            if ref.trace_id:
+                keys.add(f"trace:{ref.trace_id}")
             if isinstance(e, AIStepEvent) and e.message_provider_id:
                 message_keys.add((e.message_provider or "events", e.message_provider_id))
                 if e.message_provider == "email":
@@ -268,7 +270,7 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestSta
             if ref.channel == Channel.EMAIL:
                 if isinstance(e, AIStepEvent):
                     pairs.add(email_pair(ref))
-            else:
+            elif ref.customer_address or ref.external_id:
                 triples.add(ref_triple(ref))
     state = IngestState()
     email_locks(sql, pairs)
