@@ -31,6 +31,7 @@ from typing import Any
 from .events import (
     AIStepEvent,
     ConversationRef,
+    IdentifyEvent,
     LifecycleEvent,
     MessageEvent,
     NormalizationError,
@@ -38,6 +39,7 @@ from .events import (
     OutcomeEvent,
     StatusEvent,
 )
+from .ingest_customers import CustomerLinker, CustomerPlan, identify_identities
 from .ingest_state import IngestState, email_pair, ref_triple
 from .models import STATUS_RANK, AuthorKind, Channel, DeliveryStatus, Direction
 
@@ -138,6 +140,8 @@ class Plan:
     lifecycle: list[tuple[str, Any]]
     conversations: set[int]  # refs or ids of every conversation the batch touched
     join_after_commit: set[Key]  # reports whose message may be committing concurrently
+    # Customers across channels (ingest_customers): written after the segments.
+    customers: CustomerPlan = field(default_factory=CustomerPlan)
 
 
 @dataclass
@@ -199,6 +203,9 @@ class _Decider:
             for pair, threads in state.email_threads.items()}
         self.segments = [Segment()]
         self.plan = Plan(self.segments, {}, {}, [], [], set(), set())
+        self.customers = CustomerLinker(state.identities, state.conversation_customers,
+                                        self.ref)
+        self.plan.customers = self.customers.plan
         self.position = 0
 
     @property
@@ -224,6 +231,8 @@ class _Decider:
                 self.lifecycle(event)
             elif isinstance(event, OutcomeEvent):
                 self.outcome(event)
+            elif isinstance(event, IdentifyEvent):
+                self.identify(event)
             else:  # pragma: no cover - a new event type without a rule
                 raise TypeError(f"unhandled event {type(event).__name__}")
         for m in self.messages.values():  # new rows are written with their final status
@@ -238,6 +247,7 @@ class _Decider:
                     subject: str = "") -> int:
         ref = self.ref()
         self.segment.threads.append(Thread(ref, channel, business, customer, at, subject))
+        self.customers.thread_opened(ref, channel, customer)
         return ref
 
     def thread(self, triple: tuple[str, str, str], at: datetime) -> int:
@@ -333,6 +343,8 @@ class _Decider:
                 self.key_add(f"events:{event.conversation_external_id}", conversation)
             links = event.author_kind == AuthorKind.AI
         self.message_add(event, conversation, key, links)
+        if event.author_kind == AuthorKind.CUSTOMER and event.author_name:
+            self.customers.named(conversation, event.author_name)
 
     def participant(self, conversation: int, event: MessageEvent) -> int:
         key = (conversation, event.author_kind, message_author_id(event))
@@ -485,6 +497,12 @@ class _Decider:
         for key in keys:
             self.key_add(key[:512], conversation)
         return conversation
+
+    def identify(self, event: IdentifyEvent) -> None:
+        conversation = self.resolve(event.conversation, event.occurred_at)
+        self.plan.conversations.add(conversation)
+        self.customers.identify(conversation, identify_identities(
+            phone=event.phone, email=event.email, customer_id=event.customer_id), event.name)
 
     def outcome(self, event: OutcomeEvent) -> None:
         conversation = self.resolve(event.conversation, event.occurred_at)
