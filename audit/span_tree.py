@@ -31,6 +31,9 @@ class SpanRow:
     width: float = 0.0
     failed: bool = False
     error: str = ""
+    # What the details show, read defensively from the JSON columns: (label, text).
+    documents: list[tuple[str, Any]] = field(default_factory=list)
+    messages: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +90,23 @@ def _label(step: Any) -> tuple[str, str]:
     return label, detail
 
 
+def _documents(step: Any) -> list[tuple[str, Any]]:
+    docs = step.retrieved_documents if isinstance(step.retrieved_documents, list) else []
+    return [(str(d.get("title") or d.get("id") or ""), d.get("score"))
+            if isinstance(d, dict) else (str(d), None) for d in docs]
+
+
+def _messages(step: Any) -> list[tuple[str, str]]:
+    out = [("system", step.system_prompt)] if step.system_prompt else []
+    for default, items in (("input", step.input_messages), ("output", step.output_messages)):
+        for m in items if isinstance(items, list) else []:
+            if isinstance(m, dict):
+                out.append((str(m.get("role") or default), str(m.get("content", ""))))
+            else:
+                out.append((default, str(m)))
+    return out
+
+
 def _ticks(total_ms: float) -> list[tuple[float, str]]:
     return [(pct, duration_text(total_ms * pct / 100)) for pct in (0, 25, 50, 75, 100)]
 
@@ -131,7 +151,8 @@ def _turn(trace: str, steps: list[Any], handoff_events: list[tuple[datetime, str
             step, min(depth, 6), label, detail, offset, duration,
             left=round(100 * offset / total, 2),
             width=round(max(100 * duration / total, 0.8), 2),
-            failed=bool(error), error=error))
+            failed=bool(error), error=error, documents=_documents(step),
+            messages=_messages(step)))
         stack.extend((c, depth + 1) for c in reversed(children.get(step.span_id, [])))
     decisions = []
     for at, text in handoff_events:
