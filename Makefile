@@ -47,7 +47,7 @@ lint: install
 
 # Benchmarks (figures printed; see bench/README.md): local tools, so the local-only key.
 bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa \
-validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
+bench-otlp validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 bench-ingest: install
 	$(PY) bench/ingest.py
 
@@ -56,6 +56,11 @@ bench-ingest: install
 bench-events: install
 	$(PIP) install --quiet pyinstrument
 	$(PY) bench/events.py
+
+# OTLP spans accepted and applied, with their floors (/healthz; the same steps as ai.step
+# events) measured in the same run.
+bench-otlp: install
+	$(PY) bench/otlp.py
 
 bench-events-cpu: install
 	$(PY) bench/events_cpu.py

@@ -20,6 +20,7 @@ from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
 from audit.masking import mask_address, mask_text
 from audit.qa_selectors import User, flag_status_q
+from audit.span_tree import turns_build
 from conversations.models import (
     FLAG_SEVERITY_RANK,
     AIStep,
@@ -354,6 +355,23 @@ class Replay:
     tone_mean: float | None = None  # mean brand tone of the scored outbound messages, 0-100
 
 
+def _turns_woven(items: list[JourneyItem], transitions: list[HandoffTransition]
+                 ) -> list[JourneyItem]:
+    """AI steps that came as OpenTelemetry spans are drawn as their trace's span tree (one
+    `ai_turn` item per trace, audit.span_tree) with the handoff decisions around it."""
+    traced = [i.obj for i in items if i.kind == "ai_step" and i.obj.trace_id]
+    if not traced:
+        return items
+    by = {"ai": "the AI", "customer": "the customer", "rule": "a rule", "human": "a person"}
+    decisions = [(t.occurred_at, f"handoff {t.to_state}"
+                  + (f" by {by.get(t.handoff.requested_by, t.handoff.requested_by)}"
+                     if t.to_state == "requested" and t.handoff.requested_by else ""))
+                 for t in transitions if t.applied]
+    turns = turns_build(traced, decisions)
+    kept = [i for i in items if not (i.kind == "ai_step" and i.obj.trace_id)]
+    return kept + [JourneyItem(t.started_at, "ai_turn", t) for t in turns]
+
+
 def conversation_replay(*, conversation: Conversation) -> Replay:
     """The whole journey in time order, with each handoff's transitions (and the SLA waits
     they opened) woven in. Constant queries whatever the conversation's length."""
@@ -364,15 +382,18 @@ def conversation_replay(*, conversation: Conversation) -> Replay:
     transitions = HandoffTransition.objects.filter(handoff__in=handoffs).select_related(
         "handoff"
     )
+    transitions = list(transitions)
     items += [JourneyItem(t.occurred_at, "transition", t) for t in transitions]
+    items = _turns_woven(items, transitions)
     waits = Wait.objects.filter(handoff__in=handoffs).order_by("started_at")
     by_handoff: dict[int, list[Wait]] = defaultdict(list)
     for wait in waits:
         by_handoff[wait.handoff_id].append(wait)
     for handoff in handoffs:
         handoff.wait_list = by_handoff.get(handoff.pk, [])
-    order = {"event": 0, "transition": 1, "ai_step": 2, "message": 3, "outcome": 4, "flag": 5}
-    items.sort(key=lambda i: (i.at, order.get(i.kind, 9), i.obj.pk))
+    order = {"event": 0, "transition": 1, "ai_turn": 2, "ai_step": 2.5, "message": 3,
+             "outcome": 4, "flag": 5}
+    items.sort(key=lambda i: (i.at, order.get(i.kind, 9), str(i.obj.pk)))
     scores: dict[int, dict[str, Score]] = defaultdict(dict)
     for score in Score.objects.filter(
         conversation=conversation, subject_type=Score.SubjectType.MESSAGE

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import dashboards, qa_views, views
+from . import customer_views, dashboards, qa_views, views
 
 app_name = "audit"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
     path("conversations/<int:conversation_id>/", views.replay, name="replay"),
     path("conversations/<int:conversation_id>/raw/", views.raw_events, name="raw_events"),
+    path("customers/", customer_views.customers, name="customers"),
+    path("customers/<int:customer_id>/", customer_views.customer, name="customer"),
     path("flags/<int:flag_id>/status/", views.flag_status, name="flag_status"),
     path("api/", include("audit.api.urls")),
     path("dashboards/", dashboards.dashboards, name="dashboards"),

@@ -13,9 +13,9 @@ class ChannelsConfig(AppConfig):
 
         from conversations.services import normalizer_register
 
-        from . import checks, email, events, twilio  # noqa: F401 (checks: registers them)
+        from . import checks, email, events, otlp, twilio  # noqa: F401 (checks: registers them)
 
-        for view in (*twilio.WEBHOOK_VIEWS, *events.WEBHOOK_VIEWS):
+        for view in (*twilio.WEBHOOK_VIEWS, *events.WEBHOOK_VIEWS, *otlp.WEBHOOK_VIEWS):
             normalizer_register(provider=view.provider, kind=view.kind, normalizer=view.normalize)
         normalizer_register(provider=email.PROVIDER, kind=email.KIND, normalizer=email.normalize)
         normalizer_register(provider=email.PROVIDER, kind=email.TRACKING_KIND,

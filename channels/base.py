@@ -107,6 +107,8 @@ class WebhookView(View):
         except WebhookError as exc:
             logger.info("%s webhook refused (%s): %s", self.provider, exc.status, exc.detail)
             return exc.response()
+        if not specs:  # a valid request with nothing to keep (an empty OTLP export)
+            return self.success_response(request, StoreResult(raw_events=[], duplicate=[]))
         for attempt in range(1, INGEST_ATTEMPTS + 1):
             try:
                 stored = raw_events_store(provider=self.provider, specs=specs)

@@ -36,6 +36,7 @@ from conversations.conf import auditor_settings
 from conversations.events import (
     AIStepEvent,
     ConversationRef,
+    IdentifyEvent,
     LifecycleEvent,
     MessageEvent,
     NormalizationError,
@@ -256,6 +257,14 @@ def _outcome(event: dict[str, Any], at: datetime, where: str) -> OutcomeEvent:
     )
 
 
+def _identified(event: dict[str, Any], at: datetime, where: str) -> IdentifyEvent:
+    customer = event["data"]["customer"]
+    return IdentifyEvent(
+        conversation=_ref(event["data"]), external_id=event["id"], occurred_at=at,
+        phone=customer.get("phone", ""), email=customer.get("email", ""),
+        customer_id=customer.get("id", ""), name=customer.get("name", ""))
+
+
 BUILDERS = {
     "message.created": _message_created,
     "message.status": _message_status,
@@ -267,6 +276,7 @@ BUILDERS = {
     "conversation.resolved": _lifecycle,
     "conversation.closed": _lifecycle,
     "outcome.recorded": _outcome,
+    "customer.identified": _identified,
 }
 TIME_FIELDS = ("timestamp", "data.sent_at", "data.occurred_at")
 

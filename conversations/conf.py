@@ -18,6 +18,19 @@ DEFAULTS: dict[str, Any] = {
     "EVENTS_SECRETS": [],
     # Largest batch accepted by the events endpoint.
     "EVENTS_MAX_BATCH": 500,
+    # --- OpenTelemetry traces in (POST /hooks/otlp/v1/traces; docs/otlp.md) ---
+    # Largest export accepted, after gzip is undone (bytes): larger answers 413.
+    "OTLP_MAX_BODY_BYTES": 8 * 1024 * 1024,
+    # Span (or resource) attributes that name the conversation, first found wins; their
+    # value is the conversation's external id, as the events endpoint's `external_id`.
+    "OTLP_CONVERSATION_ATTRIBUTES": ["gen_ai.conversation.id", "session.id",
+                                     "conversation.id"],
+    # The attribute naming the channel of a conversation a span opens, and the default.
+    "OTLP_CHANNEL_ATTRIBUTE": "handoff_auditor.channel",
+    "OTLP_DEFAULT_CHANNEL": "web",
+    # A customer who comes back on another channel within this many hours of a dropped or
+    # stalled handoff raises `channel_switch_after_failure` (conversations/customer_journey.py).
+    "CHANNEL_SWITCH_WINDOW_HOURS": 24,
     # The scheme://host[:port][/prefix] Twilio calls, when a proxy or tunnel sits in front of
     # Django. Twilio signs the URL it called; without this the URL Django sees is used.
     # It replaces Django's view of scheme, host and mount prefix (SCRIPT_NAME): the signed

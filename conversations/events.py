@@ -72,6 +72,9 @@ class ConversationRef:
     business_address: str = ""
     customer_address: str = ""
     external_id: str = ""
+    # An OpenTelemetry trace: a span that names no conversation joins the one another span
+    # of its trace named (key `trace:<id>`).
+    trace_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,4 +116,21 @@ class OutcomeEvent:
     raw_event_id: int | None = None
 
 
-NormalizedEvent = MessageEvent | StatusEvent | AIStepEvent | LifecycleEvent | OutcomeEvent
+@dataclass(frozen=True, kw_only=True)
+class IdentifyEvent:
+    """Who a conversation's customer is (customer.identified): any of a phone number, an
+    e-mail address, the platform's customer id (conversations/ingest_customers.py)."""
+
+    conversation: ConversationRef
+    external_id: str
+    occurred_at: datetime
+    phone: str = ""
+    email: str = ""
+    customer_id: str = ""
+    name: str = ""
+    # The raw event it came from (set by the applier, which applies many at once).
+    raw_event_id: int | None = None
+
+
+NormalizedEvent = (MessageEvent | StatusEvent | AIStepEvent | LifecycleEvent | OutcomeEvent
+                   | IdentifyEvent)

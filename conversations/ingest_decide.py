@@ -32,6 +32,7 @@ from typing import Any
 from .events import (
     AIStepEvent,
     ConversationRef,
+    IdentifyEvent,
     LifecycleEvent,
     MessageEvent,
     NormalizationError,
@@ -39,6 +40,7 @@ from .events import (
     OutcomeEvent,
     StatusEvent,
 )
+from .ingest_customers import CustomerLinker, CustomerPlan, identify_identities
 from .ingest_state import IngestState, email_pair, ref_triple
 from .models import STATUS_RANK, AuthorKind, Channel, DeliveryStatus, Direction
 
@@ -139,6 +141,8 @@ class Plan:
     lifecycle: list[tuple[str, Any]]
     conversations: set[int]  # refs or ids of every conversation the batch touched
     join_after_commit: set[Key]  # reports whose message may be committing concurrently
+    # Customers across channels (ingest_customers): written after the segments.
+    customers: CustomerPlan = field(default_factory=CustomerPlan)
 
 
 @dataclass
@@ -201,6 +205,9 @@ class _Decider:
             for pair, threads in state.email_threads.items()}
         self.segments = [Segment()]
         self.plan = Plan(self.segments, {}, {}, [], [], set(), set())
+        self.customers = CustomerLinker(state.identities, state.conversation_customers,
+                                        self.ref)
+        self.plan.customers = self.customers.plan
         self.position = 0
 
     @property
@@ -226,6 +233,8 @@ class _Decider:
                 self.lifecycle(event)
             elif isinstance(event, OutcomeEvent):
                 self.outcome(event)
+            elif isinstance(event, IdentifyEvent):
+                self.identify(event)
             else:  # pragma: no cover - a new event type without a rule
                 raise TypeError(f"unhandled event {type(event).__name__}")
         for m in self.messages.values():  # new rows are written with their final status
@@ -240,6 +249,7 @@ class _Decider:
                     subject: str = "") -> int:
         ref = self.ref()
         self.segment.threads.append(Thread(ref, channel, business, customer, at, subject))
+        self.customers.thread_opened(ref, channel, customer)
         return ref
 
     def thread(self, triple: tuple[str, str, str], at: datetime) -> int:
@@ -266,13 +276,21 @@ class _Decider:
         """By external id first, else the open thread of the addresses (opened if none;
         named by the external id alone, that id stands for the customer)."""
         key = f"events:{ref.external_id}" if ref.external_id else ""
+        trace = f"trace:{ref.trace_id}" if ref.trace_id else ""
         if key in self.keys:
-            return self.keys[key]
-        if not ref.customer_address and not key:
-            raise NormalizationError("the event names no conversation (external_id or addresses)")
-        conversation = self.thread(ref_triple(ref), at)
-        if key:
-            self.key_add(key, conversation)
+            conversation = self.keys[key]
+        elif not key and trace in self.keys:  # a span of a trace another span placed
+            return self.keys[trace]
+        elif not ref.customer_address and not key:
+            raise NormalizationError(
+                "the event names no conversation (external_id or addresses"
+                + (", nor did another span of its trace yet)" if trace else ")"))
+        else:
+            conversation = self.thread(ref_triple(ref), at)
+            if key:
+                self.key_add(key, conversation)
+        if trace:
+            self.key_add(trace, conversation)
         return conversation
 
     def email_thread(self, event: MessageEvent) -> int:
@@ -332,6 +350,8 @@ class _Decider:
                 self.key_add(f"events:{event.conversation_external_id}", conversation)
             links = event.author_kind == AuthorKind.AI
         self.message_add(event, conversation, key, links)
+        if event.author_kind == AuthorKind.CUSTOMER and event.author_name:
+            self.customers.named(conversation, event.author_name)
 
     def participant(self, conversation: int, event: MessageEvent) -> int:
         key = (conversation, event.author_kind, message_author_id(event))
@@ -484,6 +504,12 @@ class _Decider:
         for key in keys:
             self.key_add(key[:512], conversation)
         return conversation
+
+    def identify(self, event: IdentifyEvent) -> None:
+        conversation = self.resolve(event.conversation, event.occurred_at)
+        self.plan.conversations.add(conversation)
+        self.customers.identify(conversation, identify_identities(
+            phone=event.phone, email=event.email, customer_id=event.customer_id), event.name)
 
     def outcome(self, event: OutcomeEvent) -> None:
         conversation = self.resolve(event.conversation, event.occurred_at)

@@ -24,9 +24,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
-from .events import AIStepEvent, LifecycleEvent, MessageEvent, NormalizedEvent, StatusEvent
+from .events import (
+    AIStepEvent,
+    IdentifyEvent,
+    LifecycleEvent,
+    MessageEvent,
+    NormalizedEvent,
+    StatusEvent,
+)
+from .ingest_customers import address_identity, identify_identities
 from .ingest_state import (
     EmailThread,
     IngestState,
@@ -42,6 +51,7 @@ from .models import (
     Conversation,
     ConversationEvent,
     ConversationKey,
+    CustomerIdentity,
     Message,
     MessageStatusEvent,
     Participant,
@@ -280,6 +290,8 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestSta
             ref = e.conversation
             if ref.external_id:
                 keys.add(f"events:{ref.external_id}")
+            if ref.trace_id:
+                keys.add(f"trace:{ref.trace_id}")
             if isinstance(e, AIStepEvent) and e.message_provider_id:
                 message_keys.add((e.message_provider or "events", e.message_provider_id))
                 if e.message_provider == "email":
@@ -287,7 +299,7 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestSta
             if ref.channel == Channel.EMAIL:
                 if isinstance(e, AIStepEvent):
                     pairs.add(email_pair(ref))
-            else:
+            elif ref.customer_address or ref.external_id:
                 triples.add(ref_triple(ref))
     state = IngestState()
     email_locks(sql, pairs)
@@ -297,6 +309,7 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestSta
         _round_one_portable(sql, state, message_keys, report_keys, keys, triples, pairs)
     conversations = {*state.open_threads.values(), *state.keys.values(),
                      *(t.id for ts in state.email_threads.values() for t in ts)}
+    customers_load(state, events, conversations)
     if not conversations:
         return state
     ids = _columns(((c,) for c in conversations), 1)
@@ -310,3 +323,37 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestSta
     return state
 
 
+
+
+def customers_load(state: IngestState, events: Sequence[NormalizedEvent],
+                   conversations: set[int]) -> None:
+    """The customers of the identities the batch's threads and identify events name; for
+    identify events, the customers of the conversations found (ingest_customers)."""
+    wanted: set[tuple[str, str]] = set()
+    identify = False
+    for e in events:
+        if isinstance(e, MessageEvent):
+            identity = address_identity(e.channel, e.customer_address)
+        elif isinstance(e, IdentifyEvent):
+            identify = True
+            wanted.update(identify_identities(phone=e.phone, email=e.email,
+                                              customer_id=e.customer_id))
+            identity = address_identity(e.conversation.channel, e.conversation.customer_address)
+        elif isinstance(e, StatusEvent):
+            continue
+        else:
+            identity = address_identity(e.conversation.channel, e.conversation.customer_address)
+        if identity is not None:
+            wanted.add(identity)
+    if wanted:
+        by_kind: dict[str, set[str]] = {}
+        for kind, value in wanted:
+            by_kind.setdefault(kind, set()).add(value)
+        query = Q()
+        for kind, values in by_kind.items():
+            query |= Q(kind=kind, value__in=values)
+        state.identities = {(k, v): c for k, v, c in CustomerIdentity.objects.filter(
+            query).values_list("kind", "value", "customer_id")}
+    if identify and conversations:
+        state.conversation_customers = dict(Conversation.objects.filter(
+            pk__in=conversations, customer__isnull=False).values_list("pk", "customer_id"))

@@ -50,6 +50,10 @@ class IngestState:
     reports: dict[tuple[str, str, str], StoredReport] = field(default_factory=dict)
     lifecycle: dict[tuple[int, str], int] = field(default_factory=dict)
     email_threads: dict[tuple[str, str], list[EmailThread]] = field(default_factory=dict)
+    # Customers (ingest_customers): by identity (kind, value); of the conversations an
+    # identify event names.
+    identities: dict[tuple[str, str], int] = field(default_factory=dict)
+    conversation_customers: dict[int, int] = field(default_factory=dict)
 
 
 def ref_triple(ref: ConversationRef) -> Triple:

@@ -32,6 +32,7 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, connection, models
 from django.db.models.base import ModelState
 
+from .customers_write import customers_write
 from .ingest_decide import NewMessage, NewParticipant, Plan, Segment, Thread
 from .models import (
     AIStep,
@@ -87,6 +88,7 @@ class Writer:
         self.lifecycle_ids: dict[tuple[int, str], int] = {}  # (conversation ref, ext) -> id
         self.conversation_of: dict[int, int] = {}  # new message ref -> conversation id
         self.message_rows: dict[int, dict[str, Any]] = {}  # new message ref -> its columns
+        self.customers: set[int] = set()  # customers the batch linked or merged
 
     def id(self, ref: int | None) -> int | None:
         if ref is None or ref > 0:
@@ -100,6 +102,8 @@ class Writer:
             self.advance(sorted((pk, *state) for pk, state in plan.advances.items()))
         if plan.renames:
             self.rename(sorted(plan.renames.items()))
+        if plan.customers:
+            self.customers = customers_write(plan.customers, self.id, self.now)
 
     def segment(self, s: Segment) -> None:
         email = [t for t in s.threads if t.channel == Channel.EMAIL]

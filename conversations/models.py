@@ -61,6 +61,40 @@ STATUS_RANK: dict[str, int] = {
 }
 
 
+class Customer(models.Model):
+    """One person across channels: the conversations whose customer addresses (phone number
+    on SMS and WhatsApp, e-mail address) or identify events name the same identity."""
+
+    display_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.display_name or f"customer #{self.pk}"
+
+
+class CustomerIdentity(models.Model):
+    """A name by which a customer is known: `phone` (E.164), `email` (lower-cased) or
+    `external` (a platform's customer id from an identify event). One customer per name."""
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", "Phone number"
+        EMAIL = "email", "E-mail address"
+        EXTERNAL = "external", "Customer id"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="customer_identity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value}"
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -84,6 +118,9 @@ class Conversation(models.Model):
     # (FLAG_SEVERITY_RANK; 0: none), kept by the flag services, so the inbox sorts by
     # severity through an index.
     open_flag_rank = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # The person behind customer_address across channels (conversations/customers.py).
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="conversations")
 
     class Meta:
         constraints = [
@@ -310,6 +347,10 @@ class Flag(models.Model):
         # Mail From our own support address that the ESP did not authenticate (SPF/DKIM
         # failed or absent): kept, not counted as a human reply; evidence has the verdicts.
         SPOOFED_SENDER = "spoofed_sender", "Sender not authenticated"
+        # The customer of a dropped or stalled handoff came back on another channel within
+        # CHANNEL_SWITCH_WINDOW_HOURS (conversations/customer_journey.py).
+        CHANNEL_SWITCH_AFTER_FAILURE = ("channel_switch_after_failure",
+                                        "Came back on another channel")
 
     class Severity(models.TextChoices):
         INFO = "info", "Info"
@@ -384,6 +425,7 @@ class AIStep(models.Model):
         EXECUTE_TOOL = "execute_tool", "Execute tool"
         RETRIEVAL = "retrieval", "Retrieval"
         INVOKE_AGENT = "invoke_agent", "Invoke agent"
+        EMBEDDINGS = "embeddings", "Embeddings"
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="ai_steps"
@@ -425,6 +467,16 @@ class AIStep(models.Model):
     raw_event = models.ForeignKey(
         RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_steps"
     )
+    # OpenTelemetry ids (hex) of the span the step came from: the replay draws the tree.
+    trace_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    span_id = models.CharField(max_length=32, blank=True, default="")
+    parent_span_id = models.CharField(max_length=32, blank=True, default="")
+    # From a span: its name, the messages it was given and produced (gen_ai.input.messages,
+    # gen_ai.output.messages, OpenInference llm.*_messages), the error it ended with.
+    span_name = models.CharField(max_length=255, blank=True, default="", db_default="")
+    input_messages = models.JSONField(null=True, blank=True)
+    output_messages = models.JSONField(null=True, blank=True)
+    error_type = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from django.db.models import Q
 
+from .customer_journey import channel_switch_check
 from .dashboard_marks import dashboard_days_collected, dashboard_days_mark
 from .events import MessageEvent, NormalizationError, NormalizedEvent
 from .flags import conversations_flag_rank_refresh, flag_raise, flag_set_status
@@ -27,7 +28,8 @@ from .statuses import (
 )
 
 __all__ = [
-    "conversation_key_add", "conversations_flag_rank_refresh", "dashboard_days_mark",
+    "channel_switch_check", "conversation_key_add", "conversations_flag_rank_refresh",
+    "dashboard_days_mark",
     "events_apply", "flag_raise", "flag_set_status", "message_record",
     "message_statuses_join", "message_statuses_join_many", "message_statuses_reconcile",
     "normalizer_get", "normalizer_register",
@@ -94,6 +96,9 @@ def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> 
         journey_recorded.send(sender=Message, messages=fresh,
                               conversation_events=result.conversation_events,
                               events_known=result.conversation_events_known)
+    # After the machine raised its flags: a customer back on another channel after a
+    # failed handoff (customer_journey; it compares all of the customer's conversations).
+    channel_switch_check(conversation_ids=result.conversation_ids)
     dashboard_days_mark(conversation_ids=result.conversation_ids, moved_by=result.messages)
 
 

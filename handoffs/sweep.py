@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from conversations.conf import auditor_settings
 from conversations.models import FLAG_SEVERITY_RANK, Conversation, Flag
-from conversations.services import conversations_flag_rank_refresh
+from conversations.services import channel_switch_check, conversations_flag_rank_refresh
 from conversations.sql import Statements
 
 from .business_time import business_seconds
@@ -400,6 +400,8 @@ def _batch_apply(state: SweepState, kind: str) -> SweepPlan:
         try:
             with transaction.atomic():
                 _plan_write(plan, state.now)
+                # A stall or drop found by time alone: did the customer come back elsewhere?
+                channel_switch_check(conversation_ids=plan.conversations)
             return plan
         except IntegrityError:
             if attempt == 2:

@@ -19,6 +19,8 @@ from conversations.models import (
     AIStep,
     Conversation,
     ConversationEvent,
+    Customer,
+    CustomerIdentity,
     Flag,
     Message,
     MessageStatusEvent,
@@ -112,6 +114,20 @@ def planted(client, settings):
         tool_error="timeout", retrieved_documents=[{"id": "d1", "title": "t", "source": "s",
                                                      "score": 0.4}],
         guardrails=[{"name": "g", "passed": False}])
+    # A turn traced over OTLP (the replay's span tree) and a customer across channels.
+    for n, parent in ((1, ""), (2, "0000000000000001")):
+        AIStep.objects.create(
+            conversation=conversation, external_id=f"otlp-pii-{n}", occurred_at=at,
+            operation="chat", trace_id="ab" * 16, span_id=f"{n:016x}", parent_span_id=parent,
+            latency_ms=100 * n, span_name="chat", system_prompt="be kind",
+            input_messages=[{"role": "user", "content": "hi"}],
+            output_messages=[{"role": "assistant", "content": "hello"}],
+            tool_error="boom", error_type="Timeout")
+    person = Customer.objects.create(display_name="Zoe", created_at=at)
+    CustomerIdentity.objects.create(customer=person, kind="email", value="zoe@x.test",
+                                    created_at=at)
+    Conversation.objects.filter(pk__in=Conversation.objects.values("pk")[:2]).update(
+        customer=person)
     ConversationEvent.objects.create(conversation=conversation, external_id="ev-pii",
                                      type="handoff.requested", occurred_at=at,
                                      data={"reason": "asked"})
@@ -177,6 +193,7 @@ def test_a_viewer_finds_no_planted_pii_on_any_page_api_object_or_csv(planted):
     for c in Conversation.objects.all():
         pages += [f"/conversations/{c.pk}/", f"/conversations/{c.pk}/raw/"]
     pages += [f"/qa/queues/{q.pk}/edit/" for q in ReviewQueue.objects.all()]
+    pages += ["/customers/", *(f"/customers/{c.pk}/" for c in Customer.objects.all())]
     urls = pages + api_urls(viewer)
     assert len(urls) > 30
     for url in urls:

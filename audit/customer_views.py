@@ -1,0 +1,34 @@
+"""The customer pages: the list with the journey metric, and one customer's timeline."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from conversations.customer_journey import FLAG_SENTENCES
+from conversations.models import Customer
+
+from .customer_selectors import channel_switch_metric, customer_timeline, customers_list
+from .roles import VIEW
+from .views import _viewer, requires
+
+
+@require_GET
+@requires(VIEW)
+def customers(request: HttpRequest) -> HttpResponse:
+    return render(request, "audit/customers.html", {
+        "customers": customers_list(), "metric": channel_switch_metric(),
+        **_viewer(request)})
+
+
+@require_GET
+@requires(VIEW)
+def customer(request: HttpRequest, customer_id: int) -> HttpResponse:
+    person = get_object_or_404(Customer, pk=customer_id)
+    timeline = customer_timeline(customer=person)
+    for _, kind, row in timeline.entries:
+        if kind == "flag":
+            explain = FLAG_SENTENCES.get(row.kind)
+            row.sentence = explain(row.evidence) if explain else row.get_kind_display()
+    return render(request, "audit/customer.html", {
+        "person": person, "timeline": timeline,
+        "identities": person.identities.order_by("kind", "value"), **_viewer(request)})
