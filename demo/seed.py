@@ -5,8 +5,8 @@ their replay demo/replay.py.
 Two generators:
 
 - Hand-written support journeys (`demo.journeys.SCENARIOS`) replayed through the real ingest
-  path: each customer message and status callback is the form body Twilio would POST, stored as a raw
-  event and normalized by the registered Twilio normalizer; AI and human replies go through
+  path: each customer message and status callback is the form body Twilio would POST, stored as a
+  raw event and normalized by the registered Twilio normalizer; AI and human replies go through
   `message_record`, the way the agent platform will report them. SIDs are derived from the
   scenario key and the message's position, so replaying a journey is a no-op (dedupe).
 - A bulk writer (`demo.bulk.demo_bulk_seed`) for benchmarks: synthetic conversations
