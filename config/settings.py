@@ -7,10 +7,12 @@ no server. `DATABASE_URL` and `CELERY_BROKER_URL` switch to PostgreSQL and Redis
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -57,6 +59,48 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY") or PUBLIC_BASE_URL.startswith("https://")
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
 SECURE_CONTENT_TYPE_NOSNIFF = True  # X-Content-Type-Options: nosniff
 SECURE_REFERRER_POLICY = "same-origin"
+# How many proxies in front append the client's address to X-Forwarded-For (one by default
+# behind DJANGO_BEHIND_TLS_PROXY, else none: the header is then never read). Sign-in
+# throttling counts failures per address (config/proxy.py).
+TRUSTED_PROXY_COUNT = int(os.environ.get(
+    "DJANGO_TRUSTED_PROXY_COUNT", "1" if env_bool("DJANGO_BEHIND_TLS_PROXY") else "0"))
+
+# Content-Security-Policy on every answer (django-csp). Scripts only from our own static
+# files; styles from our static files and from <style> elements carrying the request's
+# nonce; no inline script, no event-handler attribute, no style="" attribute. SVG charts
+# are drawn inline with presentation attributes (fill=, width=), which CSP does not govern.
+# The API's Swagger UI and Redoc pages relax style-src only (audit/api/views.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Sign-in throttling (django-axes), on the site's sign-in and the admin's alike: after
+# DJANGO_LOGIN_FAILURE_LIMIT failed sign-ins for one username from one address, that pair
+# is refused (429, registration/locked_out.html) for DJANGO_LOGIN_COOLOFF_MINUTES, even
+# with the right password; each further try restarts the wait. A success clears the count;
+# `manage.py axes_reset_username NAME` (or the admin's Access attempts) lets someone in now.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("DJANGO_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("DJANGO_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "config.proxy.client_ip"
 SESSION_COOKIE_HTTPONLY = True
 # Sessions: two weeks for everyone else, STAFF_SESSION_SECONDS for staff (audit.apps).
 # Password reset needs a way to send mail: its pages exist only when one is configured.
@@ -86,6 +130,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Security: Content-Security-Policy (django-csp), sign-in throttling (django-axes).
+    "csp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +144,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 try:  # whitenoise comes with the `server` extra; the plugin itself does not need it
     import whitenoise  # noqa: F401
