@@ -249,6 +249,12 @@ HANDOFF_AUDITOR = {
     "EMAIL_THREAD_WINDOW_HOURS": int(
         os.environ.get("HANDOFF_AUDITOR_EMAIL_THREAD_WINDOW_HOURS", "72")
     ),
+    # Each e-mail ESP's own basic-auth secret: ANYMAIL_WEBHOOK_SECRET_<ESP>, e.g.
+    # ANYMAIL_WEBHOOK_SECRET_POSTMARK="anymail:pw1" (comma-separated for rotation).
+    "EMAIL_WEBHOOK_SECRETS": {
+        name.removeprefix("ANYMAIL_WEBHOOK_SECRET_").lower(): env_list(name)
+        for name in sorted(os.environ) if name.startswith("ANYMAIL_WEBHOOK_SECRET_")
+    },
     "RETENTION_DAYS": (
         int(os.environ["HANDOFF_AUDITOR_RETENTION_DAYS"])
         if os.environ.get("HANDOFF_AUDITOR_RETENTION_DAYS") else None
@@ -257,8 +263,9 @@ HANDOFF_AUDITOR = {
 
 # Inbound e-mail through django-anymail (/hooks/email/<esp>/inbound/). Only secrets that are
 # set are passed on: an empty Mailgun signing key would verify signatures anyone can make.
-# Postmark and SendGrid are secured by basic auth: WEBHOOK_SECRET is "user:password" (or
-# several, comma-separated, for rotation).
+# Postmark and SendGrid are secured by basic auth: give each ESP its own secret
+# (ANYMAIL_WEBHOOK_SECRET_<ESP> above); WEBHOOK_SECRET, "user:password" (or several,
+# comma-separated, for rotation), is the older shared one that opens every ESP's routes.
 ANYMAIL = {
     name: value
     for name, value in {
