@@ -307,6 +307,7 @@ SCHEMA_SETTINGS = {
         "ConversationStatusEnum": Conversation.Status.choices,
         "DeliveryStatusEnum": DeliveryStatus.choices,
         "FlagStatusEnum": Flag.Status.choices,
+        "FlagKindEnum": Flag.Kind.choices,
         "WaitKindEnum": Wait.Kind.choices,
         "ScoreSourceEnum": Score.Source.choices,
         "JourneyKindEnum": [(k, k) for k in s.JOURNEY_KINDS],
