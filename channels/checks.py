@@ -5,6 +5,7 @@ import base64
 import binascii
 from typing import Any
 
+from anymail.utils import get_anymail_setting
 from django.core.checks import Tags, Warning, register
 
 from conversations.conf import auditor_settings
@@ -48,6 +49,14 @@ def plugin_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Warnin
             f"HANDOFF_AUDITOR['PUBLIC_BASE_URL'] is {base!r}: webhooks (signatures, message "
             "bodies) and sign-ins would travel unencrypted.",
             hint="Serve over TLS and give the https:// URL.", id="handoff_auditor.W004"))
+    shared = get_anymail_setting("webhook_secret", default=[])
+    if shared:
+        out.append(Warning(
+            "ANYMAIL['WEBHOOK_SECRET'] is one basic-auth secret for every e-mail ESP's "
+            "routes: whoever holds one ESP's credentials can post as any other.",
+            hint="Give each ESP its own: ANYMAIL_WEBHOOK_SECRET_<ESP> (HANDOFF_AUDITOR"
+                 "['EMAIL_WEBHOOK_SECRETS']), then unset ANYMAIL_WEBHOOK_SECRET.",
+            id="handoff_auditor.W006"))
     if auditor_settings.API_DOCS_PUBLIC:
         out.append(Warning(
             "HANDOFF_AUDITOR['API_DOCS_PUBLIC'] is on: anyone can read the API's schema.",

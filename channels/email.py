@@ -534,6 +534,40 @@ def _needs_basic_auth(view_class: type) -> bool:
     return issubclass(view_class, AnymailBasicAuthMixin) and view_class.warn_if_no_basic_auth
 
 
+# --- basic auth per ESP route -----------------------------------------------------------
+#
+# Anymail reads one WEBHOOK_SECRET for every ESP's routes, so the credentials given to one
+# ESP would open every other ESP's routes too (a Postmark secret could post as SendGrid).
+# Each route's view here takes its ESP's own credentials from EMAIL_WEBHOOK_SECRETS (passed
+# to anymail's view as its `webhook_secret`), and only ESPs without their own fall back to
+# the shared one.
+
+_ROUTE_ESP = re.compile(r"^\^?([a-z0-9_]+)/")
+
+
+def route_secrets(esp: str) -> list[str]:
+    """The basic-auth credentials a route of `esp` (its URL segment) accepts."""
+    own = auditor_settings.EMAIL_WEBHOOK_SECRETS.get(esp)
+    if own:
+        return own
+    shared = get_anymail_setting("webhook_secret", default=[])
+    return [shared] if isinstance(shared, str) and shared else list(shared or [])
+
+
+def _per_esp(view_class: type, esp: str) -> type:
+    """`view_class` taking the basic auth of `esp` alone."""
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        secrets = route_secrets(esp)
+        if secrets:
+            kwargs["webhook_secret"] = secrets  # anymail reads it from its init kwargs first
+        view_class.__init__(self, **kwargs)
+
+    return type(view_class.__name__, (view_class,), {
+        "__init__": __init__, "route_esp": esp, "__module__": __name__,
+        "__doc__": f"{view_class.__doc__ or ''} Basic auth: the {esp} route's own secret."})
+
+
 def guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Anymail's view, with its refusals as our JSON 4xx and never a 500.
 
@@ -545,9 +579,12 @@ def guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "POST" and view_class and _needs_basic_auth(view_class):
-            if not get_anymail_setting("webhook_secret", default=None):
+            esp = getattr(view_class, "route_esp", "")
+            if not route_secrets(esp):
                 return _refuse(403, "not_configured",
-                               "no webhook secret is configured (ANYMAIL_WEBHOOK_SECRET)")
+                               f"no webhook secret is configured for {esp or 'this ESP'} "
+                               "(HANDOFF_AUDITOR['EMAIL_WEBHOOK_SECRETS'] or "
+                               "ANYMAIL_WEBHOOK_SECRET)")
         try:
             return view(request, *args, **kwargs)
         except AnymailWebhookValidationFailure as exc:
@@ -581,13 +618,21 @@ def guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapped
 
 
-def _view(callback: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Anymail's view for a URL, or ours where we add a check (Mailgun's timestamp)."""
-    ours = MAILGUN_VIEWS.get(getattr(callback, "view_class", None))
-    return ours.as_view() if ours else callback
+def _view(pattern: URLPattern) -> Callable[..., HttpResponse]:
+    """Anymail's view for a URL, taking only its ESP's basic auth, with our checks added
+    where we add one (Mailgun's timestamp)."""
+    callback = pattern.callback
+    view_class = getattr(callback, "view_class", None)
+    if view_class is None:
+        return callback
+    view_class = MAILGUN_VIEWS.get(view_class, view_class)
+    match = _ROUTE_ESP.match(str(pattern.pattern))
+    if match and issubclass(view_class, AnymailBasicAuthMixin):
+        view_class = _per_esp(view_class, match.group(1))
+    return view_class.as_view()
 
 
 urlpatterns = [
-    URLPattern(p.pattern, guarded(_view(p.callback)), p.default_args, p.name)
+    URLPattern(p.pattern, guarded(_view(p)), p.default_args, p.name)
     for p in anymail_urls.urlpatterns
 ]

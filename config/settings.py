@@ -7,10 +7,12 @@ no server. `DATABASE_URL` and `CELERY_BROKER_URL` switch to PostgreSQL and Redis
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,8 +57,54 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY") or PUBLIC_BASE_URL.startswith("https://")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
+    # Every subdomain over TLS too, and the browsers' preload list: the operator's call
+    # (Django's check --deploy notes both, security.W005 and W021, until they are on).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD")
 SECURE_CONTENT_TYPE_NOSNIFF = True  # X-Content-Type-Options: nosniff
 SECURE_REFERRER_POLICY = "same-origin"
+# How many proxies in front append the client's address to X-Forwarded-For (one by default
+# behind DJANGO_BEHIND_TLS_PROXY, else none: the header is then never read). Sign-in
+# throttling counts failures per address (config/proxy.py).
+TRUSTED_PROXY_COUNT = int(os.environ.get(
+    "DJANGO_TRUSTED_PROXY_COUNT", "1" if env_bool("DJANGO_BEHIND_TLS_PROXY") else "0"))
+
+# Content-Security-Policy on every answer (django-csp). Scripts only from our own static
+# files; styles from our static files and from <style> elements carrying the request's
+# nonce; no inline script, no event-handler attribute, no style="" attribute. SVG charts
+# are drawn inline with presentation attributes (fill=, width=), which CSP does not govern.
+# The API's Swagger UI and Redoc pages relax style-src only (audit/api/views.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Sign-in throttling (django-axes), on the site's sign-in and the admin's alike: after
+# DJANGO_LOGIN_FAILURE_LIMIT failed sign-ins for one username from one address, that pair
+# is refused (429, registration/locked_out.html) for DJANGO_LOGIN_COOLOFF_MINUTES, even
+# with the right password; each further try restarts the wait. A success clears the count;
+# `manage.py axes_reset_username NAME` (or the admin's Access attempts) lets someone in now.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("DJANGO_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("DJANGO_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "config.proxy.client_ip"
 SESSION_COOKIE_HTTPONLY = True
 # Sessions: two weeks for everyone else, STAFF_SESSION_SECONDS for staff (audit.apps).
 # Password reset needs a way to send mail: its pages exist only when one is configured.
@@ -86,6 +134,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Security: Content-Security-Policy (django-csp), sign-in throttling (django-axes).
+    "csp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +148,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 try:  # whitenoise comes with the `server` extra; the plugin itself does not need it
     import whitenoise  # noqa: F401
@@ -199,6 +253,12 @@ HANDOFF_AUDITOR = {
     "EMAIL_THREAD_WINDOW_HOURS": int(
         os.environ.get("HANDOFF_AUDITOR_EMAIL_THREAD_WINDOW_HOURS", "72")
     ),
+    # Each e-mail ESP's own basic-auth secret: ANYMAIL_WEBHOOK_SECRET_<ESP>, e.g.
+    # ANYMAIL_WEBHOOK_SECRET_POSTMARK="anymail:pw1" (comma-separated for rotation).
+    "EMAIL_WEBHOOK_SECRETS": {
+        name.removeprefix("ANYMAIL_WEBHOOK_SECRET_").lower(): env_list(name)
+        for name in sorted(os.environ) if name.startswith("ANYMAIL_WEBHOOK_SECRET_")
+    },
     "RETENTION_DAYS": (
         int(os.environ["HANDOFF_AUDITOR_RETENTION_DAYS"])
         if os.environ.get("HANDOFF_AUDITOR_RETENTION_DAYS") else None
@@ -207,8 +267,9 @@ HANDOFF_AUDITOR = {
 
 # Inbound e-mail through django-anymail (/hooks/email/<esp>/inbound/). Only secrets that are
 # set are passed on: an empty Mailgun signing key would verify signatures anyone can make.
-# Postmark and SendGrid are secured by basic auth: WEBHOOK_SECRET is "user:password" (or
-# several, comma-separated, for rotation).
+# Postmark and SendGrid are secured by basic auth: give each ESP its own secret
+# (ANYMAIL_WEBHOOK_SECRET_<ESP> above); WEBHOOK_SECRET, "user:password" (or several,
+# comma-separated, for rotation), is the older shared one that opens every ESP's routes.
 ANYMAIL = {
     name: value
     for name, value in {
@@ -234,6 +295,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # drf-spectacular's `check --deploy` step builds a schema of every URL with these
+    # global settings, not the API's own (audit.api.views.SCHEMA_SETTINGS: its enum names),
+    # and warns about names the served schema does not have. tests/audit/test_api_schema.py
+    # validates the schema the API actually serves.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 LOGGING = {

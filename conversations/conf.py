@@ -50,6 +50,12 @@ DEFAULTS: dict[str, Any] = {
     # with a `spoofed_sender` flag. True: a relay that sends no verdicts at all is trusted
     # (a failing verdict is still suspect). For a relay you run yourself, not a public ESP.
     "EMAIL_TRUST_RELAY_WITHOUT_VERDICTS": False,
+    # Basic-auth credentials ("user:password", several for rotation) per ESP route of the
+    # e-mail webhooks, keyed by the route's ESP as in its URL (/hooks/email/<esp>/...):
+    # {"postmark": ["anymail:pw1"], "sendgrid": ["anymail:pw2"]}. An ESP listed here takes
+    # only its own; one not listed takes ANYMAIL["WEBHOOK_SECRET"], which is shared by every
+    # such route (so it opens all of them: give each ESP its own).
+    "EMAIL_WEBHOOK_SECRETS": {},
     # --- the applier (conversations/applier.py; README, "How events are applied") ---
     # Webhooks only store raw events; the applier applies them. After a webhook commits it
     # wakes the applier: "task" queues `conversations.tasks.apply_raw_events` on Celery (at
@@ -192,7 +198,13 @@ def _address_list(value: str | list[str] | tuple[str, ...]) -> list[str]:
     return [item.lower() for item in _token_list(value)]
 
 
+def _secrets_per_esp(value: dict[str, Any]) -> dict[str, list[str]]:
+    cleaned = {str(esp).strip().lower(): _token_list(secrets) for esp, secrets in value.items()}
+    return {esp: secrets for esp, secrets in cleaned.items() if secrets}
+
+
 _CLEAN = {
+    "EMAIL_WEBHOOK_SECRETS": _secrets_per_esp,
     "TWILIO_AUTH_TOKENS": _token_list,
     "EVENTS_SECRETS": _token_list,
     "EMAIL_ADDRESSES": _address_list,

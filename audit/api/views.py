@@ -7,9 +7,12 @@ and one per kind of detail."""
 from datetime import timedelta
 from typing import Any
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.db import InterfaceError, OperationalError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
@@ -18,7 +21,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
-    SpectacularSwaggerView,
+    SpectacularSwaggerSplitView,
     _get_sidecar_url,
 )
 from rest_framework import generics, serializers
@@ -304,6 +307,7 @@ SCHEMA_SETTINGS = {
         "ConversationStatusEnum": Conversation.Status.choices,
         "DeliveryStatusEnum": DeliveryStatus.choices,
         "FlagStatusEnum": Flag.Status.choices,
+        "FlagKindEnum": Flag.Kind.choices,
         "WaitKindEnum": Wait.Kind.choices,
         "ScoreSourceEnum": Score.Source.choices,
         "JourneyKindEnum": [(k, k) for k in s.JOURNEY_KINDS],
@@ -325,6 +329,13 @@ class _Docs:
     permission_classes = [DocsAccess]
 
 
+# Swagger UI and Redoc style their widgets with <style> elements and style="" attributes
+# they write at run time: on these two pages only, the Content-Security-Policy (django-csp,
+# config/settings.py) allows inline styles. Scripts stay our own static files (the Swagger
+# UI's start script is served by the view itself, ?script).
+DOCS_STYLE_SRC = {"style-src": [SELF, UNSAFE_INLINE]}
+
+
 class SchemaView(_Docs, SpectacularAPIView):
     custom_settings = SCHEMA_SETTINGS
     generator_class = ApiSchemaGenerator
@@ -332,7 +343,8 @@ class SchemaView(_Docs, SpectacularAPIView):
 
 # Whatever a host's SPECTACULAR_SETTINGS say, the docs' scripts come from the
 # drf_spectacular_sidecar app's static files (many customers' networks have no internet).
-class SwaggerView(_Docs, SpectacularSwaggerView):
+@method_decorator(csp_replace(DOCS_STYLE_SRC), name="dispatch")
+class SwaggerView(_Docs, SpectacularSwaggerSplitView):
     title = SCHEMA_SETTINGS["TITLE"]
 
     @staticmethod
@@ -344,6 +356,7 @@ class SwaggerView(_Docs, SpectacularSwaggerView):
         return _get_sidecar_url("swagger-ui-dist/favicon-32x32.png")
 
 
+@method_decorator(csp_replace(DOCS_STYLE_SRC), name="dispatch")
 class RedocView(_Docs, SpectacularRedocView):
     title = SCHEMA_SETTINGS["TITLE"]
     template_name = "audit/api/redoc.html"

@@ -1,10 +1,13 @@
 """Template filters for the audit pages: masking per role and friendly durations."""
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
 from audit.masking import mask_address, mask_text
 
@@ -21,6 +24,13 @@ def customer(address: str, can_see_pii: bool) -> str:
 def pii(text: str, can_see_pii: bool) -> str:
     """Free text with PII masked unless the viewer may see it."""
     return text if can_see_pii else mask_text(text or "")
+
+
+@register.filter
+def in_words(span: timedelta) -> str:
+    """A timedelta as people say it: "15 minutes", "1 hour, 30 minutes"."""
+    now = timezone.now()
+    return timesince(now - span, now)
 
 
 @register.filter

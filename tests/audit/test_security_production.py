@@ -130,3 +130,13 @@ def test_make_run_keeps_a_changed_demo_password(monkeypatch):
     demo.save()
     call_command("ensure_demo_user", stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert User.objects.get(username="demo").check_password("changed-and-long-enough")
+
+
+def test_check_deploy_is_silent_with_every_production_choice_made(tmp_path):
+    # Beyond our own warnings: nothing at all once the operator has opted into HSTS for the
+    # whole domain and the e-mail ESPs have their own secrets (no shared one).
+    out = run(["manage.py", "check", "--deploy"], HANDOFF_AUDITOR_DATA_DIR=str(tmp_path),
+              **PRODUCTION, DJANGO_HSTS_INCLUDE_SUBDOMAINS="1", DJANGO_HSTS_PRELOAD="1",
+              ANYMAIL_WEBHOOK_SECRET_POSTMARK="anymail:postmark-own-secret")
+    assert out.returncode == 0, out.stderr
+    assert "System check identified no issues" in out.stdout, out.stdout + out.stderr
