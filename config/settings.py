@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
     "channels.apps.ChannelsConfig",
     "handoffs",
     "scoring",
+    "alerts",
     "audit",
     # Demo data (`seed_demo`, `ensure_demo_user`): this host project's only, never a plugin's.
     "demo",
@@ -270,4 +272,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.refresh_dashboard_rollups",
         "schedule": float(os.environ.get("HANDOFF_AUDITOR_ROLLUP_SECONDS", "60")),
     },
+    # Alerts (docs/alerts.md): every rule each minute, flag rules every 15 s, the outbox
+    # sweep (retries due, quiet hours over, a killed worker's deliveries), digests.
+    "alerts-evaluate": {"task": "alerts.tasks.evaluate_alert_rules", "schedule": 60.0},
+    "alerts-flags": {"task": "alerts.tasks.evaluate_flag_rules", "schedule": 15.0},
+    "alerts-deliveries-due": {"task": "alerts.tasks.send_due_deliveries", "schedule": 15.0},
+    "alerts-digest-hourly": {"task": "alerts.tasks.send_digests", "args": ["hourly"],
+                             "schedule": crontab(minute=0)},
+    "alerts-digest-daily": {"task": "alerts.tasks.send_digests", "args": ["daily"],
+                            "schedule": crontab(minute=0, hour=0)},
 }
