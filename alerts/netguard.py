@@ -19,9 +19,10 @@ def _address_refused(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    for test, words in ((ip.is_loopback, "a loopback"), (ip.is_link_local, "a link-local"),
+    for test, words in ((ip.is_unspecified, "an unspecified"), (ip.is_loopback, "a loopback"),
+                        (ip.is_link_local, "a link-local"),
                         (ip.is_private, "a private"), (ip.is_multicast, "a multicast"),
-                        (ip.is_reserved, "a reserved"), (ip.is_unspecified, "an unspecified")):
+                        (ip.is_reserved, "a reserved")):
         if test:
             return words
     return None

@@ -106,7 +106,7 @@ def test_metric_rule_needs_the_minimum_sample_and_resolves(hook):
         handoff(at=now - timedelta(minutes=5), dropped=i < 2)
     alerts_evaluate(now=now)
     assert not firing(rule)
-    for i in range(9):
+    for _ in range(9):
         handoff(at=now - timedelta(minutes=10), dropped=False)
     handoff(at=now - timedelta(minutes=40), dropped=True)  # outside the window
     alerts_evaluate(now=now)
