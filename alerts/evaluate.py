@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from .lifecycle import alert_fire, alerts_resolve_others
-from .metrics import METRICS, Sample, metric_format, metric_read
+from .metrics import METRICS, Sample, first_upper, metric_format, metric_read
 from .models import Rule
 from .releases import release_rule_evaluate
 from .stats import robust_z
@@ -52,9 +52,9 @@ def metric_rule_evaluate(rule: Rule, *, now: datetime) -> None:
         firing.add(key)
         alert_fire(
             rule=rule, group_key=key, at=now, repeat=False,
-            title=f"{metric.label.capitalize()}{_group_words(rule, key)} "
+            title=f"{first_upper(metric.label)}{_group_words(rule, key)} "
                   f"{rule.comparison} {metric_format(rule.metric, rule.threshold)}",
-            summary=(f"{metric.label.capitalize()}{_group_words(rule, key)} was "
+            summary=(f"{first_upper(metric.label)}{_group_words(rule, key)} was "
                      f"{metric_format(rule.metric, sample.value)} over the last "
                      f"{_window_words(rule.window_minutes)} ({sample.sample} in the sample), "
                      f"{rule.comparison} the limit of "
@@ -118,7 +118,7 @@ def anomaly_rule_evaluate(rule: Rule, *, now: datetime) -> None:
         alert_fire(
             rule=rule, group_key=key, at=now, repeat=False,
             title=f"Unusual {metric.label}{_group_words(rule, key)}",
-            summary=(f"{metric.label.capitalize()}{_group_words(rule, key)} was "
+            summary=(f"{first_upper(metric.label)}{_group_words(rule, key)} was "
                      f"{metric_format(rule.metric, sample.value)} over the last "
                      f"{_window_words(rule.window_minutes)}"
                      + (f", {times} what is usual" if times else "")

@@ -230,3 +230,8 @@ def metric_format(name: str, value: float) -> str:
     if metric.additive:
         return f"{value:.0f}"
     return f"{value:.1f}{metric.unit}"
+
+
+def first_upper(text: str) -> str:
+    """"SLA met" stays "SLA met" (str.capitalize would write "Sla met")."""
+    return text[:1].upper() + text[1:]

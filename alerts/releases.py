@@ -14,6 +14,7 @@ from handoffs.models import Handoff
 from scoring.models import Score
 
 from .lifecycle import alert_fire, alerts_resolve_others
+from .metrics import first_upper
 from .models import Rule
 from .stats import Comparison, mann_whitney, two_proportions
 
@@ -115,7 +116,7 @@ def release_rule_evaluate(rule: Rule, *, now: datetime) -> None:
                 keep.add(key)
                 alert_fire(
                     rule=rule, group_key=key, at=now, repeat=False,
-                    title=f"{RELEASE_METRICS[rule.metric][2].capitalize()} worse after "
+                    title=f"{first_upper(RELEASE_METRICS[rule.metric][2])} worse after "
                           f"{release.newer}",
                     summary=release_sentence(rule.metric, release, cmp, len(before), len(after)),
                     value=cmp.after, threshold=cmp.before, sample=len(after),

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conversations.models import Flag
 
-from .metrics import METRICS
+from .metrics import METRICS, first_upper
 from .models import Destination, Rule, RuleVersion
 from .releases import RELEASE_METRICS
 
@@ -83,3 +83,36 @@ def rule_save(*, rule: Rule | None = None, data: dict[str, Any], by: str,
         RuleVersion.objects.create(rule=rule, version=rule.version, changed_by=by,
                                    changed_at=timezone.now(), fields=after, changes=changes)
     return rule
+
+
+def rule_sentence(rule: Rule) -> str:
+    """What the rule watches, in words (rules list, API)."""
+    per = {"channel": " per channel", "queue": " per queue", "model": " per AI model",
+           "prompt_version": " per prompt version", "kind": " per flag kind",
+           "brand": " per brand", "conversation": " per conversation"}.get(rule.group_by, "")
+    if rule.kind == Rule.Kind.FLAG:
+        kinds = (", ".join(Flag.Kind(k).label.lower() for k in rule.flag_kinds
+                           if k in Flag.Kind.values) or "any") + " flag"
+        where = "".join(f" {word} {', '.join(values)}" for word, values in (
+            ("on", rule.channels), ("in queue", rule.queues), ("for brand", rule.brands))
+            if values)
+        wait = (f", still open after {rule.open_minutes} min" if rule.open_minutes else "")
+        return (f"A new {kinds} ({rule.get_min_severity_display().lower()} or worse){where}"
+                f"{wait}; one alert{per or ' for the rule'}.")
+    metric = METRICS.get(rule.metric)
+    label = metric.label if metric else rule.metric
+    window = (f"{rule.window_minutes // 60} h" if rule.window_minutes % 60 == 0
+              else f"{rule.window_minutes} min")
+    sample = f"at least {rule.min_sample} in the sample"
+    if rule.kind == Rule.Kind.METRIC:
+        return (f"{first_upper(label)} over {window} {rule.comparison} {rule.threshold:g}"
+                f"{metric.unit.strip() if metric and metric.unit == '%' else ''}"
+                f"{per} ({sample}).")
+    if rule.kind == Rule.Kind.ANOMALY:
+        direction = "higher" if rule.comparison == Rule.Comparison.ABOVE else "lower"
+        return (f"{first_upper(label)} over {window} much {direction} than usual for that "
+                f"hour of the week (robust z ≥ {rule.anomaly_z:g}, {rule.min_history_weeks}+ "
+                f"weeks of history, {sample}){per}.")
+    what = "AI model" if rule.group_by == "model" else "prompt version"
+    return (f"A new {what} against the previous one on {label} over {window} "
+            f"(significance {rule.alpha:g}, {rule.min_sample}+ conversations each).")

@@ -11,6 +11,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/raw/", views.raw_events, name="raw_events"),
     path("flags/<int:flag_id>/status/", views.flag_status, name="flag_status"),
     path("api/", include("audit.api.urls")),
+    path("alerts/", include("audit.alerts_urls")),
     path("dashboards/", dashboards.dashboards, name="dashboards"),
     path("export.csv", dashboards.export_csv, name="export_csv"),
     path("conversations/<int:conversation_id>/review/", qa_views.review_save,

@@ -6,9 +6,16 @@ from typing import Any
 from django import template
 from django.utils.html import format_html, format_html_join
 
+from alerts.selectors import alerts_needing_attention
 from audit.masking import mask_address, mask_text
 
 register = template.Library()
+
+
+@register.simple_tag
+def alerts_attention() -> int:
+    """The header's count: alerts firing that no one has acknowledged, muted or snoozed."""
+    return alerts_needing_attention().count()
 
 
 @register.filter

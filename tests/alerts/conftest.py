@@ -16,6 +16,7 @@ from alerts.rules import rule_save
 from conversations.models import Conversation, Flag
 from conversations.services import flag_raise
 from handoffs.models import Handoff
+from tests.support.roles import as_role  # noqa: F401 (a fixture)
 
 _n = itertools.count(1)
 
