@@ -3,12 +3,16 @@
 Events v2) and a real SMTP server; retries after 500s and timeouts with backoff, the dead
 letter, quiet hours, SSRF refusals, and the send-test button's service."""
 
+import json
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
+import jsonschema
 import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+import alerts
 from alerts.delivery import (
     backoff_seconds,
     deliveries_due,
@@ -54,6 +58,9 @@ def test_signed_webhook_is_verified_by_the_receiver(receiver, local_destinations
     delivery = Delivery.objects.get()
     assert headers["webhook-id"] == delivery.key == headers["idempotency-key"]
     assert delivery.status == "sent" and delivery.attempts == 1
+    schema = json.loads((Path(alerts.__file__).parent / "schemas"
+                         / "alert-webhook.schema.json").read_text())
+    jsonschema.validate(payload, schema)  # the published schema describes what is sent
     with pytest.raises(Exception):  # noqa: B017 — a receiver with another secret refuses it
         Webhook("whsec_" + "B" * 32).verify(request["body"], headers)
 
