@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # The address alert e-mails come from (else DEFAULT_FROM_EMAIL).
     "ALERTS_FROM_EMAIL": "",
     "ALERTS_PAGERDUTY_URL": "https://events.pagerduty.com/v2/enqueue",
+    # The Celery queue deliveries go to ("": Celery's default routing).
+    "ALERTS_QUEUE": "",
 }
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
+from .conf import alerts_setting
 from .models import Alert, AlertEvent, Delivery, Destination
 from .payloads import alert_payload
 
@@ -77,9 +78,10 @@ def deliveries_queue(ids: list[int]) -> None:
     """Hand deliveries to Celery; if the broker is down the beat sweep finds them."""
     from .tasks import deliver  # tasks import the services
 
+    queue = alerts_setting("ALERTS_QUEUE") or None
     for pk in ids:
         try:
-            deliver.delay(pk)
+            deliver.apply_async(args=[pk], queue=queue)
         except Exception:  # noqa: BLE001 — broker down: deliveries_due picks it up
             return
 

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from .conf import alerts_setting
 from .delivery import deliveries_due, delivery_attempt, digests_build
 from .outbox import deliveries_queue
 from .services import alerts_evaluate, alerts_evaluate_flags
@@ -23,7 +24,8 @@ def deliver(self, delivery_id: int) -> bool:
     (the row keeps next_attempt_at too, so a lost retry is found by the sweep)."""
     attempt = delivery_attempt(delivery_id=delivery_id)
     if attempt is not None and attempt.retry_in is not None:
-        raise self.retry(countdown=attempt.retry_in)
+        raise self.retry(countdown=attempt.retry_in,
+                         queue=alerts_setting("ALERTS_QUEUE") or None)
     return bool(attempt and attempt.sent)
 
 

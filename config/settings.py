@@ -201,6 +201,11 @@ HANDOFF_AUDITOR = {
     "EMAIL_THREAD_WINDOW_HOURS": int(
         os.environ.get("HANDOFF_AUDITOR_EMAIL_THREAD_WINDOW_HOURS", "72")
     ),
+    # Alert destinations on http:// or private addresses (a local receiver; docs/alerts.md).
+    "ALERTS_ALLOW_HTTP": env_bool("HANDOFF_AUDITOR_ALERTS_ALLOW_HTTP"),
+    "ALERTS_ALLOW_PRIVATE_ADDRESSES": env_bool("HANDOFF_AUDITOR_ALERTS_ALLOW_PRIVATE_ADDRESSES"),
+    "ALERTS_CLAIM_SECONDS": float(os.environ.get("HANDOFF_AUDITOR_ALERTS_CLAIM_SECONDS", "60")),
+    "ALERTS_QUEUE": os.environ.get("HANDOFF_AUDITOR_ALERTS_QUEUE", ""),
     "RETENTION_DAYS": (
         int(os.environ["HANDOFF_AUDITOR_RETENTION_DAYS"])
         if os.environ.get("HANDOFF_AUDITOR_RETENTION_DAYS") else None
