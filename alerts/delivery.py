@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .conf import alerts_setting
@@ -36,16 +36,21 @@ def backoff_seconds(attempts: int) -> float:
     return min(base * 2 ** max(attempts - 1, 0), cap)
 
 
+def _claimable(delivery_id: int, now: datetime) -> QuerySet[Delivery]:
+    # of=self: locking the joined destination too would make concurrent workers skip
+    # each other's deliveries to the same destination.
+    return (Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("destination")
+            .filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)))
+
+
 def delivery_claim(*, delivery_id: int, now: datetime) -> Delivery | None:
     """Take a due delivery for one attempt, or None (sent, dead, not due, or held by a
     live worker)."""
     lease = now + timedelta(seconds=float(alerts_setting("ALERTS_CLAIM_SECONDS")))
     with transaction.atomic():
-        delivery = (Delivery.objects.select_for_update(skip_locked=True)
-                    .select_related("destination")
-                    .filter(pk=delivery_id, status=Delivery.Status.PENDING,
-                            next_attempt_at__lte=now)
-                    .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)).first())
+        delivery = _claimable(delivery_id, now).first()
         if delivery is None:
             return None
         delivery.claimed_until = lease
@@ -116,7 +121,7 @@ def digests_build(*, period: str, now: datetime | None = None) -> list[Delivery]
     now = now or timezone.now()
     made = []
     with transaction.atomic():
-        held = list(Delivery.objects.select_for_update(skip_locked=True)
+        held = list(Delivery.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(status=Delivery.Status.DIGEST, alert__rule__digest=period)
                     .order_by("created_at", "pk"))
         by_destination: dict[int, list[Delivery]] = {}

@@ -4,11 +4,13 @@ Events v2) and a real SMTP server; retries after 500s and timeouts with backoff,
 letter, quiet hours, SSRF refusals, and the send-test button's service."""
 
 import json
+import threading
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import jsonschema
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -194,3 +196,44 @@ def test_send_test_reports_success(receiver, local_destinations):
     hook = destination("slack", receiver.url)
     assert destination_test(destination=hook).sent is True
     assert "Test message from Handoff Auditor" in receiver.json()["text"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_sending_to_a_destination_does_not_block_another_delivery_to_it(
+        receiver, local_destinations):
+    """Two workers at once, same destination: each claims its own delivery (the claim
+    locks the delivery row only, not the destination it joins)."""
+    hook = destination("slack", receiver.url)
+    now = timezone.now()
+    first, second = (Delivery.objects.create(key=f"k{i}", destination=hook, event="test",
+                                             payload={"type": "alert.test", "summary": "x",
+                                                      "timestamp": now.isoformat()},
+                                             next_attempt_at=now, created_at=now)
+                     for i in range(2))
+    claimed, release = threading.Event(), threading.Event()
+
+    def other_worker():  # takes `first` and holds its claim's transaction open
+        try:
+            with transaction.atomic():
+                delivery_claim_locked(first.pk)
+                claimed.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    assert claimed.wait(10)
+    try:
+        assert delivery_attempt(delivery_id=second.pk).sent is True
+    finally:
+        release.set()
+        thread.join()
+    assert delivery_attempt(delivery_id=first.pk).sent is True
+
+
+def delivery_claim_locked(pk: int) -> None:
+    """The claim's own locking query, left open by the caller's transaction."""
+    from alerts.delivery import _claimable
+
+    assert _claimable(pk, timezone.now()).first() is not None
