@@ -10,7 +10,7 @@ Who gets what:
   an incident needs its trigger and resolve);
 - in a destination's quiet hours a delivery waits for their end, unless critical."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -85,10 +85,3 @@ def deliveries_queue(ids: list[int]) -> None:
         except Exception:  # noqa: BLE001 — broker down: deliveries_due picks it up
             return
 
-
-def digest_times(period: str, at: datetime) -> datetime:
-    """When the digest covering `at` is sent: the next full hour, or next midnight."""
-    local = timezone.localtime(at)
-    if period == "hourly":
-        return (local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
-    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=local.tzinfo)
