@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 LOCAL_ONLY_SECRET_KEY := insecure-local-only-handoff-auditor-demo-key-change-me
 
-.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa validate-scoring seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa bench-alerts validate-scoring seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ lint: install
 
 # Benchmarks (figures printed; see bench/README.md): local tools, so the local-only key.
 bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa \
-bench-otlp validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
+bench-otlp bench-alerts validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 bench-ingest: install
 	$(PY) bench/ingest.py
 
@@ -82,6 +82,11 @@ bench-scoring: install
 # (BENCH_QA_ARGS="--conversations 20000" for a quick look).
 bench-qa: install
 	$(PY) bench/qa.py $(BENCH_QA_ARGS)
+
+# Alerts: 200 rules over 1,000,000 conversations, then deliveries to a local receiver
+# (BENCH_ALERTS_ARGS="--conversations 50000" for a quick look).
+bench-alerts: install
+	$(PY) bench/alerts.py $(BENCH_ALERTS_ARGS)
 
 # Agreement of the scorers with labelled data shipped in wheels (docs/scoring.md).
 validate-scoring: install

@@ -18,6 +18,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
+from alerts.selectors import alert_conversation_ids
 from audit.masking import mask_address, mask_text
 from audit.qa_selectors import User, flag_status_q
 from audit.span_tree import turns_build
@@ -64,6 +65,7 @@ class InboxFilters:
     q: str = ""
     # "yes": an outcome said resolved or a handoff ended resolved (the dashboards' meaning).
     resolved: str = ""
+    alert: int | None = None  # an alert's id: the conversations behind it (alerts app)
 
 
 def day_start(day: date) -> datetime:
@@ -79,6 +81,8 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
     f = filters
     if f.channel:
         qs = qs.filter(channel=f.channel)
+    if f.alert:
+        qs = qs.filter(pk__in=alert_conversation_ids(alert_id=f.alert))
     if f.since:
         qs = qs.filter(last_activity_at__gte=day_start(f.since))
     if f.until and f.until < date.max:  # the last day has no "day after": no upper bound

@@ -13,6 +13,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/", customer_views.customer, name="customer"),
     path("flags/<int:flag_id>/status/", views.flag_status, name="flag_status"),
     path("api/", include("audit.api.urls")),
+    path("alerts/", include("audit.alerts_urls")),
     path("dashboards/", dashboards.dashboards, name="dashboards"),
     path("export.csv", dashboards.export_csv, name="export_csv"),
     path("conversations/<int:conversation_id>/review/", qa_views.review_save,

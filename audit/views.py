@@ -84,12 +84,13 @@ class InboxFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     resolved = forms.ChoiceField(required=False, choices=[("", "any"), ("yes", "resolved"),
                                                           ("no", "not resolved")])
+    alert = forms.IntegerField(required=False, min_value=1, label="Alert #")
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
 
     def filters(self) -> InboxFilters:
         data = self.cleaned_data if self.is_valid() else {}
         return InboxFilters(**{
-            name: data.get(name) or ("" if name not in ("since", "until") else None)
+            name: data.get(name) or ("" if name not in ("since", "until", "alert") else None)
             for name in InboxFilters.__dataclass_fields__
         })
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -125,6 +126,7 @@ INSTALLED_APPS = [
     "channels.apps.ChannelsConfig",
     "handoffs",
     "scoring",
+    "alerts",
     "audit",
     # Demo data (`seed_demo`, `ensure_demo_user`): this host project's only, never a plugin's.
     "demo",
@@ -259,6 +261,11 @@ HANDOFF_AUDITOR = {
         name.removeprefix("ANYMAIL_WEBHOOK_SECRET_").lower(): env_list(name)
         for name in sorted(os.environ) if name.startswith("ANYMAIL_WEBHOOK_SECRET_")
     },
+    # Alert destinations on http:// or private addresses (a local receiver; docs/alerts.md).
+    "ALERTS_ALLOW_HTTP": env_bool("HANDOFF_AUDITOR_ALERTS_ALLOW_HTTP"),
+    "ALERTS_ALLOW_PRIVATE_ADDRESSES": env_bool("HANDOFF_AUDITOR_ALERTS_ALLOW_PRIVATE_ADDRESSES"),
+    "ALERTS_CLAIM_SECONDS": float(os.environ.get("HANDOFF_AUDITOR_ALERTS_CLAIM_SECONDS", "60")),
+    "ALERTS_QUEUE": os.environ.get("HANDOFF_AUDITOR_ALERTS_QUEUE", ""),
     "RETENTION_DAYS": (
         int(os.environ["HANDOFF_AUDITOR_RETENTION_DAYS"])
         if os.environ.get("HANDOFF_AUDITOR_RETENTION_DAYS") else None
@@ -336,4 +343,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.refresh_dashboard_rollups",
         "schedule": float(os.environ.get("HANDOFF_AUDITOR_ROLLUP_SECONDS", "60")),
     },
+    # Alerts (docs/alerts.md): every rule each minute, flag rules every 15 s, the outbox
+    # sweep (retries due, quiet hours over, a killed worker's deliveries), digests.
+    "alerts-evaluate": {"task": "alerts.tasks.evaluate_alert_rules", "schedule": 60.0},
+    "alerts-flags": {"task": "alerts.tasks.evaluate_flag_rules", "schedule": 15.0},
+    "alerts-deliveries-due": {"task": "alerts.tasks.send_due_deliveries", "schedule": 15.0},
+    "alerts-digest-hourly": {"task": "alerts.tasks.send_digests", "args": ["hourly"],
+                             "schedule": crontab(minute=0)},
+    "alerts-digest-daily": {"task": "alerts.tasks.send_digests", "args": ["daily"],
+                            "schedule": crontab(minute=0, hour=0)},
 }

@@ -104,6 +104,8 @@ class ConversationFilter(_PeriodFilterSet):
     prompt_version = df.CharFilter(max_length=100)
     brand = df.CharFilter(max_length=64, help_text="A brand voice's name: its conversations.")
     q = df.CharFilter(max_length=200, help_text="Text in the address, subject or messages.")
+    alert = df.NumberFilter(min_value=1,
+                            help_text="An alert's id: the conversations behind it.")
     ordering = df.ChoiceFilter(choices=[(s, s) for s in SORTS], empty_label=None,
                                help_text="recent (default) or severity (most severe first).")
 
@@ -113,7 +115,7 @@ class ConversationFilter(_PeriodFilterSet):
     def inbox_filters(self) -> InboxFilters:
         data = self.form.cleaned_data
         return InboxFilters(**{
-            name: data.get(name) or (None if name in ("since", "until") else "")
+            name: data.get(name) or (None if name in ("since", "until", "alert") else "")
             for name in InboxFilters.__dataclass_fields__
         })
 

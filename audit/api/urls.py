@@ -3,7 +3,7 @@ mounts the audit app under auditor/)."""
 
 from django.urls import path
 
-from . import qa, views
+from . import alerts, qa, views
 
 app_name = "api"
 
@@ -23,6 +23,11 @@ urlpatterns = [
     path("qa/reviews/", qa.ReviewList.as_view(), name="qa_reviews"),
     path("qa/reviews/<int:pk>/", qa.ReviewDetail.as_view(), name="qa_review"),
     path("metrics/handoffs/", views.HandoffMetricsView.as_view(), name="handoff_metrics"),
+    path("alerts/", alerts.AlertList.as_view(), name="alerts"),
+    path("alerts/<int:pk>/", alerts.AlertDetail.as_view(), name="alert"),
+    path("alerts/<int:pk>/action/", alerts.AlertAction.as_view(), name="alert_action"),
+    path("alert-rules/", alerts.RuleList.as_view(), name="alert_rules"),
+    path("alert-rules/<int:pk>/", alerts.RuleDetail.as_view(), name="alert_rule"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="audit:api:schema"), name="docs"),
     path("redoc/", views.RedocView.as_view(url_name="audit:api:schema"), name="redoc"),

@@ -9,9 +9,16 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from alerts.selectors import alerts_needing_attention
 from audit.masking import mask_address, mask_text
 
 register = template.Library()
+
+
+@register.simple_tag
+def alerts_attention() -> int:
+    """The header's count: alerts firing that no one has acknowledged, muted or snoozed."""
+    return alerts_needing_attention().count()
 
 
 @register.filter

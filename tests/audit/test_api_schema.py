@@ -23,6 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from alerts.models import Alert
+from alerts.rules import rule_save
+from alerts.services import alerts_evaluate_flags
 from audit.qa_models import ReviewQueue
 from audit.qa_queues import queue_fill
 from config.wsgi import application
@@ -47,6 +50,9 @@ EXPECTED_OPERATIONS = {
     "POST /api/flags/{id}/status/", "GET /api/scores/", "GET /api/metrics/handoffs/",
     "GET /api/qa/queues/", "GET /api/qa/queues/{id}/", "POST /api/qa/queues/{id}/take-next/",
     "GET /api/qa/reviews/", "POST /api/qa/reviews/", "GET /api/qa/reviews/{id}/",
+    "GET /api/alerts/", "GET /api/alerts/{id}/", "POST /api/alerts/{id}/action/",
+    "GET /api/alert-rules/", "POST /api/alert-rules/", "GET /api/alert-rules/{id}/",
+    "PUT /api/alert-rules/{id}/", "PATCH /api/alert-rules/{id}/",
 }
 
 
@@ -75,7 +81,13 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(cli
     review_draft_save(reviewer=User.objects.create_user("someone"),
                       conversation=Conversation.objects.first(), version=version,
                       answers={"greeting": True})
+    rule = rule_save(data={"name": "dropped", "kind": "flag", "flag_kinds": ["handoff_dropped"]},
+                     by="manager")
+    alerts_evaluate_flags()
     existing = {
+        "/api/alerts/{id}/": Alert.objects.values_list("pk", flat=True),
+        "/api/alerts/{id}/action/": Alert.objects.values_list("pk", flat=True),
+        "/api/alert-rules/{id}/": [rule.pk],
         "/api/qa/queues/{id}/": [queue.pk],
         "/api/qa/queues/{id}/take-next/": [queue.pk],
         "/api/qa/reviews/{id}/": Review.objects.values_list("pk", flat=True),

@@ -13,6 +13,10 @@ from django.contrib.auth.models import Permission, User
 from django.db import models
 from django.test import Client
 
+from alerts.lifecycle import alert_acknowledge
+from alerts.models import Alert, Delivery, Destination, FlagWatermark, Rule
+from alerts.rules import rule_save
+from alerts.services import alerts_evaluate_flags
 from audit.qa_models import ReviewQueue
 from audit.roles import PII, roles_ensure
 from conversations.models import (
@@ -35,7 +39,7 @@ pytestmark = pytest.mark.django_db
 
 SCENARIOS = ("whatsapp-window-expired", "sms-ai-kept-talking", "web-on-time",
              "web-missed-request")
-APPS = ("conversations", "handoffs", "scoring", "audit", "auditor_channels")
+APPS = ("conversations", "handoffs", "scoring", "audit", "auditor_channels", "alerts")
 # What a viewer must never read: the planted numbers (any separator) and mailboxes.
 LEAKS = re.compile(r"415\W{0,3}555|zoe\d+@|zoe\d+%40", re.IGNORECASE)
 # Configuration, not anyone's data (a calendar's hours, a policy snapshot, brand voices,
@@ -145,6 +149,14 @@ def planted(client, settings):
                       answers={}, notes=[MessageNote(message.pk, "label", "note")],
                       comment="draft")
     ReviewQueue.objects.create(name="q", description="d", scorecard=version.scorecard)
+    hook = Destination.objects.create(name="hook", kind="slack", target="https://hooks.test/x")
+    rule = rule_save(data={"name": "all flags", "kind": "flag", "description": "any"},
+                     by="lead", destinations=[hook])
+    FlagWatermark.objects.update(last_id=0)
+    alerts_evaluate_flags()
+    alert = Alert.objects.filter(rule=rule).first()
+    alert_acknowledge(alert=alert, by="lead", note="on it")
+    Delivery.objects.update(status="dead", last_error="refused")
     count = plant_everywhere()
     assert count > 100
     return conversation
@@ -194,6 +206,13 @@ def test_a_viewer_finds_no_planted_pii_on_any_page_api_object_or_csv(planted):
         pages += [f"/conversations/{c.pk}/", f"/conversations/{c.pk}/raw/"]
     pages += [f"/qa/queues/{q.pk}/edit/" for q in ReviewQueue.objects.all()]
     pages += ["/customers/", *(f"/customers/{c.pk}/" for c in Customer.objects.all())]
+    pages += ["/alerts/", "/alerts/?state=all", "/alerts/rules/", "/alerts/destinations/"]
+    pages += [f"/alerts/{a.pk}/" for a in Alert.objects.all()]
+    pages += [f"/alerts/rules/{r.pk}/edit/" for r in Rule.objects.all()]
+    pages += [f"/alerts/destinations/{d.pk}/edit/" for d in Destination.objects.all()]
+    pages += [f"/api/alerts/{a.pk}/" for a in Alert.objects.all()]
+    pages += ["/api/alerts/", "/api/alert-rules/"]
+    pages += [f"/api/alert-rules/{r.pk}/" for r in Rule.objects.all()]
     urls = pages + api_urls(viewer)
     assert len(urls) > 30
     for url in urls:

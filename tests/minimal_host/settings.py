@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "channels.apps.ChannelsConfig",   # label "auditor_channels"
     "handoffs",
     "scoring",
+    "alerts",
     "audit",
     # The REST API (README, "REST API")
     "rest_framework",

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # What pyproject.toml ships ([tool.setuptools] packages), and the host project's package.
-PLUGIN_PACKAGES = ("conversations", "channels", "handoffs", "scoring", "audit")
+PLUGIN_PACKAGES = ("conversations", "channels", "handoffs", "scoring", "alerts", "audit")
 NEW_TOKEN, OLD_TOKEN = "host-new-token-0123456789abcdef", "host-old-token-fedcba9876543210"
 
 

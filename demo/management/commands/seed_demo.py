@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from demo.alerts import demo_alerts_seed
 from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from demo.events import JOURNEYS as WEB_JOURNEYS
@@ -73,6 +74,9 @@ class Command(BaseCommand):
             len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
         )
         qa = demo_qa_seed()
+        alerts = demo_alerts_seed()
+        if alerts.rules:
+            self.stdout.write(f"alerts: {alerts.rules} rules, {alerts.alerts} alerts")
         if report.added_nothing:
             self.stdout.write(f"demo data already present ({journeys} journeys)")
             if qa.queues:
