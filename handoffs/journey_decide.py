@@ -147,7 +147,8 @@ class _Decide(Findings):
             if late:
                 handoff.stalls += 1
                 self.touch(handoff, "stalled_count")
-                self.stalled_raise(handoff, late_wait_evidence(wait, handoff, at=at), at)
+                self.stalled_raise(handoff, late_wait_evidence(wait, handoff, at=at), at,
+                                   began=wait.deadline_at)
         return closing
 
     def window_set(self, handoff: HandoffRow) -> None:

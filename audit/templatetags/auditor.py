@@ -6,7 +6,11 @@ from typing import Any
 from django import template
 from django.utils.html import format_html, format_html_join
 
+from audit.labels import delivery_label, state_label, trigger_label, wait_label
 from audit.masking import mask_address, mask_text
+from audit.score_words import score_label, score_words
+from conversations.flag_text import flag_kind_label, moment_words
+from conversations.flag_text import flag_summary as _flag_summary
 
 register = template.Library()
 
@@ -103,3 +107,79 @@ def qa_note_box(qa: dict[str, Any], message_id: int) -> str:
         message_id, label, message_id, note.get("comment") or "",
         format_html_join("", '<p class="field-error">{}</p>', ((e,) for e in errors)),
     )
+
+
+# --- words for internal names (audit.labels, conversations.flag_text) -----------------------
+
+
+@register.filter
+def flag_summary(flag: Any) -> str:
+    """The sentence that explains a flag from its evidence."""
+    return _flag_summary(flag)
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    return flag_kind_label(kind)
+
+
+@register.filter
+def state_words(state: str) -> str:
+    return state_label(state)
+
+
+@register.filter
+def wait_words(kind: str) -> str:
+    return wait_label(kind)
+
+
+@register.filter
+def trigger_words(trigger: str) -> str:
+    return trigger_label(trigger)
+
+
+@register.filter
+def delivery(message: Any, channel: str) -> str:
+    return delivery_label(getattr(message, "status", ""), channel)
+
+
+@register.filter
+def words(value: Any) -> str:
+    """An internal name made readable: `first_person` -> `first person`."""
+    return str(value or "").replace("_", " ")
+
+
+@register.filter
+def score_explained(score: Any) -> str:
+    """A Score's explanations in words."""
+    return score_words(score.name, score.explanations)
+
+
+@register.filter
+def score_name(name: str) -> str:
+    return score_label(name)
+
+
+@register.filter
+def plain(value: Any) -> str:
+    """A value from stored JSON in words: lists joined, mappings as `key value` pairs."""
+    if isinstance(value, dict):
+        return "; ".join(f"{str(k).replace('_', ' ')} {plain(v)}" for k, v in value.items()
+                         if v not in (None, "", [], {}))
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+@register.filter
+def event_words(event_type: str) -> str:
+    """`handoff.requested` -> `handoff requested`."""
+    return str(event_type or "").replace(".", " ").replace("_", " ")
+
+
+@register.filter
+def found_at(iso: Any) -> str:
+    """An ISO moment from evidence, for people (site time zone)."""
+    return moment_words(iso)
