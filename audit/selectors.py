@@ -292,6 +292,15 @@ def inbox_page(*, filters: InboxFilters, sort: str = "recent", cursor: str = "",
                 next_cursor = _cursor_of(last, sort)  # go on from there on the next page
                 break
     rows = inbox_rows(conversations=conversations, now=now)
+    if filters.problem or filters.flagged_since or filters.flagged_until:
+        # The flags that put a row here, even once resolved: the row says why it is listed.
+        matched: dict[int, list[Flag]] = defaultdict(list)
+        for flag in problem_flags(filters=filters, reader=reader).filter(
+            conversation_id__in=[c.pk for c in conversations]
+        ).exclude(status__in=Flag.ACTIVE_STATUSES).order_by("-raised_at"):
+            matched[flag.conversation_id].append(flag)
+        for row in rows:
+            row.flags += matched.get(row.conversation.pk, [])
     return InboxPage(rows=rows, next_cursor=next_cursor, sort=sort)
 
 

@@ -120,7 +120,8 @@ class Figure:
     @property
     def trend(self) -> str:
         """good | bad | "" (no change or nothing to compare)."""
-        if self.value is None or self.previous is None or self.value == self.previous:
+        if (not self.better or self.value is None or self.previous is None
+                or self.value == self.previous):
             return ""
         up = self.value > self.previous
         return "good" if up == (self.better == "up") else "bad"
@@ -153,6 +154,10 @@ class Today:
     figures: list[Figure]
     act_first: list[ActItem] = field(default_factory=list)
     open_flags: int = 0
+
+    @property
+    def other_count(self) -> int:
+        return sum(g.count for g in self.other_groups)
 
 
 def _worst_over(period: TodayPeriod, problem: Problem, reader: User | None) -> str:

@@ -155,7 +155,8 @@ WAIT_WORDS = {
     "reply": "for the agent's next reply",
 }
 STATE_WORDS = {
-    "requested": "requested", "queued": "queued", "assigned": "assigned to an agent",
+    "requested": "not yet in a queue", "queued": "in the queue",
+    "assigned": "assigned to an agent who had not replied yet",
     "engaged": "with a human", "resolved": "resolved", "returned": "back with the AI",
     "abandoned": "closed without a human",
 }
@@ -177,6 +178,9 @@ def _stalled(e: Evidence) -> str:
     waited = e.get("waited_seconds")
     allowed = e.get("allowed_seconds")
     text = f"Waited {duration_words(waited)} {wait_words(e.get('state', ''))}"
+    if e.get("detected") is None and e.get("detected_at"):
+        # Found by the sweep while the customer was still waiting: the figures are then.
+        text += " and was still waiting when this was found"
     if allowed:
         text += f"; the limit is {duration_words(allowed)}"
         text += " in business hours" if e.get("business_hours") else ""
@@ -216,12 +220,11 @@ def _ai_kept(d: Evidence) -> str:
 @drop_reason_register("whatsapp_window_expired", label="WhatsApp window expired while waiting")
 def _window(d: Evidence) -> str:
     hours = d.get("window_hours") or 24
-    text = (f"WhatsApp's {hours}-hour window closed while the customer waited for a human "
-            f"(handoff {state_words(d.get('state', ''))}")
+    text = f"WhatsApp's {hours}-hour window closed while the customer waited for a human"
     if d.get("waited_seconds") is not None:
-        text += f", waiting {duration_words(d.get('waited_seconds'))}"
-    text += "): only a template message can reach the customer now."
-    return text
+        text += f" ({duration_words(d.get('waited_seconds'))} after the request"
+        text += f", the handoff still {state_words(d['state'])})" if d.get("state") else ")"
+    return text + ": only a template message can reach the customer now."
 
 
 @flag_sentence_register(Flag.Kind.HANDOFF_DROPPED)

@@ -17,6 +17,7 @@ from .flags import (
     ask_missed_evidence,
     dropped_evidence,
     human_request_match,
+    note_time,
     stall_clear_note,
     stalled_refresh,
 )
@@ -192,7 +193,7 @@ class Findings:
                 if flag is not None:
                     self.flag_resolve(
                         flag, f"Cleared automatically: a handoff was requested at "
-                        f"{at.isoformat()} (reported late), before the ask was judged missed.")
+                        f"{note_time(at)} (reported late), before the ask was judged missed.")
 
     def asks_count_ai_turn(self, message: MessageRow) -> None:
         limit = self.s.rules.missed_ai_turns

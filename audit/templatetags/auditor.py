@@ -11,6 +11,7 @@ from audit.masking import mask_address, mask_text
 from audit.score_words import score_label, score_words
 from conversations.flag_text import flag_kind_label, moment_words
 from conversations.flag_text import flag_summary as _flag_summary
+from handoffs.flags import AUTO
 
 register = template.Library()
 
@@ -183,3 +184,15 @@ def event_words(event_type: str) -> str:
 def found_at(iso: Any) -> str:
     """An ISO moment from evidence, for people (site time zone)."""
     return moment_words(iso)
+
+
+@register.filter
+def who(username: str) -> str:
+    """Who changed a flag: a person's name, or "automatically" for the auditor itself."""
+    return "automatically" if username == AUTO else f"by {username}"
+
+
+@register.filter
+def actor_words(kind: str) -> str:
+    return {"ai": "the AI", "human": "an agent", "customer": "the customer",
+            "system": "the system"}.get(kind, words(kind))

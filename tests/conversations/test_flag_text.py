@@ -52,7 +52,8 @@ def test_stalled_in_the_queue(client, settings):
     conversation, _ = play(client, settings, scenario_get("web-late-queue"))
     flag, text = sentence_of("handoff_stalled", conversation)
     e = flag.evidence
-    assert text.startswith(f"Waited {duration_words(e['waited_seconds'])} in the queue for an agent")
+    assert text.startswith(f"Waited {duration_words(e['waited_seconds'])} in the queue for an "
+                           "agent and was still waiting when this was found")
     assert f"the limit is {duration_words(e['allowed_seconds'])}" in text
     assert f"({duration_words(e['over_by_seconds'])} over)" in text
 
