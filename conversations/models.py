@@ -421,6 +421,8 @@ class AIStep(models.Model):
     )
 
     class Meta:
+        verbose_name = "AI step"
+        verbose_name_plural = "AI steps"
         constraints = [
             models.UniqueConstraint(fields=["conversation", "external_id"], name="ai_step_unique"),
         ]
