@@ -9,6 +9,7 @@ from tqdm import tqdm
 from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from demo.events import JOURNEYS as WEB_JOURNEYS
+from demo.figures import demo_figures_build
 from demo.handoffs import demo_handoff_scenarios_seed
 from demo.journeys import SCENARIOS
 from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
@@ -73,6 +74,10 @@ class Command(BaseCommand):
             len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
         )
         qa = demo_qa_seed()
+        self.stdout.write("building the dashboards and tone figures...")
+        figures = demo_figures_build(say=self.stdout.write)
+        self.stdout.write(f"dashboards ready: {figures['scored']} messages scored, "
+                          f"{figures['days']} days of figures rebuilt")
         if report.added_nothing:
             self.stdout.write(f"demo data already present ({journeys} journeys)")
             if qa.queues:
