@@ -389,6 +389,10 @@ class Replay:
     ai_tokens: int
     tone_mean: float | None = None  # mean brand tone of the scored outbound messages, 0-100
 
+    @property
+    def flag_count(self) -> int:
+        return sum(1 for i in self.items if i.kind == "flag")
+
 
 def conversation_replay(*, conversation: Conversation) -> Replay:
     """The whole journey in time order, with each handoff's transitions (and the SLA waits

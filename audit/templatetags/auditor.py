@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from audit.labels import delivery_label, state_label, trigger_label, wait_label
 from audit.masking import mask_address, mask_text
 from audit.score_words import score_label, score_words
-from conversations.flag_text import flag_kind_label, moment_words
+from conversations.flag_text import duration_words, flag_kind_label, moment_words
 from conversations.flag_text import flag_summary as _flag_summary
 from handoffs.flags import AUTO
 
@@ -30,9 +30,12 @@ def pii(text: str, can_see_pii: bool) -> str:
 
 @register.filter
 def duration(seconds: Any) -> str:
-    """1h 05m / 7m 30s / 42s."""
+    """2 h 14 min / 7 min 30 s / 42 s (the same words as the flag sentences)."""
     if seconds is None or seconds == "":
         return "—"
+    total = int(round(float(seconds)))
+    if abs(total) >= 3600:
+        return ("-" if total < 0 else "") + duration_words(total)
     total = int(round(float(seconds)))
     sign = "-" if total < 0 else ""
     total = abs(total)
@@ -42,10 +45,10 @@ def duration(seconds: Any) -> str:
     if days:
         return f"{sign}{days}d {hours}h"
     if hours:
-        return f"{sign}{hours}h {minutes:02d}m"
+        return f"{sign}{hours} h {minutes} min"
     if minutes:
-        return f"{sign}{minutes}m {secs:02d}s"
-    return f"{sign}{secs}s"
+        return f"{sign}{minutes} min" + (f" {secs} s" if secs else "")
+    return f"{sign}{secs} s"
 
 
 @register.filter

@@ -74,10 +74,10 @@ class Command(BaseCommand):
             len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
         )
         qa = demo_qa_seed()
-        self.stdout.write("building the dashboards and tone figures...")
         figures = demo_figures_build(say=self.stdout.write)
-        self.stdout.write(f"dashboards ready: {figures['scored']} messages scored, "
-                          f"{figures['days']} days of figures rebuilt")
+        if figures["scored"] or figures["days"]:
+            self.stdout.write(f"dashboards ready: {figures['scored']} messages scored, "
+                              f"{figures['days']} days of figures rebuilt")
         if report.added_nothing:
             self.stdout.write(f"demo data already present ({journeys} journeys)")
             if qa.queues:
