@@ -79,11 +79,11 @@ def test_filters_live_in_the_url_and_narrow_the_inbox(stories, as_role):
     manager = as_role("manager")
     page = manager.get("/inbox/?channel=sms").content.decode()
     assert page.count('data-conversation="') == 1
-    page = manager.get("/?flag_kind=handoff_missed").content.decode()
+    page = manager.get("/inbox/?flag_kind=handoff_missed").content.decode()
     missed = next(c for c in stories.values() if c.channel == "web" and c.flags.filter(
         kind="handoff_missed").exists())
     assert f'data-conversation="{missed.pk}"' in page and page.count('data-conversation="') == 1
-    page = manager.get("/?handoff_state=resolved&q=parcel").content.decode()
+    page = manager.get("/inbox/?handoff_state=resolved&q=parcel").content.decode()
     assert page.count('data-conversation="') == 1
     # The form shows the filters it applied, so the URL is the view.
     assert '<option value="resolved" selected>' in page
@@ -92,11 +92,11 @@ def test_filters_live_in_the_url_and_narrow_the_inbox(stories, as_role):
 
 def test_bad_filters_get_a_clear_400_never_a_500(stories, as_role):
     manager = as_role("manager")
-    response = manager.get("/?since=not-a-date&channel=fax")
+    response = manager.get("/inbox/?since=not-a-date&channel=fax")
     assert response.status_code == 400
     assert b"were not understood" in response.content
-    assert manager.get("/?until=9999-12-31&since=0001-01-01").status_code == 200
-    response = manager.get("/?after=%%%garbage")
+    assert manager.get("/inbox/?until=9999-12-31&since=0001-01-01").status_code == 200
+    response = manager.get("/inbox/?after=%%%garbage")
     assert response.status_code == 400
     assert b"page link is not valid" in response.content
 
@@ -206,7 +206,7 @@ def test_tone_scores_show_in_the_inbox_and_the_replay_and_brands_filter(stories,
     brand = brand_voice_default()
     assert manager.get(f"/?brand={brand.name}").content.decode().count(
         'data-conversation="') == len(stories)
-    assert manager.get("/?brand=no-such-brand").content.decode().count(
+    assert manager.get("/inbox/?brand=no-such-brand").content.decode().count(
         'data-conversation="') == 0
 
 
