@@ -204,7 +204,7 @@ def test_tone_scores_show_in_the_inbox_and_the_replay_and_brands_filter(stories,
     replay = manager.get(f"/conversations/{sms.pk}/").content.decode()
     assert "brand tone <strong" in replay and "formality" in replay
     brand = brand_voice_default()
-    assert manager.get(f"/?brand={brand.name}").content.decode().count(
+    assert manager.get(f"/inbox/?brand={brand.name}").content.decode().count(
         'data-conversation="') == len(stories)
     assert manager.get("/inbox/?brand=no-such-brand").content.decode().count(
         'data-conversation="') == 0
