@@ -16,10 +16,11 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 
-from conversations.models import AIStep, Conversation, Flag, Outcome
+from conversations.flag_text import flag_kind_label, flag_sentence
+from conversations.models import FLAG_SEVERITY_RANK, AIStep, Conversation, Flag, Outcome
 from handoffs.models import Handoff
 
-from .masking import mask_address
+from .masking import mask_address, mask_text
 from .qa_selectors import User
 from .selectors import (
     SEVERITY_BY_RANK,
@@ -32,7 +33,7 @@ BATCH = 2000
 HEADER = (
     "id", "channel", "customer", "started_at", "last_activity_at", "messages", "handoffs",
     "latest_handoff_state", "time_to_human_seconds", "open_flags", "worst_severity",
-    "ai_cost", "csat", "replay_url",
+    "ai_cost", "csat", "replay_url", "open_flags_in_words",
 )
 
 
@@ -87,6 +88,20 @@ def export_batches(*, filters: InboxFilters, batch: int = BATCH,
         if len(rows) < batch:
             return
         after = (rows[-1][4], rows[-1][0])
+
+
+def _open_flag_sentences(ids: list[int]) -> dict[int, str]:
+    """The active flags of each conversation in words (conversations.flag_text), most
+    severe first, one sentence each."""
+    sentences: dict[int, list[tuple[int, str]]] = {}
+    for conversation_id, kind, severity, evidence in Flag.objects.filter(
+        conversation_id__in=ids, status__in=Flag.ACTIVE_STATUSES
+    ).order_by("raised_at", "id").values_list("conversation_id", "kind", "severity", "evidence"):
+        sentences.setdefault(conversation_id, []).append(
+            (-FLAG_SEVERITY_RANK.get(severity, 0),
+             f"{flag_kind_label(kind)}: {flag_sentence(kind, evidence)}"))
+    return {cid: " | ".join(text for _, text in sorted(items, key=lambda i: i[0]))
+            for cid, items in sentences.items()}
 
 
 def _open_flags(ids: list[int]) -> dict[int, str]:
@@ -150,6 +165,7 @@ def export_csv_lines(
                                                              q=filters.q)}
             rows = [r for r in rows if r[0] in seen]
         flags = _open_flags([r[0] for r in rows])
+        words = _open_flag_sentences([r[0] for r in rows])
         for (pk, channel, customer, started, last, messages, handoffs, state, tth, rank,
              cost, csat) in rows:
             yield writer.row((
@@ -159,4 +175,5 @@ def export_csv_lines(
                 SEVERITY_BY_RANK.get(rank, ""),
                 "" if cost is None else f"{Decimal(cost):.6f}", "" if csat is None else csat,
                 replay_url(pk),
+                words.get(pk, "") if can_pii else mask_text(words.get(pk, "")),
             ))

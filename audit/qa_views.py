@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from conversations.flag_text import flag_kind_label
 from conversations.models import Channel, Conversation, Flag
 from scoring.models import Review, Scorecard, ScorecardVersion
 from scoring.qa import QAError, review_draft_save, scorecard_default_ensure
@@ -137,12 +138,17 @@ def fill_now(request: HttpRequest, queue_id: int) -> HttpResponse:
         f"{reverse('audit:qa_queues')}?{urlencode({'filled': queue.name, 'added': added})}")
 
 
+# What each point of a 1-5 category means, shown under its buttons.
+ONE_FIVE_MEANINGS = [("1", "poor"), ("2", "weak"), ("3", "acceptable"), ("4", "good"),
+                     ("5", "excellent")]
+
+
 class QueueForm(forms.ModelForm):
     """The queue editor: one percent field per channel, flag kinds as checkboxes."""
 
     flag_kinds = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple,
-        choices=[(k, k.replace("_", " ")) for k in FLAG_KINDS],
+        choices=[(k, flag_kind_label(k)) for k in FLAG_KINDS],
         help_text="Every conversation with a flag of one of these kinds.")
     reviewers = forms.ModelMultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, queryset=None,
@@ -322,6 +328,7 @@ def review_panel(request: HttpRequest, conversation: Conversation, flags: list[F
                 "comment": form["comments"].get(c.key, ""),
                 "choices": [("1", "Yes"), ("0", "No")] if c.scale == "yes_no"
                 else [(str(i), str(i)) for i in range(1, 6)],
+                "meanings": [] if c.scale == "yes_no" else ONE_FIVE_MEANINGS,
                 "errors": (errors or {}).get(f"answer-{c.key}", []),
             } for c in categories],
             "flags": [{"f": f, "verdict": form["verdicts"].get(f.pk, ""),

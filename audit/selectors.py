@@ -20,6 +20,7 @@ from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
 from alerts.selectors import alert_conversation_ids
 from audit.masking import mask_address, mask_text
+from audit.problems import problem_q
 from audit.qa_selectors import User, flag_status_q
 from audit.span_tree import turns_build
 from conversations.models import (
@@ -66,6 +67,12 @@ class InboxFilters:
     # "yes": an outcome said resolved or a handoff ended resolved (the dashboards' meaning).
     resolved: str = ""
     alert: int | None = None  # an alert's id: the conversations behind it (alerts app)
+    # What went wrong (audit.problems: a key, or "handoff" for any handoff problem), and
+    # the days its flag was raised (stamped when the problem began); false positives, as
+    # the reader sees them, do not count.
+    problem: str = ""
+    flagged_since: date | None = None
+    flagged_until: date | None = None  # inclusive
 
 
 def day_start(day: date) -> datetime:
@@ -95,6 +102,9 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
             flags = flags.filter(Q(status=f.flag_status) if reader is None
                                  else flag_status_q(user=reader, status=f.flag_status))
         qs = qs.filter(Exists(flags))
+    if f.problem or f.flagged_since or f.flagged_until:
+        qs = qs.filter(Exists(problem_flags(filters=f, reader=reader)
+                              .filter(conversation=OuterRef("pk"))))
     if f.handoff_state in ("any", "none"):  # with a handoff at all, or without
         handed_off = Exists(Handoff.objects.filter(conversation=OuterRef("pk")))
         qs = qs.filter(handed_off if f.handoff_state == "any" else ~handed_off)
@@ -131,6 +141,23 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
             | Exists(Message.objects.filter(conversation=OuterRef("pk"), body__icontains=f.q))
         )
     return qs
+
+
+def problem_flags(*, filters: InboxFilters, reader: User | None = None) -> QuerySet[Flag]:
+    """The flags behind the problem filters: of the problem, raised in the days, and not
+    a false positive (as `reader` sees the status: a blind reviewer's view, qa_selectors)."""
+    f = filters
+    flags = Flag.objects.all()
+    if f.problem:
+        q = problem_q(f.problem)
+        flags = flags.filter(q) if q is not None else flags.none()
+    if f.flagged_since:
+        flags = flags.filter(raised_at__gte=day_start(f.flagged_since))
+    if f.flagged_until and f.flagged_until < date.max:
+        flags = flags.filter(raised_at__lt=day_start(f.flagged_until + timedelta(days=1)))
+    dismissed = (Q(status=Flag.Status.FALSE_POSITIVE) if reader is None
+                 else flag_status_q(user=reader, status=Flag.Status.FALSE_POSITIVE))
+    return flags.exclude(dismissed)
 
 
 def _encode(values: list[Any]) -> str:
@@ -270,6 +297,15 @@ def inbox_page(*, filters: InboxFilters, sort: str = "recent", cursor: str = "",
                 next_cursor = _cursor_of(last, sort)  # go on from there on the next page
                 break
     rows = inbox_rows(conversations=conversations, now=now)
+    if filters.problem or filters.flagged_since or filters.flagged_until:
+        # The flags that put a row here, even once resolved: the row says why it is listed.
+        matched: dict[int, list[Flag]] = defaultdict(list)
+        for flag in problem_flags(filters=filters, reader=reader).filter(
+            conversation_id__in=[c.pk for c in conversations]
+        ).exclude(status__in=Flag.ACTIVE_STATUSES).order_by("-raised_at"):
+            matched[flag.conversation_id].append(flag)
+        for row in rows:
+            row.flags += matched.get(row.conversation.pk, [])
     return InboxPage(rows=rows, next_cursor=next_cursor, sort=sort)
 
 
@@ -358,6 +394,10 @@ class Replay:
     ai_tokens: int
     tone_mean: float | None = None  # mean brand tone of the scored outbound messages, 0-100
 
+    @property
+    def flag_count(self) -> int:
+        return sum(1 for i in self.items if i.kind == "flag")
+
 
 def _turns_woven(items: list[JourneyItem], transitions: list[HandoffTransition]
                  ) -> list[JourneyItem]:
@@ -393,8 +433,14 @@ def conversation_replay(*, conversation: Conversation) -> Replay:
     by_handoff: dict[int, list[Wait]] = defaultdict(list)
     for wait in waits:
         by_handoff[wait.handoff_id].append(wait)
+    now = timezone.now()
     for handoff in handoffs:
         handoff.wait_list = by_handoff.get(handoff.pk, [])
+        for wait in handoff.wait_list:
+            # An open wait: how long the customer has waited so far, counted as its limit is.
+            wait.waited_so_far = None if wait.ended_at else business_seconds(
+                wait.started_at, now,
+                policy_calendar(handoff.policy) if wait.business_hours else None)
     order = {"event": 0, "transition": 1, "ai_turn": 2, "ai_step": 2.5, "message": 3,
              "outcome": 4, "flag": 5}
     items.sort(key=lambda i: (i.at, order.get(i.kind, 9), str(i.obj.pk)))

@@ -1,11 +1,12 @@
 from django.urls import include, path
 
-from . import customer_views, dashboards, qa_views, views
+from . import customer_views, dashboards, qa_views, today_views, views
 
 app_name = "audit"
 
 urlpatterns = [
-    path("", views.inbox, name="home"),
+    path("", today_views.today, name="home"),
+    path("today/", today_views.today, name="today"),
     path("inbox/", views.inbox, name="inbox"),
     path("conversations/<int:conversation_id>/", views.replay, name="replay"),
     path("conversations/<int:conversation_id>/raw/", views.raw_events, name="raw_events"),

@@ -12,12 +12,15 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from conversations.flag_text import flag_kind_label
 from conversations.models import Channel, Conversation, Flag, RawEvent
 from conversations.selectors import status_events_waiting
 from conversations.services import flag_set_status
 from handoffs.machine import State
 
+from .labels import state_label
 from .masking import response_mask
+from .problems import problem_choices
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
 from .selectors import (
     SORTS,
@@ -63,24 +66,36 @@ def _choices(values: list[str], blank: str = "any") -> list[tuple[str, str]]:
 
 
 FLAG_KINDS = list(Flag.Kind.values)
+DATE_FILTERS = ("since", "until", "flagged_since", "flagged_until", "alert")
 
 
 class InboxFilterForm(forms.Form):
     """The inbox filters, all in the query string so a view can be bookmarked and shared."""
 
+    problem = forms.ChoiceField(required=False, choices=problem_choices,
+                                label="What went wrong")
     channel = forms.ChoiceField(required=False, choices=[("", "any"), *Channel.choices])
-    flag_kind = forms.ChoiceField(required=False, choices=_choices(FLAG_KINDS))
+    flag_kind = forms.ChoiceField(required=False, label="Flag",
+                                  choices=[("", "any"), *[(k, flag_kind_label(k))
+                                                          for k in FLAG_KINDS]])
     flag_status = forms.ChoiceField(required=False,
                                     choices=[("", "any"), *Flag.Status.choices])
     handoff_state = forms.ChoiceField(
-        required=False, choices=[*_choices([s.value for s in State]), ("any", "any handoff"),
-                                ("none", "no handoff")])
+        required=False, label="Handoff",
+        choices=[("", "any"), *[(s.value, state_label(s.value)) for s in State],
+                 ("any", "any handoff"), ("none", "no handoff")])
     agent = forms.CharField(required=False, max_length=255)
     model = forms.CharField(required=False, max_length=255, label="AI model")
     prompt_version = forms.CharField(required=False, max_length=100)
     brand = forms.CharField(required=False, max_length=64)
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(required=False, label="Active since",
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="Active until",
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    flagged_since = forms.DateField(required=False, label="Problem since",
+                                    widget=forms.DateInput(attrs={"type": "date"}))
+    flagged_until = forms.DateField(required=False, label="Problem until",
+                                    widget=forms.DateInput(attrs={"type": "date"}))
     q = forms.CharField(required=False, max_length=200, label="Search")
     resolved = forms.ChoiceField(required=False, choices=[("", "any"), ("yes", "resolved"),
                                                           ("no", "not resolved")])
@@ -90,7 +105,7 @@ class InboxFilterForm(forms.Form):
     def filters(self) -> InboxFilters:
         data = self.cleaned_data if self.is_valid() else {}
         return InboxFilters(**{
-            name: data.get(name) or ("" if name not in ("since", "until", "alert") else None)
+            name: data.get(name) or (None if name in DATE_FILTERS else "")
             for name in InboxFilters.__dataclass_fields__
         })
 

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import (
     AIStep,
@@ -12,6 +15,21 @@ from .models import (
     Participant,
     RawEvent,
 )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Raw and audit records: what happened, as received or as the rules derived it. They
+    are viewed here, never added, changed or deleted by hand (raw events are reprocessed,
+    derived rows rebuilt from them, flags acted on in the app so their history is kept)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class ParticipantInline(admin.TabularInline):
@@ -37,7 +55,7 @@ class StatusEventInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "channel",
@@ -55,7 +73,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "external_id", "display_name", "conversation")
     list_filter = ("kind",)
     search_fields = ("external_id", "display_name")
@@ -63,7 +81,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "sent_at",
@@ -86,7 +104,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(MessageStatusEvent)
-class MessageStatusEventAdmin(admin.ModelAdmin):
+class MessageStatusEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "occurred_at", "provider_message_id", "status", "error_code", "message")
     list_filter = ("status", "provider")
     search_fields = ("provider_message_id",)
@@ -94,7 +112,7 @@ class MessageStatusEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(RawEvent)
-class RawEventAdmin(admin.ModelAdmin):
+class RawEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "received_at", "provider", "kind", "dedupe_key", "status", "attempts")
     list_filter = ("provider", "kind", "status")
     search_fields = ("dedupe_key",)
@@ -111,21 +129,21 @@ class RawEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(ReadOnlyAdmin):
     list_display = ("id", "raised_at", "kind", "severity", "status", "conversation")
     list_filter = ("kind", "severity", "status")
     raw_id_fields = ("conversation",)
 
 
 @admin.register(ConversationKey)
-class ConversationKeyAdmin(admin.ModelAdmin):
+class ConversationKeyAdmin(ReadOnlyAdmin):
     list_display = ("key", "conversation", "created_at")
     search_fields = ("key",)
     raw_id_fields = ("conversation",)
 
 
 @admin.register(AIStep)
-class AIStepAdmin(admin.ModelAdmin):
+class AIStepAdmin(ReadOnlyAdmin):
     list_display = ("id", "occurred_at", "operation", "response_model", "prompt_name",
                     "prompt_version", "tool_name", "finish_reason", "conversation")
     list_filter = ("operation", "response_model", "prompt_version")
@@ -134,14 +152,14 @@ class AIStepAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversationEvent)
-class ConversationEventAdmin(admin.ModelAdmin):
+class ConversationEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "occurred_at", "type", "actor_kind", "actor_id", "conversation")
     list_filter = ("type",)
     raw_id_fields = ("conversation", "raw_event")
 
 
 @admin.register(Outcome)
-class OutcomeAdmin(admin.ModelAdmin):
+class OutcomeAdmin(ReadOnlyAdmin):
     list_display = ("id", "occurred_at", "csat", "resolved", "converted", "escalated",
                     "verdict", "conversation")
     raw_id_fields = ("conversation", "raw_event")

@@ -5,3 +5,7 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = "Conversations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Modules that register their flag kinds' sentences (conversations/flag_text.py).
+        from . import customer_journey  # noqa: F401

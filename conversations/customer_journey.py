@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .conf import auditor_settings
+from .flag_text import flag_sentence_register
 from .flags import flag_raise
 from .models import Conversation, Flag
 
@@ -132,5 +133,5 @@ def flag_sentence_channel_switch(evidence: dict) -> str:
             f"{back}{when}.")
 
 
-# Human sentences for this module's flag kinds (the lead wires them into the registry).
-FLAG_SENTENCES = {KIND.value: flag_sentence_channel_switch}
+# This module's flag kind in words (conversations/flag_text.py's registry).
+flag_sentence_register(KIND.value, flag_sentence_channel_switch)

@@ -479,6 +479,8 @@ class AIStep(models.Model):
     error_type = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
+        verbose_name = "AI step"
+        verbose_name_plural = "AI steps"
         constraints = [
             models.UniqueConstraint(fields=["conversation", "external_id"], name="ai_step_unique"),
         ]

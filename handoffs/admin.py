@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from conversations.admin import ReadOnlyAdmin
+
 from .models import BusinessCalendar, Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
 
 
@@ -62,7 +64,7 @@ class WaitInline(admin.TabularInline):
 
 
 @admin.register(Handoff)
-class HandoffAdmin(admin.ModelAdmin):
+class HandoffAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "conversation",
@@ -85,7 +87,7 @@ class HandoffAdmin(admin.ModelAdmin):
 
 
 @admin.register(HumanAsk)
-class HumanAskAdmin(admin.ModelAdmin):
+class HumanAskAdmin(ReadOnlyAdmin):
     list_display = ("id", "conversation", "asked_at", "matched", "ai_turns", "status")
     list_filter = ("status",)
     raw_id_fields = ("conversation", "message", "handoff")

@@ -6,7 +6,7 @@ HandoffRow, which have the same attribute names); the callers write.
 
 import functools
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from conversations.conf import auditor_settings
@@ -135,20 +135,26 @@ def dropped_evidence(
     }
 
 
+def note_time(at: datetime) -> str:
+    """A moment in a note people read: "Sat 21 Nov 23:48:08 UTC"."""
+    return at.astimezone(UTC).strftime("%a %d %b %H:%M:%S UTC")
+
+
 def stall_clear_note(flag: Any, at: datetime, note: str) -> str:
     """Why a handoff_stalled flag was cleared by a human reply at `at`."""
     deadline = flag.evidence.get("deadline_at")
     if deadline and at <= datetime.fromisoformat(deadline):
         # The sweep could not know: the reply was in time, it was reported late.
         return (
-            f"Cleared automatically: the reply dated {at.isoformat()} was within the "
-            f"deadline ({deadline}); it was reported after the sweep flagged the wait."
+            f"Cleared automatically: the reply dated {note_time(at)} was within the "
+            f"deadline ({note_time(datetime.fromisoformat(deadline))}); it was reported "
+            "after the wait had been flagged."
         )
     return note
 
 
 def reply_clear_note(at: datetime) -> str:
-    return f"Cleared automatically: a human replied at {at.isoformat()}."
+    return f"Cleared automatically: a human replied at {note_time(at)}."
 
 
 def ask_missed_evidence(ask: Any, why: str, *, allowed_ai_turns: int) -> dict[str, Any]:

@@ -20,10 +20,11 @@ as items are applied, so later items (and `journey_write`) see what earlier ones
 from datetime import datetime, timedelta
 from typing import Any
 
+from conversations.flag_text import duration_words
 from conversations.models import AuthorKind, Channel
 
 from .business_time import business_add, business_seconds
-from .flags import _wait_evidence, late_wait_evidence, reply_clear_note, wait_end
+from .flags import _wait_evidence, late_wait_evidence, note_time, reply_clear_note, wait_end
 from .journey_findings import (
     EVENT,
     MESSAGE,
@@ -147,7 +148,8 @@ class _Decide(Findings):
             if late:
                 handoff.stalls += 1
                 self.touch(handoff, "stalled_count")
-                self.stalled_raise(handoff, late_wait_evidence(wait, handoff, at=at), at)
+                self.stalled_raise(handoff, late_wait_evidence(wait, handoff, at=at), at,
+                                   began=wait.deadline_at)
         return closing
 
     def window_set(self, handoff: HandoffRow) -> None:
@@ -343,8 +345,8 @@ class _Decide(Findings):
             who = handoff.agent_name or handoff.agent_id or "agent"
             self.stalled_clear(
                 handoff, at=at, kinds=WAITING,
-                note=f"Cleared automatically: a human ({who}) replied at {at.isoformat()}, "
-                f"{round(handoff.time_to_human or 0)} s after the request.",
+                note=f"Cleared automatically: a human ({who}) replied at {note_time(at)}, "
+                f"{duration_words(handoff.time_to_human or 0)} after the request.",
             )
         self.log(handoff, trigger=trigger, at=at, source=source, from_state=before,
                  to_state=target, evidence=evidence)

@@ -17,6 +17,7 @@ from .flags import (
     ask_missed_evidence,
     dropped_evidence,
     human_request_match,
+    note_time,
     stall_clear_note,
     stalled_refresh,
 )
@@ -116,13 +117,18 @@ class Findings:
         key = next(k for k, f in self.c.flags.items() if f is flag)
         del self.c.flags[key]
 
-    def stalled_raise(self, handoff: HandoffRow, evidence: dict[str, Any], at: datetime) -> None:
+    def stalled_raise(self, handoff: HandoffRow, evidence: dict[str, Any], at: datetime,
+                      began: datetime | None = None) -> None:
+        """`began`: when the wait ran over its limit (its deadline); a new flag is stamped
+        then, not when it was found (`at`, kept in the evidence's detected_at)."""
         current = self.c.flags.get((STALLED, HANDOFF_SUBJECT, handoff))
         evidence, severity = stalled_refresh(
             current.evidence if current else None, handoff.stalled_count, evidence
         )
-        self.flag_raise(kind=STALLED, subject_type=HANDOFF_SUBJECT, subject=handoff,
-                        severity=severity, evidence=evidence, at=at)
+        flag = self.flag_raise(kind=STALLED, subject_type=HANDOFF_SUBJECT, subject=handoff,
+                               severity=severity, evidence=evidence, at=at)
+        if began is not None and flag.pk is None and began < flag.raised_at:
+            flag.raised_at = began
 
     def stalled_clear(self, handoff: HandoffRow, *, at: datetime, note: str,
                       kinds: tuple[str, ...]) -> None:
@@ -187,7 +193,7 @@ class Findings:
                 if flag is not None:
                     self.flag_resolve(
                         flag, f"Cleared automatically: a handoff was requested at "
-                        f"{at.isoformat()} (reported late), before the ask was judged missed.")
+                        f"{note_time(at)} (reported late), before the ask was judged missed.")
 
     def asks_count_ai_turn(self, message: MessageRow) -> None:
         limit = self.s.rules.missed_ai_turns

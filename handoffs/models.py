@@ -305,6 +305,8 @@ class HumanAsk(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "customer ask for a human"
+        verbose_name_plural = "customer asks for a human"
         indexes = [
             models.Index(
                 fields=["conversation"], condition=Q(status="watching"), name="human_ask_watching"

@@ -113,6 +113,9 @@ class FlagWrite:
     subject_id: int
     severity: str
     evidence: dict[str, Any]
+    # When the problem began (the wait's deadline, the window's end): a new flag is
+    # stamped then; when it was found is in the evidence (detected_at).
+    began_at: datetime | None = None
 
 
 @dataclass
@@ -169,7 +172,8 @@ def sweep_decide(state: SweepState) -> SweepPlan:
             _stall_evidence(wait, handoff, waited=waited, at=now),
         )
         plan.flags[STALLED, handoff.id] = FlagWrite(
-            flag_id, handoff.conversation_id, STALLED, handoff.id, severity, evidence
+            flag_id, handoff.conversation_id, STALLED, handoff.id, severity, evidence,
+            began_at=min(wait.deadline_at or now, now),
         )
         plan.waits_stalled.append(wait.id)
         plan.stalled_counts[handoff.id] = plan.stalled_counts.get(handoff.id, 0) + 1
@@ -194,6 +198,7 @@ def sweep_decide(state: SweepState) -> SweepPlan:
         plan.flags[DROPPED, handoff_id] = FlagWrite(
             flag_id, handoff.conversation_id, DROPPED, handoff_id, Flag.Severity.HIGH,
             dropped_evidence(handoff, reason=WINDOW_EXPIRED, details=details),
+            began_at=min(handoff.window_expires_at or now, now),
         )
         plan.window_expired += 1
     return plan
@@ -255,8 +260,9 @@ PG_DROPS = f"""UPDATE {_HANDOFF} AS h SET dropped_reasons = t.r::jsonb, dropped_
 FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[]) AS t(id, r, at) WHERE h.id = t.id"""
 PG_FLAGS_NEW = f"""INSERT INTO {_FLAG} (conversation_id, kind, severity, status, subject_type,
     subject_id, evidence, raised_at, updated_at, status_changed_by, note)
-SELECT c, k, s, 'open', 'handoff', h, e::jsonb, %b, %b, '', ''
-FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[]) AS t(c, k, s, h, e)"""
+SELECT c, k, s, 'open', 'handoff', h, e::jsonb, b, %b, '', ''
+FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::timestamptz[])
+    AS t(c, k, s, h, e, b)"""
 PG_FLAGS_REFRESHED = f"""UPDATE {_FLAG} AS f SET severity = t.s, evidence = t.e::jsonb,
     updated_at = %b
 FROM unnest(%b::bigint[], %b::text[], %b::text[]) AS t(id, s, e) WHERE f.id = t.id"""
@@ -288,10 +294,11 @@ def _write_postgres(plan: SweepPlan, now: datetime) -> None:
             sql.run(PG_DROPS, [list(plan.drops), [json.dumps(r) for r, _ in plan.drops.values()],
                                [at for _, at in plan.drops.values()]])
         if new:
-            sql.run(PG_FLAGS_NEW, [now, now, [f.conversation_id for f in new],
+            sql.run(PG_FLAGS_NEW, [now, [f.conversation_id for f in new],
                                    [f.kind for f in new], [f.severity for f in new],
                                    [f.subject_id for f in new],
-                                   [json.dumps(f.evidence) for f in new]])
+                                   [json.dumps(f.evidence) for f in new],
+                                   [f.began_at or now for f in new]])
         if old:
             sql.run(PG_FLAGS_REFRESHED, [now, [f.id for f in old], [f.severity for f in old],
                                          [json.dumps(f.evidence) for f in old]])
@@ -317,7 +324,7 @@ def _write_portable(plan: SweepPlan, now: datetime) -> None:
     rows = [
         Flag(pk=f.id, conversation_id=f.conversation_id, kind=f.kind, severity=f.severity,
              subject_type=Flag.SubjectType.HANDOFF, subject_id=f.subject_id,
-             evidence=f.evidence, raised_at=now, updated_at=now)
+             evidence=f.evidence, raised_at=f.began_at or now, updated_at=now)
         for f in plan.flags.values()
     ]
     Flag.objects.bulk_create([f for f in rows if f.pk is None])

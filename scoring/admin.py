@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from conversations.admin import ReadOnlyAdmin
+
 from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
 from .qa_models import Review, ReviewAnswer, Scorecard, ScorecardCategory, ScorecardVersion
 
@@ -30,7 +32,7 @@ class ConversationBrandAdmin(admin.ModelAdmin):
 
 
 @admin.register(Score)
-class ScoreAdmin(admin.ModelAdmin):
+class ScoreAdmin(ReadOnlyAdmin):
     list_display = ("name", "value", "source", "author", "channel", "author_kind",
                     "subject_type", "subject_id", "occurred_at")
     list_filter = ("name", "source", "channel", "author_kind", "brand")
@@ -39,7 +41,7 @@ class ScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoreDaily)
-class ScoreDailyAdmin(admin.ModelAdmin):
+class ScoreDailyAdmin(ReadOnlyAdmin):
     list_display = ("day", "brand", "channel", "author_kind", "name", "count", "mean",
                     "stddev")
     list_filter = ("brand", "channel", "author_kind", "name")

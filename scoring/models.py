@@ -169,6 +169,8 @@ class ScoreDaily(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "daily score"
+        verbose_name_plural = "daily scores"
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "brand", "channel", "author_kind", "name"],

@@ -272,8 +272,13 @@ def _review_input_clean(
     if complete:
         missing = [k for k in categories if k not in answers]
         if missing:
-            errors["answers"] = [f"Unanswered: {', '.join(missing)} (answer each, or N/A "
-                                 "where the category allows it)."]
+            errors["answers"] = [
+                f"Unanswered: {', '.join(categories[k].label for k in missing)} (answer "
+                "each, or N/A where the category allows it)."]
+            for key in missing:  # and next to each field, named as the reviewer sees it
+                errors.setdefault(f"answers.{key}", [
+                    f"{categories[key].label}: no answer yet"
+                    + (" (or N/A)." if categories[key].na_allowed else ".")])
 
     note_rows: list[ReviewMessageNote] = []
     note_list = [n if isinstance(n, MessageNote) else MessageNote(**n) for n in notes]
@@ -313,7 +318,11 @@ def _review_input_clean(
                           if f.status in Flag.ACTIVE_STATUSES and pk not in judged)
         if open_ids:
             errors["flags"] = ["No verdict on open flag(s) "
-                               f"{', '.join(map(str, open_ids))}: confirmed or false_positive."]
+                               f"{', '.join(map(str, open_ids))}: confirm each one or mark "
+                               "it a false positive."]
+            for pk in open_ids:
+                errors.setdefault(f"flags.{pk}", [
+                    "No verdict yet: confirm it or mark it a false positive."])
     if errors:
         raise QAError(errors)
     return rows, note_rows, verdict_rows

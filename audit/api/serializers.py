@@ -11,6 +11,7 @@ from rest_framework import serializers
 from audit.masking import mask_address
 from audit.qa_selectors import flags_blind_mask
 from audit.selectors import SEVERITY_BY_RANK
+from conversations.flag_text import flag_kind_label, flag_summary
 from conversations.models import (
     AIStep,
     AuthorKind,
@@ -144,6 +145,15 @@ class OutcomeSerializer(ReadOnlyModelSerializer):
 class FlagSerializer(ReadOnlyModelSerializer):
     evidence = AnyJSON(help_text="The figures that justify the finding.")
     note = serializers.CharField()
+    kind_label = serializers.SerializerMethodField(help_text="The kind in words.")
+    summary = serializers.SerializerMethodField(
+        help_text="The finding in one or two sentences, built from its evidence.")
+
+    def get_kind_label(self, instance: Flag) -> str:
+        return flag_kind_label(instance.kind)
+
+    def get_summary(self, instance: Flag) -> str:
+        return flag_summary(instance)
 
     def to_representation(self, instance: Flag) -> dict[str, Any]:
         # Blind double review: a flag another reviewer's review dismissed reads as open
@@ -157,9 +167,9 @@ class FlagSerializer(ReadOnlyModelSerializer):
     class Meta:
         model = Flag
         fields = [
-            "id", "conversation", "kind", "severity", "status", "subject_type", "subject_id",
-            "evidence", "raised_at", "updated_at", "status_changed_at", "status_changed_by",
-            "note",
+            "id", "conversation", "kind", "kind_label", "summary", "severity", "status",
+            "subject_type", "subject_id", "evidence", "raised_at", "updated_at",
+            "status_changed_at", "status_changed_by", "note",
         ]
 
 
@@ -249,9 +259,15 @@ class OpenWaitSerializer(serializers.Serializer):
 
 
 class FlagSummarySerializer(ReadOnlyModelSerializer):
+    summary = serializers.SerializerMethodField(
+        help_text="The finding in one or two sentences, built from its evidence.")
+
+    def get_summary(self, instance: Flag) -> str:
+        return flag_summary(instance)
+
     class Meta:
         model = Flag
-        fields = ["id", "kind", "severity", "status", "raised_at"]
+        fields = ["id", "kind", "summary", "severity", "status", "raised_at"]
 
 
 class HandoffSummarySerializer(ReadOnlyModelSerializer):

@@ -10,7 +10,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from alerts.selectors import alerts_needing_attention
+from audit.labels import delivery_label, state_label, trigger_label, wait_label
 from audit.masking import mask_address, mask_text
+from audit.score_words import score_label, score_words
+from conversations.flag_text import duration_words, flag_kind_label, moment_words
+from conversations.flag_text import flag_summary as _flag_summary
+from handoffs.flags import AUTO
 
 register = template.Library()
 
@@ -42,9 +47,12 @@ def in_words(span: timedelta) -> str:
 
 @register.filter
 def duration(seconds: Any) -> str:
-    """1h 05m / 7m 30s / 42s."""
+    """2 h 14 min / 7 min 30 s / 42 s (the same words as the flag sentences)."""
     if seconds is None or seconds == "":
         return "—"
+    total = int(round(float(seconds)))
+    if abs(total) >= 3600:
+        return ("-" if total < 0 else "") + duration_words(total)
     total = int(round(float(seconds)))
     sign = "-" if total < 0 else ""
     total = abs(total)
@@ -54,10 +62,10 @@ def duration(seconds: Any) -> str:
     if days:
         return f"{sign}{days}d {hours}h"
     if hours:
-        return f"{sign}{hours}h {minutes:02d}m"
+        return f"{sign}{hours} h {minutes} min"
     if minutes:
-        return f"{sign}{minutes}m {secs:02d}s"
-    return f"{sign}{secs}s"
+        return f"{sign}{minutes} min" + (f" {secs} s" if secs else "")
+    return f"{sign}{secs} s"
 
 
 @register.filter
@@ -120,3 +128,91 @@ def qa_note_box(qa: dict[str, Any], message_id: int) -> str:
         message_id, label, message_id, note.get("comment") or "",
         format_html_join("", '<p class="field-error">{}</p>', ((e,) for e in errors)),
     )
+
+
+# --- words for internal names (audit.labels, conversations.flag_text) -----------------------
+
+
+@register.filter
+def flag_summary(flag: Any) -> str:
+    """The sentence that explains a flag from its evidence."""
+    return _flag_summary(flag)
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    return flag_kind_label(kind)
+
+
+@register.filter
+def state_words(state: str) -> str:
+    return state_label(state)
+
+
+@register.filter
+def wait_words(kind: str) -> str:
+    return wait_label(kind)
+
+
+@register.filter
+def trigger_words(trigger: str) -> str:
+    return trigger_label(trigger)
+
+
+@register.filter
+def delivery(message: Any, channel: str) -> str:
+    return delivery_label(getattr(message, "status", ""), channel)
+
+
+@register.filter
+def words(value: Any) -> str:
+    """An internal name made readable: `first_person` -> `first person`."""
+    return str(value or "").replace("_", " ")
+
+
+@register.filter
+def score_explained(score: Any) -> str:
+    """A Score's explanations in words."""
+    return score_words(score.name, score.explanations)
+
+
+@register.filter
+def score_name(name: str) -> str:
+    return score_label(name)
+
+
+@register.filter
+def plain(value: Any) -> str:
+    """A value from stored JSON in words: lists joined, mappings as `key value` pairs."""
+    if isinstance(value, dict):
+        return "; ".join(f"{str(k).replace('_', ' ')} {plain(v)}" for k, v in value.items()
+                         if v not in (None, "", [], {}))
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+@register.filter
+def event_words(event_type: str) -> str:
+    """`handoff.requested` -> `handoff requested`."""
+    return str(event_type or "").replace(".", " ").replace("_", " ")
+
+
+@register.filter
+def found_at(iso: Any) -> str:
+    """An ISO moment from evidence, for people (site time zone)."""
+    return moment_words(iso)
+
+
+@register.filter
+def who(username: str) -> str:
+    """Who changed a flag: a person's name, or "automatically" for the auditor itself."""
+    return "automatically" if username == AUTO else f"by {username}"
+
+
+@register.filter
+def actor_words(kind: str) -> str:
+    return {"ai": "the AI", "human": "an agent", "customer": "the customer",
+            "system": "the system"}.get(kind, words(kind))

@@ -44,9 +44,9 @@ def test_a_user_without_a_role_is_refused(as_role):
 def test_each_role_sees_the_inbox_and_viewers_see_masked_contacts(stories, as_role):
     whatsapp = next(c for c in stories.values() if c.channel == "whatsapp")
     for role in ("manager", "qa_reviewer"):
-        page = as_role(role).get("/").content.decode()
+        page = as_role(role).get("/inbox/").content.decode()
         assert whatsapp.customer_address in page
-    page = as_role("viewer").get("/").content.decode()
+    page = as_role("viewer").get("/inbox/").content.decode()
     assert whatsapp.customer_address not in page
     assert mask_address(whatsapp.customer_address) in page
     assert "contact details masked" in page
@@ -77,13 +77,13 @@ def test_masking_rules():
 
 def test_filters_live_in_the_url_and_narrow_the_inbox(stories, as_role):
     manager = as_role("manager")
-    page = manager.get("/?channel=sms").content.decode()
+    page = manager.get("/inbox/?channel=sms").content.decode()
     assert page.count('data-conversation="') == 1
-    page = manager.get("/?flag_kind=handoff_missed").content.decode()
+    page = manager.get("/inbox/?flag_kind=handoff_missed").content.decode()
     missed = next(c for c in stories.values() if c.channel == "web" and c.flags.filter(
         kind="handoff_missed").exists())
     assert f'data-conversation="{missed.pk}"' in page and page.count('data-conversation="') == 1
-    page = manager.get("/?handoff_state=resolved&q=parcel").content.decode()
+    page = manager.get("/inbox/?handoff_state=resolved&q=parcel").content.decode()
     assert page.count('data-conversation="') == 1
     # The form shows the filters it applied, so the URL is the view.
     assert '<option value="resolved" selected>' in page
@@ -92,11 +92,11 @@ def test_filters_live_in_the_url_and_narrow_the_inbox(stories, as_role):
 
 def test_bad_filters_get_a_clear_400_never_a_500(stories, as_role):
     manager = as_role("manager")
-    response = manager.get("/?since=not-a-date&channel=fax")
+    response = manager.get("/inbox/?since=not-a-date&channel=fax")
     assert response.status_code == 400
     assert b"were not understood" in response.content
-    assert manager.get("/?until=9999-12-31&since=0001-01-01").status_code == 200
-    response = manager.get("/?after=%%%garbage")
+    assert manager.get("/inbox/?until=9999-12-31&since=0001-01-01").status_code == 200
+    response = manager.get("/inbox/?after=%%%garbage")
     assert response.status_code == 400
     assert b"page link is not valid" in response.content
 
@@ -129,17 +129,17 @@ def test_severity_sort_and_keyset_pages_walk_everything_once(as_role):
             assert sorted(ranks, reverse=True)[:3] == [4, 4, 4]
             assert [Conversation.objects.get(pk=p).open_flag_rank for p in seen[:3]] == [4, 4, 4]
     # Through the page: the next link carries the cursor and the sort.
-    response = manager.get("/?sort=severity")
+    response = manager.get("/inbox/?sort=severity")
     assert 'rel="next"' not in response.content.decode()  # 23 < one page of 50
 
 
 def test_page_queries_do_not_grow_with_the_page(stories, as_role):
     manager = as_role("manager")
-    manager.get("/")  # warm the session and permission caches
+    manager.get("/inbox/")  # warm the session and permission caches
     with CaptureQueriesContext(connection) as small:
-        manager.get("/?channel=sms")
+        manager.get("/inbox/?channel=sms")
     with CaptureQueriesContext(connection) as large:
-        manager.get("/")
+        manager.get("/inbox/")
     assert len(large) == len(small)
 
 
@@ -198,15 +198,15 @@ def test_tone_scores_show_in_the_inbox_and_the_replay_and_brands_filter(stories,
         "-occurred_at", "-id").first()
     assert latest is not None
     manager = as_role("manager")
-    page = manager.get("/?channel=sms").content.decode()
+    page = manager.get("/inbox/?channel=sms").content.decode()
     assert f'title="brand tone of the latest scored message, 0-100">{round(latest.value * 100)}<' \
         in page
     replay = manager.get(f"/conversations/{sms.pk}/").content.decode()
     assert "brand tone <strong" in replay and "formality" in replay
     brand = brand_voice_default()
-    assert manager.get(f"/?brand={brand.name}").content.decode().count(
+    assert manager.get(f"/inbox/?brand={brand.name}").content.decode().count(
         'data-conversation="') == len(stories)
-    assert manager.get("/?brand=no-such-brand").content.decode().count(
+    assert manager.get("/inbox/?brand=no-such-brand").content.decode().count(
         'data-conversation="') == 0
 
 
@@ -227,7 +227,7 @@ def test_no_inbox_query_string_makes_a_500(as_role):
               suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(st.dictionaries(st.sampled_from(FIELDS), values, max_size=6))
     def check(params):
-        response = manager.get("/", params)
+        response = manager.get("/inbox/", params)
         assert response.status_code in (200, 400), (params, response.status_code)
 
     check()

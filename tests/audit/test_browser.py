@@ -90,7 +90,7 @@ def test_a_manager_downloads_the_filtered_inbox_as_csv(browser, live_server, dat
     import io
 
     page = sign_in(browser, live_server, "manager-1")
-    page.goto(f"{live_server.url}/?channel=sms")
+    page.goto(f"{live_server.url}/inbox/?channel=sms")
     with page.expect_download() as info:
         page.click("text=Export CSV")
     download = info.value

@@ -286,7 +286,8 @@ def test_review_errors_are_shown_next_to_fields(card):
     html = r.content.decode()
     assert r.status_code == 400
     assert 'id="err-empathy"' in html and 'id="err-accuracy"' in html
-    assert "Unanswered: closing" in html and f"No verdict on open flag(s) {f.pk}" in html
+    assert "Unanswered: Closing" in html and 'id="err-closing"' in html
+    assert f"No verdict on open flag(s) {f.pk}" in html
     assert 'value="1" id="ans-greeting-1" checked' in html  # what was given is kept
     assert not Review.objects.exists()
 

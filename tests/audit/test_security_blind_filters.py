@@ -34,7 +34,7 @@ def listed(client, status: str) -> dict[str, bool]:
     d = client.dismissed
     flags = client.get("/api/flags/", {"status": status}).json()["results"]
     convs = client.get("/api/conversations/", {"flag_status": status}).json()["results"]
-    inbox = client.get("/", {"flag_status": status})
+    inbox = client.get("/inbox/", {"flag_status": status})
     export = client.get("/export.csv", {"flag_status": status})
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert inbox.status_code == export.status_code == 200

@@ -200,8 +200,9 @@ def api_urls(client: Client) -> list[str]:
 
 def test_a_viewer_finds_no_planted_pii_on_any_page_api_object_or_csv(planted):
     viewer = crawler()
-    pages = ["/", "/inbox/?sort=severity", "/?q=zoe", "/dashboards/", "/qa/",
-             "/qa/agreement/", "/export.csv", "/qa/reviews.csv", "/?since=2026-13-01"]
+    pages = ["/", "/?period=7d", "/inbox/?sort=severity", "/inbox/?q=zoe",
+             "/inbox/?problem=handoff", "/dashboards/", "/qa/",
+             "/qa/agreement/", "/export.csv", "/qa/reviews.csv", "/inbox/?since=2026-13-01"]
     for c in Conversation.objects.all():
         pages += [f"/conversations/{c.pk}/", f"/conversations/{c.pk}/raw/"]
     pages += [f"/qa/queues/{q.pk}/edit/" for q in ReviewQueue.objects.all()]

@@ -44,7 +44,7 @@ def manager(as_role):
 @pytest.mark.parametrize(("sort", "values"), INBOX)
 def test_a_forged_inbox_cursor_is_a_400(manager, sort, values):
     cursor = inbox_cursor(values)
-    page = manager.get("/", {"sort": sort, "after": cursor})
+    page = manager.get("/inbox/", {"sort": sort, "after": cursor})
     assert page.status_code == 400
     api = manager.get("/api/conversations/", {"ordering": sort, "cursor": cursor})
     assert api.status_code == 400 and "cursor" in api.json()

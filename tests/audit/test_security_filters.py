@@ -31,7 +31,7 @@ def test_invalid_filters_are_a_400_that_lists_nothing(manager, query):
     export = manager.get("/export.csv", query)
     assert export.status_code == 400
     assert "errors" in export.json()
-    inbox = manager.get("/", query)
+    inbox = manager.get("/inbox/", query)
     assert inbox.status_code == 400
     assert 'data-conversation="' not in inbox.content.decode()
     assert manager.get("/api/conversations/", query).status_code == 400

@@ -43,7 +43,7 @@ def conversation():
 
 
 def inbox_hits(client: Client, q: str) -> int:
-    return client.get("/", {"q": q}).content.decode().count('data-conversation="')
+    return client.get("/inbox/", {"q": q}).content.decode().count('data-conversation="')
 
 
 def api_hits(client: Client, q: str) -> int:

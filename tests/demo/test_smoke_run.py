@@ -161,12 +161,12 @@ def test_make_run_processes_serve_ingest_and_work_on_the_embedded_defaults(
         assert csrf, form.text[:2000]
         home = session.post(
             f"{base}/accounts/login/",
-            data={"username": "demo", "password": "demo", "next": "/",
+            data={"username": "demo", "password": "demo", "next": "/inbox/",
                   "csrfmiddlewaretoken": csrf.group(1)},
             headers={"Referer": f"{base}/accounts/login/"}, timeout=10,
         )
         assert home.status_code == 200, home.text[:2000]
-        assert home.url == f"{base}/", home.url
+        assert home.url == f"{base}/inbox/", home.url
         assert "<h1>Inbox</h1>" in home.text
         assert "+12125550147" in home.text
 

@@ -148,7 +148,7 @@ def test_review_answers_are_validated_with_every_problem_named(users, card):
     assert "from 1 to 5" in errors["answers.empathy"][0]
     assert "N/A is not allowed" in errors["answers.accuracy"][0]
     assert "Not a category" in errors["answers.speed"][0]
-    assert "closing" in errors["answers"][0]  # unanswered
+    assert "Closing" in errors["answers"][0]  # unanswered
     assert f"not in conversation {conv.pk}" in errors["notes[0].message_id"][0]
     assert f"not a flag of conversation {conv.pk}" in errors[f"flags.{foreign_flag.pk}"][0]
     assert str(open_flag.pk) in errors["flags"][0]  # no verdict on an open flag

@@ -29,7 +29,7 @@ def browser():
 
 def sign_in(browser, live_server, username: str, width: int = 1440) -> Page:
     page = browser.new_page(viewport={"width": width, "height": 900})
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/inbox/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", "correct horse")

@@ -10,6 +10,7 @@ from demo.alerts import demo_alerts_seed
 from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
 from demo.events import JOURNEYS as WEB_JOURNEYS
+from demo.figures import demo_figures_build
 from demo.handoffs import demo_handoff_scenarios_seed
 from demo.journeys import SCENARIOS
 from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
@@ -77,6 +78,10 @@ class Command(BaseCommand):
         alerts = demo_alerts_seed()
         if alerts.rules:
             self.stdout.write(f"alerts: {alerts.rules} rules, {alerts.alerts} alerts")
+        figures = demo_figures_build(say=self.stdout.write)
+        if figures["scored"] or figures["days"]:
+            self.stdout.write(f"dashboards ready: {figures['scored']} messages scored, "
+                              f"{figures['days']} days of figures rebuilt")
         if report.added_nothing:
             self.stdout.write(f"demo data already present ({journeys} journeys)")
             if qa.queues:
