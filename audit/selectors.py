@@ -63,6 +63,8 @@ class InboxFilters:
     q: str = ""
     # "yes": an outcome said resolved or a handoff ended resolved (the dashboards' meaning).
     resolved: str = ""
+    # "me": conversations with an open or acknowledged flag the reader owns.
+    assigned: str = ""
 
 
 def day_start(day: date) -> datetime:
@@ -90,6 +92,10 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
             flags = flags.filter(Q(status=f.flag_status) if reader is None
                                  else flag_status_q(user=reader, status=f.flag_status))
         qs = qs.filter(Exists(flags))
+    if f.assigned == "me":
+        owner = reader.pk if reader is not None and reader.is_authenticated else None
+        qs = qs.filter(Exists(Flag.objects.filter(conversation=OuterRef("pk"), owner_id=owner,
+                                                  status__in=Flag.ACTIVE_STATUSES)))
     if f.handoff_state in ("any", "none"):  # with a handoff at all, or without
         handed_off = Exists(Handoff.objects.filter(conversation=OuterRef("pk")))
         qs = qs.filter(handed_off if f.handoff_state == "any" else ~handed_off)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("flags/", views.FlagList.as_view(), name="flags"),
     path("flags/<int:pk>/", views.FlagDetail.as_view(), name="flag"),
     path("flags/<int:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
+    path("flags/<int:pk>/triage/", views.FlagTriage.as_view(), name="flag_triage"),
     path("scores/", views.ScoreList.as_view(), name="scores"),
     path("qa/queues/", qa.QueueList.as_view(), name="qa_queues"),
     path("qa/queues/<int:pk>/", qa.QueueDetail.as_view(), name="qa_queue"),
