@@ -44,7 +44,8 @@ POSITIVE, NEGATIVE = 30, 15
 EXPECTED_OPERATIONS = {
     "GET /api/conversations/", "GET /api/conversations/{id}/", "GET /api/messages/",
     "GET /api/handoffs/", "GET /api/handoffs/{id}/", "GET /api/flags/", "GET /api/flags/{id}/",
-    "POST /api/flags/{id}/status/", "POST /api/flags/{id}/triage/", "GET /api/scores/", "GET /api/metrics/handoffs/",
+    "POST /api/flags/{id}/status/", "POST /api/flags/{id}/triage/",
+    "GET /api/scores/", "GET /api/metrics/handoffs/",
     "GET /api/qa/queues/", "GET /api/qa/queues/{id}/", "POST /api/qa/queues/{id}/take-next/",
     "GET /api/qa/reviews/", "POST /api/qa/reviews/", "GET /api/qa/reviews/{id}/",
 }
