@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
-from demo.events import JOURNEYS as WEB_JOURNEYS
+from demo.events import JOURNEYS, QUALITY_JOURNEYS
 from demo.handoffs import demo_handoff_scenarios_seed
 from demo.journeys import SCENARIOS
 from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
@@ -70,7 +70,8 @@ class Command(BaseCommand):
                 f"{', '.join(report.failed[:5])} (see RawEvent.error)"
             )
         journeys = (
-            len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
+            len(SCENARIOS) + len(JOURNEYS) + len(QUALITY_JOURNEYS) + len(EMAIL_THREADS)
+            + len(HANDOFF_SCENARIOS)
         )
         qa = demo_qa_seed()
         if report.added_nothing:
