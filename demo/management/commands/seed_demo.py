@@ -7,8 +7,13 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from demo.bulk import BulkSeedBusy, demo_bulk_seed
-from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
-from demo.events import JOURNEYS, QUALITY_JOURNEYS
+from demo.events import (
+    EMAIL_THREADS,
+    JOURNEYS,
+    QUALITY_JOURNEYS,
+    demo_email_threads_seed,
+    demo_web_journeys_seed,
+)
 from demo.handoffs import demo_handoff_scenarios_seed
 from demo.journeys import SCENARIOS
 from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
