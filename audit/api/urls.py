@@ -3,6 +3,8 @@ mounts the audit app under auditor/)."""
 
 from django.urls import path, register_converter
 
+from . import qa, views
+
 
 class SignedInt:
     """An id as any integer, so a negative or huge one reaches the view and is answered
@@ -19,7 +21,6 @@ class SignedInt:
 
 register_converter(SignedInt, "auditor_id")
 
-from . import qa, views
 
 app_name = "api"
 
