@@ -98,7 +98,7 @@ def ungrounded_answer(turn: Turn, rules: Rules) -> Finding | None:
             unsupported.append({
                 "start": start, "end": end, "text": sentence, "support": round(support, 2),
                 "best_source": best[0], "step": best[1],
-                "why": f"at most {support:.0%} of its words appear in any retrieved chunk",
+                "why": f"only {support:.0%} of its words appear in the closest retrieved chunk",
                 "chunk_spans": _match_spans(best[3], stems) if best[1] else [],
             })
     if not unsupported_facts and not unsupported:
