@@ -282,15 +282,19 @@ def test_web_chat_journeys_come_with_ai_steps_handoffs_and_outcomes():
 
     call_command("seed_demo", stdout=StringIO())
     web = journeys().filter(channel="web")
-    assert web.count() == 4
+    assert web.count() == len(WEB_JOURNEYS) == 10
     demo_batches = RawEvent.objects.filter(provider="events",
                                            dedupe_key__startswith="webhook:demo-")
-    assert demo_batches.filter(status="processed").count() == 4
-    # Every chat step is linked to the AI message it produced.
+    assert demo_batches.filter(status="processed").count() == 10
+    # Every chat step is linked to the AI message it produced, but the one whose answer a
+    # guardrail blocked (web-en-guardrail-blocked: no message went out).
     chats = AIStep.objects.filter(operation="chat")
-    assert chats.count() == 5 and not chats.filter(message__isnull=True).exists()
-    assert set(chats.values_list("message__author_kind", flat=True)) == {"ai"}
-    assert AIStep.objects.exclude(tool_error="").count() == 1
+    assert chats.count() == 12
+    assert list(chats.filter(message__isnull=True).values_list("finish_reason", flat=True)) \
+        == ["content_filter"]
+    assert set(chats.exclude(message__isnull=True).values_list(
+        "message__author_kind", flat=True)) == {"ai"}
+    assert AIStep.objects.exclude(tool_error="").count() == 2
     assert ConversationEvent.objects.filter(type="handoff.requested",
                                             conversation__in=web).count() == 3
     assert sorted(Outcome.objects.values_list("csat", flat=True)) == [1, 5, 5]
