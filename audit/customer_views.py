@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from conversations.customer_journey import FLAG_SENTENCES
+from conversations.flag_text import flag_summary
 from conversations.models import Customer
 
 from .customer_selectors import channel_switch_metric, customer_timeline, customers_list
@@ -27,8 +27,7 @@ def customer(request: HttpRequest, customer_id: int) -> HttpResponse:
     timeline = customer_timeline(customer=person)
     for _, kind, row in timeline.entries:
         if kind == "flag":
-            explain = FLAG_SENTENCES.get(row.kind)
-            row.sentence = explain(row.evidence) if explain else row.get_kind_display()
+            row.sentence = flag_summary(row)
     return render(request, "audit/customer.html", {
         "person": person, "timeline": timeline,
         "identities": person.identities.order_by("kind", "value"), **_viewer(request)})

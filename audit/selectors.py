@@ -73,6 +73,8 @@ class InboxFilters:
     problem: str = ""
     flagged_since: date | None = None
     flagged_until: date | None = None  # inclusive
+    # "me": conversations with an open or acknowledged flag the reader owns.
+    assigned: str = ""
 
 
 def day_start(day: date) -> datetime:
@@ -105,6 +107,10 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
     if f.problem or f.flagged_since or f.flagged_until:
         qs = qs.filter(Exists(problem_flags(filters=f, reader=reader)
                               .filter(conversation=OuterRef("pk"))))
+    if f.assigned == "me":
+        owner = reader.pk if reader is not None and reader.is_authenticated else None
+        qs = qs.filter(Exists(Flag.objects.filter(conversation=OuterRef("pk"), owner_id=owner,
+                                                  status__in=Flag.ACTIVE_STATUSES)))
     if f.handoff_state in ("any", "none"):  # with a handoff at all, or without
         handed_off = Exists(Handoff.objects.filter(conversation=OuterRef("pk")))
         qs = qs.filter(handed_off if f.handoff_state == "any" else ~handed_off)

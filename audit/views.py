@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations.flag_text import flag_kind_label
 from conversations.models import Channel, Conversation, Flag, RawEvent
 from conversations.selectors import status_events_waiting
-from conversations.services import flag_set_status
 from handoffs.machine import State
 
 from .labels import state_label
@@ -30,6 +29,7 @@ from .selectors import (
     conversation_replay,
     inbox_page,
 )
+from .triage import TriageError, flag_owners, flag_trails, triage_apply
 
 View = Callable[..., HttpResponse]
 
@@ -100,6 +100,8 @@ class InboxFilterForm(forms.Form):
     resolved = forms.ChoiceField(required=False, choices=[("", "any"), ("yes", "resolved"),
                                                           ("no", "not resolved")])
     alert = forms.IntegerField(required=False, min_value=1, label="Alert #")
+    assigned = forms.ChoiceField(required=False, label="Flags owned by",
+                                 choices=[("", "anyone"), ("me", "me")])
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
 
     def filters(self) -> InboxFilters:
@@ -160,6 +162,9 @@ def replay_context(request: HttpRequest, conversation: Conversation,
     return {
         "replay": data, "conversation": conversation,
         "flag_statuses": [s for s in Flag.Status.choices if s[0] != Flag.Status.OPEN],
+        "flag_trails": flag_trails(user=request.user, flags=flags),
+        "flag_owners": list(flag_owners().values_list("username", flat=True))
+        if can(request.user, FLAGS) else [],
         "back": _safe_back(request, reverse("audit:inbox")),
         **review_panel(request, conversation, flags, form=qa_form, errors=qa_errors),
         **_viewer(request),
@@ -176,23 +181,35 @@ def _safe_back(request: HttpRequest, default: str) -> str:
 
 
 class FlagStatusForm(forms.Form):
-    status = forms.ChoiceField(choices=[s for s in Flag.Status.choices])
+    """Triage a flag: status (blank keeps it), a note, owner, due date, ticket link. Fields
+    left out of the POST are left unchanged; the page posts them all."""
+
+    status = forms.ChoiceField(required=False, choices=[("", "keep"), *Flag.Status.choices])
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
+    owner = forms.CharField(required=False, max_length=150)
+    due_on = forms.DateField(required=False)
+    ticket_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
 
 
 @require_POST
 @requires(FLAGS)
 def flag_status(request: HttpRequest, flag_id: int) -> HttpResponse:
-    """Acknowledge, resolve, dismiss (false positive) or reopen a flag; records who and when."""
+    """Acknowledge, resolve, dismiss (false positive) or reopen a flag, assign it, set a
+    due date or ticket, add a note: each change joins the flag's trail (who, when, what)."""
     flag = get_object_or_404(Flag, pk=flag_id)
     form = FlagStatusForm(request.POST)
-    if not form.is_valid():
+    error = ""
+    if form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k in request.POST}
+        try:
+            triage_apply(flag=flag, by=request.user, data=data)
+        except TriageError as exc:
+            error = str(exc)
+    else:
+        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+    if error:
         return render(request, "audit/forbidden.html", {
-            "message": "That flag action was not understood: " + "; ".join(
-                f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
-        }, status=400)
-    flag_set_status(flag=flag, status=form.cleaned_data["status"],
-                    by=request.user.get_username(), note=form.cleaned_data["note"])
+            "message": "That flag action was not understood: " + error}, status=400)
     back = reverse("audit:replay", args=[flag.conversation_id])
     return HttpResponseRedirect(f"{back}#flag-{flag.pk}")
 

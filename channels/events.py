@@ -211,6 +211,16 @@ def _ai_step(event: dict[str, Any], at: datetime, where: str) -> AIStepEvent:
         "guardrails": data.get("guardrails", []),
         "system_prompt": data.get("system_prompt", ""),
         "system_prompt_hash": data.get("system_prompt_hash", ""),
+        "trace_id": data.get("trace_id", "").lower(),
+        "span_id": data.get("span_id", "").lower(),
+        "parent_span_id": data.get("parent_span_id", "").lower(),
+        "input_messages": [{"role": m["role"], "content": m.get("content", "")}
+                           for m in data.get("input", {}).get("messages", [])],
+        "input_messages_hash": data.get("input", {}).get("hash", ""),
+        "output_text": data.get("output", {}).get("text", ""),
+        "retrieval_query": data.get("retrieval", {}).get("query", ""),
+        "tool_retries": tool.get("retries"),
+        "tool_approval": tool.get("approval"),
     }
     message_provider = produced.get("provider", "")
     message_provider_id = produced.get("provider_message_id", "")

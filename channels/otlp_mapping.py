@@ -329,7 +329,7 @@ def step_fields(span: dict[str, Any], operation: str) -> dict[str, Any]:
         "retrieved_documents": _documents(attrs) if operation == "retrieval" else [],
         "system_prompt": system,
         "span_name": _text(span.get("name")),
-        "input_messages": given or None,
+        "input_messages": given or [],
         "output_messages": produced or None,
         "error_type": error_type,
     })

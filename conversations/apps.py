@@ -9,3 +9,6 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         # Modules that register their flag kinds' sentences (conversations/flag_text.py).
         from . import customer_journey  # noqa: F401
+        from .quality.sentences import sentences_register
+
+        sentences_register()

@@ -177,6 +177,30 @@ DEFAULTS: dict[str, Any] = {
     "DRIFT_CONTROL_LIMIT": 3.0,
     "DRIFT_MIN_SIGMA": 0.02,
     "DRIFT_MIN_DAILY_COUNT": 5,
+    # --- answer quality (docs/answer-quality.md) ---
+    # Run the checks in the apply path (ungrounded_answer, weak_retrieval, tool_failure,
+    # guardrail_tripped, excessive_agency, prompt_injection, injection_followed, ai_loop).
+    "QUALITY_CHECKS": True,
+    # weak_retrieval: a best chunk score under this (the platform's own score scale).
+    "QUALITY_RETRIEVAL_MIN_SCORE": 0.5,
+    # ungrounded_answer: a sentence is supported when this share of its content words
+    # appears in one retrieved chunk (or tool result, or customer message).
+    "QUALITY_SUPPORT_MIN": 0.5,
+    # tool_failure: retries above this count as a failure.
+    "QUALITY_TOOL_RETRIES_MAX": 2,
+    # excessive_agency / injection_followed: the tools the AI may call ([]: any).
+    "QUALITY_ALLOWED_TOOLS": [],
+    # ai_loop: similarity (0-1, difflib ratio) from which two replies are near-identical.
+    "QUALITY_LOOP_SIMILARITY": 0.9,
+    # Per brand: {business address: {"retrieval_min_score": 0.6, "allowed_tools": [...],
+    # "support_min": ..., "tool_retries_max": ..., "loop_similarity": ...}} over the above.
+    "QUALITY_BY_BUSINESS": {},
+    # How much of a conversation's past the checks read (messages, AI steps).
+    "QUALITY_CONTEXT_MESSAGES": 12,
+    "QUALITY_CONTEXT_STEPS": 30,
+    # The embeddings variant of ungrounded_answer (with SCORING_EMBEDDINGS, in Celery after
+    # apply): a sentence whose best cosine similarity to any chunk is under this.
+    "QUALITY_EMBEDDING_SUPPORT_MIN": 0.55,
     # --- safety (README, Deploying safely) ---
     # The API's schema and docs (/api/schema/, /api/docs/, /api/redoc/) for anyone, not only
     # signed-in callers (they describe every field the API has).

@@ -20,6 +20,7 @@ from .conf import auditor_settings
 from .events import MessageEvent, NormalizedEvent
 from .ingest_decide import Plan, decide
 from .ingest_load import ingest_load
+from .ingest_quality import quality_config
 from .ingest_write import PortableWriter, Writer, saved
 from .ingest_write_pg import SetWriter
 from .models import ConversationEvent, Message, RawEvent
@@ -47,10 +48,14 @@ def ingest(*, events: Sequence[NormalizedEvent], raw_event: RawEvent | None = No
     """Apply `events` in order, inside the caller's transaction. `raw_event`: the source
     of events that do not name theirs; `writer`: the database family's unless given."""
     now = timezone.now()
+    checks = auditor_settings.QUALITY_CHECKS
     with Statements() as sql:
-        state = ingest_load(sql, events)
+        state = ingest_load(sql, events, quality=(
+            auditor_settings.QUALITY_CONTEXT_MESSAGES, auditor_settings.QUALITY_CONTEXT_STEPS)
+            if checks else None)
         plan = decide(state, events, raw_event_id=raw_event.pk if raw_event else None,
-                      now=now, window_hours=auditor_settings.EMAIL_THREAD_WINDOW_HOURS)
+                      now=now, window_hours=auditor_settings.EMAIL_THREAD_WINDOW_HOURS,
+                      quality=quality_config(auditor_settings) if checks else None)
         if writer is None:
             writer = SetWriter if connection.vendor == "postgresql" else PortableWriter
         written = writer(sql, now)

@@ -41,12 +41,14 @@ from .events import (
     StatusEvent,
 )
 from .ingest_customers import CustomerLinker, CustomerPlan, identify_identities
-from .ingest_state import IngestState, email_pair, ref_triple
+from .ingest_quality import FlagRow, QualityConfig, QualityDecider
+from .ingest_state import IngestState, QualityContext, email_pair, ref_triple
 from .models import STATUS_RANK, AuthorKind, Channel, DeliveryStatus, Direction
 
 Key = tuple[str, str]  # provider, provider message id
 Status = tuple[str, int, Any, str]  # status, rank, status_at, error_code
 CLOSED = "conversation.closed"
+HANDOFF_REQUESTED = "handoff.requested"
 
 
 def message_author_id(event: MessageEvent) -> str:
@@ -143,6 +145,7 @@ class Plan:
     join_after_commit: set[Key]  # reports whose message may be committing concurrently
     # Customers across channels (ingest_customers): written after the segments.
     customers: CustomerPlan = field(default_factory=CustomerPlan)
+    flags: list[FlagRow] = field(default_factory=list)  # answer quality (ingest_quality)
 
 
 @dataclass
@@ -165,15 +168,19 @@ class _EmailThread:
 
 
 def decide(state: IngestState, events: Sequence[NormalizedEvent], *,
-           raw_event_id: int | None, now: datetime, window_hours: float) -> Plan:
+           raw_event_id: int | None, now: datetime, window_hours: float,
+           quality: QualityConfig | None = None) -> Plan:
     """The plan for `events` applied in order over `state` (see the module docstring).
-    `raw_event_id`: the source of events that do not name their own."""
-    return _Decider(state, raw_event_id, now, window_hours).run(events)
+    `raw_event_id`: the source of events that do not name their own; `quality`: the
+    answer-quality checks' thresholds (None: no checks)."""
+    return _Decider(state, raw_event_id, now, window_hours, quality).run(events)
 
 
 class _Decider:
     def __init__(self, state: IngestState, raw_event_id: int | None, now: datetime,
-                 window_hours: float) -> None:
+                 window_hours: float, quality: QualityConfig | None = None) -> None:
+        self.quality = (QualityDecider(state.quality or QualityContext(), quality)
+                        if quality is not None else None)
         self.raw_event_id = raw_event_id
         self.now = now
         self.window = timedelta(hours=window_hours)
@@ -241,6 +248,8 @@ class _Decider:
             if m.new is not None:
                 v = m.new.values
                 v["status"], v["status_rank"], v["status_at"], v["error_code"] = m.status
+        if self.quality is not None:
+            self.plan.flags = self.quality.flags({k: m.ref for k, m in self.messages.items()})
         return self.plan
 
     # -- conversations ---------------------------------------------------------------
@@ -401,6 +410,11 @@ class _Decider:
         }
         new = NewMessage(self.ref(), values)
         self.segment.messages.append(new)
+        if self.quality is not None:
+            self.quality.message(conversation, new.ref, author_kind=event.author_kind,
+                                 text=event.body_new or event.body, at=event.occurred_at,
+                                 key=key, business=event.business_address,
+                                 position=self.position)
         state: Status = (status, values["status_rank"], event.occurred_at, "")
         self.touch(conversation, event.occurred_at)
         self.plan.messages.append(new.ref)
@@ -477,6 +491,8 @@ class _Decider:
         }
         self.segment.steps[(conversation, event.external_id)] = row  # the last report wins
         self.plan.conversations.add(conversation)
+        if self.quality is not None:
+            self.quality.step(conversation, row, event.conversation.business_address)
         if message is None and key is not None:
             self.waiting_steps.setdefault(key, []).append((len(self.segments) - 1, row))
 
@@ -534,6 +550,8 @@ class _Decider:
             "raw_event_id": self.raw_id(event)}
         self.lifecycle_known[key] = ("new", key)
         self.plan.lifecycle.append(("new", key))
+        if self.quality is not None and event.type == HANDOFF_REQUESTED:
+            self.quality.handoff(conversation, event.occurred_at)
         if event.type == CLOSED:
             self.segment.closes.append((conversation, event.external_id, event.occurred_at))
             for triple, ref in list(self.open.items()):

@@ -10,6 +10,8 @@ on SQLite one query per kind of row):
            the batch's provider ids (kept already, or waiting for their message); the open
            e-mail threads of the batch's customer + mailbox pairs (threading by subject)
   round 2  participants and lifecycle events of the conversations round 1 found
+  round 3  only for a batch with an AI message or step: the last messages and AI steps of
+           those conversations, for the answer-quality checks (ingest_quality_load)
 
 E-mail threading is decided from this state, so on PostgreSQL the batch first takes an
 advisory lock per customer + mailbox (until the transaction ends): two concurrent
@@ -36,6 +38,7 @@ from .events import (
     StatusEvent,
 )
 from .ingest_customers import address_identity, identify_identities
+from .ingest_quality_load import quality_context_load
 from .ingest_state import (
     EmailThread,
     IngestState,
@@ -264,8 +267,10 @@ def email_locks(sql: Statements, pairs: Iterable[tuple[str, str]]) -> None:
                     [f"email:{business}:{customer}"])
 
 
-def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestState:
-    """The state `events` need (see the module docstring)."""
+def ingest_load(sql: Statements, events: Sequence[NormalizedEvent], *,
+                quality: tuple[int, int] | None = None) -> IngestState:
+    """The state `events` need (see the module docstring). `quality`: how many messages
+    and AI steps per conversation the answer-quality checks read (round 3), or None."""
     message_keys: set[Key] = set()
     report_keys: set[Key] = set()
     keys: set[str] = set()
@@ -310,6 +315,12 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent]) -> IngestSta
     conversations = {*state.open_threads.values(), *state.keys.values(),
                      *(t.id for ts in state.email_threads.values() for t in ts)}
     customers_load(state, events, conversations)
+    if quality is not None and any(
+            isinstance(e, AIStepEvent) or (isinstance(e, MessageEvent) and e.author_kind == "ai")
+            for e in events):
+        state.quality = quality_context_load(
+            sql, sorted(conversations | {m.conversation_id for m in state.messages.values()}),
+            messages=quality[0], steps=quality[1])
     if not conversations:
         return state
     ids = _columns(((c,) for c in conversations), 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .events import ConversationRef
 
@@ -54,6 +55,7 @@ class IngestState:
     # identify event names.
     identities: dict[tuple[str, str], int] = field(default_factory=dict)
     conversation_customers: dict[int, int] = field(default_factory=dict)
+    quality: QualityContext | None = None  # loaded when the batch has AI messages or steps
 
 
 def ref_triple(ref: ConversationRef) -> Triple:
@@ -65,3 +67,24 @@ def ref_triple(ref: ConversationRef) -> Triple:
 def email_pair(ref: ConversationRef) -> tuple[str, str]:
     """Mailbox and customer of an e-mail AI step, compared lower-cased as inbound mail."""
     return (ref.business_address.lower(), ref.customer_address.lower() or ref.external_id)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A recent message of a conversation, as the answer-quality checks read it."""
+
+    id: int
+    author_kind: str
+    text: str
+    sent_at: datetime
+    provider: str
+    provider_message_id: str | None
+
+
+@dataclass
+class QualityContext:
+    """The recent past of the batch's conversations (ingest_quality_load): their last
+    messages and AI steps (each step a dict of AIStep columns), oldest first."""
+
+    messages: dict[int, list[StoredMessage]] = field(default_factory=dict)
+    steps: dict[int, list[dict[str, Any]]] = field(default_factory=dict)

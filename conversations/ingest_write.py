@@ -14,7 +14,8 @@
       AI steps, outcomes  upserted (ON CONFLICT DO UPDATE): the last report wins
       lifecycle events    ON CONFLICT DO NOTHING; `conversation.closed` closes its thread
     then, once: messages recorded earlier moved forward (`WHERE status_rank < new rank`,
-    never backwards) and participants renamed.
+    never backwards), participants renamed, and the answer-quality flags raised (ON
+    CONFLICT on the one-active-flag index DO UPDATE: an active finding is refreshed).
 
 `PortableWriter` (here) runs one statement per row in the SQL PostgreSQL and SQLite (3.35+)
 share; `ingest_write_pg.SetWriter` one statement per table per segment on PostgreSQL.
@@ -33,6 +34,7 @@ from django.db import IntegrityError, OperationalError, connection, models
 from django.db.models.base import ModelState
 
 from .customers_write import customers_write
+from .flags import conversations_flag_rank_refresh
 from .ingest_decide import NewMessage, NewParticipant, Plan, Segment, Thread
 from .models import (
     AIStep,
@@ -40,6 +42,7 @@ from .models import (
     Conversation,
     ConversationEvent,
     ConversationKey,
+    Flag,
     Message,
     MessageStatusEvent,
     Outcome,
@@ -104,6 +107,36 @@ class Writer:
             self.rename(sorted(plan.renames.items()))
         if plan.customers:
             self.customers = customers_write(plan.customers, self.id, self.now)
+        if plan.flags:
+            self.flags(plan)
+
+    def flags(self, plan: Plan) -> None:
+        """Answer-quality flags: raised, or the active flag of the same finding refreshed
+        (evidence and severity), as flags.flag_raise does; then the conversations' rank."""
+        rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for f in plan.flags:
+            conversation, subject = self.id(f.conversation), self.id(f.subject)
+            if conversation is None or subject is None:  # lost to a concurrent batch
+                continue
+            rows[(f.kind, f.subject_type, subject)] = {  # the last finding of a subject wins
+                "conversation_id": conversation, "kind": f.kind, "severity": f.severity,
+                "status": "open", "subject_type": f.subject_type, "subject_id": subject,
+                "evidence": self.evidence_resolved(f.evidence), "raised_at": f.raised_at,
+                "updated_at": self.now, "status_changed_by": "", "note": "", "ticket_url": ""}
+        if rows:
+            self.flags_raise([rows[k] for k in sorted(rows)])
+            conversations_flag_rank_refresh(
+                conversation_ids={r["conversation_id"] for r in rows.values()})
+
+    def evidence_resolved(self, value: Any, key: str = "") -> Any:
+        """Evidence naming this batch's messages by ref, with their ids."""
+        if isinstance(value, dict):
+            return {k: self.evidence_resolved(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.evidence_resolved(v) for v in value]
+        if key in EVIDENCE_REFS and isinstance(value, int):
+            return self.id(value)
+        return value
 
     def segment(self, s: Segment) -> None:
         email = [t for t in s.threads if t.channel == Channel.EMAIL]
@@ -226,6 +259,9 @@ class Writer:
     def rename(self, names: list[tuple[int, str]]) -> None:
         raise NotImplementedError
 
+    def flags_raise(self, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
 
 def upsert_conflict(names: Sequence[str]) -> str:
     """Re-sent AI steps and outcomes are updated in place: the last report wins."""
@@ -244,6 +280,15 @@ MESSAGE_CONFLICT = (
     "DO NOTHING"
 )
 STATUS_CONFLICT = "ON CONFLICT (provider, provider_message_id, provider_status) DO NOTHING"
+# The flag_one_active_per_finding predicate, word for word: an active flag is refreshed.
+FLAG_CONFLICT = (
+    "ON CONFLICT (kind, subject_type, subject_id) WHERE status IN ('open', 'acknowledged') "
+    "DO UPDATE SET severity = EXCLUDED.severity, evidence = EXCLUDED.evidence, "
+    "updated_at = EXCLUDED.updated_at"
+)
+FLAG_NAMES = ("conversation_id", "kind", "severity", "status", "subject_type", "subject_id",
+              "evidence", "raised_at", "updated_at", "status_changed_by", "note", "ticket_url")
+EVIDENCE_REFS = frozenset({"message", "injection_message"})
 
 
 @functools.cache
@@ -378,6 +423,10 @@ class PortableWriter(Writer):
                 "status_at = %s, error_code = CASE WHEN %s = '' THEN error_code ELSE %s END "
                 "WHERE id = %s AND status_rank < %s",
                 [status, rank, db_value(Message, "status_at", at), code, code, pk, rank])
+
+    def flags_raise(self, rows: list[dict[str, Any]]) -> None:
+        for values in rows:
+            self.row(Flag, FLAG_NAMES, values, FLAG_CONFLICT)
 
     def rename(self, names: list[tuple[int, str]]) -> None:
         for pk, name in names:

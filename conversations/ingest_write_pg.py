@@ -19,6 +19,8 @@ from django.db import IntegrityError, connection, models
 from .ingest_decide import NewMessage, NewParticipant, Thread
 from .ingest_write import (
     EVENT_NAMES,
+    FLAG_CONFLICT,
+    FLAG_NAMES,
     MESSAGE_CONFLICT,
     MESSAGE_NAMES,
     STATUS_CONFLICT,
@@ -32,6 +34,7 @@ from .models import (
     Conversation,
     ConversationEvent,
     ConversationKey,
+    Flag,
     Message,
     MessageStatusEvent,
     Participant,
@@ -284,6 +287,9 @@ class SetWriter(Writer):
     def upsert(self, model: type[models.Model], names: tuple[str, ...],
                rows: list[dict[str, Any]]) -> None:
         self.sql.run(_insert_sql(model, names, upsert_conflict(names), ""), [_rows(names, rows)])
+
+    def flags_raise(self, rows: list[dict[str, Any]]) -> None:
+        self.sql.run(_insert_sql(Flag, FLAG_NAMES, FLAG_CONFLICT, ""), [_rows(FLAG_NAMES, rows)])
 
     def lifecycle_keep(self, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
         statement = _insert_sql(ConversationEvent, EVENT_NAMES,

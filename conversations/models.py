@@ -4,6 +4,7 @@ the raw events everything is derived from, and flags.
 Business logic lives in services.py (writes) and selectors.py (reads).
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -351,6 +352,15 @@ class Flag(models.Model):
         # CHANNEL_SWITCH_WINDOW_HOURS (conversations/customer_journey.py).
         CHANNEL_SWITCH_AFTER_FAILURE = ("channel_switch_after_failure",
                                         "Came back on another channel")
+        # Answer quality (conversations/quality): evidence carries character spans.
+        UNGROUNDED_ANSWER = "ungrounded_answer", "Answer not supported by sources"
+        WEAK_RETRIEVAL = "weak_retrieval", "Answered on weak retrieval"
+        TOOL_FAILURE = "tool_failure", "Tool failed"
+        GUARDRAIL_TRIPPED = "guardrail_tripped", "Guardrail tripped"
+        PROMPT_INJECTION = "prompt_injection", "Prompt injection attempt"
+        INJECTION_FOLLOWED = "injection_followed", "AI followed an injection"
+        AI_LOOP = "ai_loop", "AI repeating itself"
+        EXCESSIVE_AGENCY = "excessive_agency", "Tool not allowed"
 
     class Severity(models.TextChoices):
         INFO = "info", "Info"
@@ -384,7 +394,13 @@ class Flag(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     status_changed_by = models.CharField(max_length=150, blank=True)
+    # The latest note (kept for readers of one field); every note stays in FlagEvent.
     note = models.TextField(blank=True)
+    # Triage: who owns the finding, by when, and the ticket it is tracked in elsewhere.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              blank=True, related_name="auditor_flags")
+    due_on = models.DateField(null=True, blank=True)
+    ticket_url = models.URLField(max_length=500, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -398,10 +414,38 @@ class Flag(models.Model):
         indexes = [
             models.Index(fields=["conversation", "status"], name="flag_conversation"),
             models.Index(fields=["kind", "status", "-raised_at"], name="flag_kind"),
+            models.Index(fields=["owner", "status"], name="flag_owner"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.severity}, {self.status})"
+
+
+class FlagEvent(models.Model):
+    """One entry of a flag's triage trail: a status change, a note, an assignment, a due
+    date or ticket link, with who and when. Rows are only ever added (conversations.flags),
+    so the trail is never overwritten."""
+
+    class Action(models.TextChoices):
+        STATUS = "status", "Status changed"
+        NOTE = "note", "Note"
+        ASSIGN = "assign", "Owner changed"
+        DUE = "due", "Due date changed"
+        TICKET = "ticket", "Ticket linked"
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="trail")
+    at = models.DateTimeField()
+    by = models.CharField(max_length=150, blank=True)  # a username, or "auditor" for rules
+    action = models.CharField(max_length=16, choices=Action.choices)
+    from_value = models.CharField(max_length=500, blank=True)
+    to_value = models.CharField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["flag", "at", "id"], name="flag_event_trail")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.by or '?'} {self.at:%Y-%m-%d %H:%M}"
 
 
 class ConversationKey(models.Model):
@@ -467,16 +511,27 @@ class AIStep(models.Model):
     raw_event = models.ForeignKey(
         RawEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_steps"
     )
-    # OpenTelemetry ids (hex) of the span the step came from: the replay draws the tree.
+    # OpenTelemetry trace context: steps of one AI turn share a trace; a step's parent span
+    # ties a retrieval or tool call to the chat that used it.
     trace_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     span_id = models.CharField(max_length=32, blank=True, default="")
     parent_span_id = models.CharField(max_length=32, blank=True, default="")
-    # From a span: its name, the messages it was given and produced (gen_ai.input.messages,
-    # gen_ai.output.messages, OpenInference llm.*_messages), the error it ended with.
+    # What the answer-quality checks read (conversations/quality): the model's input
+    # messages ([{"role", "content"}]) or only their hash when the sender opts out of
+    # sending text, the output text, the retrieval query (retrieved_documents' items may
+    # carry "text"), how often a tool was retried and whether a person approved the call.
+    input_messages = models.JSONField(default=list, blank=True, db_default=[])
+    output_messages = models.JSONField(null=True, blank=True)  # from a span (channels/otlp)
+    # From a span: its name and the error it ended with (channels/otlp_mapping.py).
     span_name = models.CharField(max_length=255, blank=True, default="", db_default="")
-    input_messages = models.JSONField(null=True, blank=True)
-    output_messages = models.JSONField(null=True, blank=True)
     error_type = models.CharField(max_length=255, blank=True, default="", db_default="")
+    input_messages_hash = models.CharField(max_length=128, blank=True, default="",
+                                           db_default="")
+    output_text = models.TextField(blank=True, default="", db_default="")
+    retrieval_query = models.TextField(blank=True, default="", db_default="")
+    tool_retries = models.PositiveIntegerField(null=True, blank=True)
+    # {"required": bool, "status": "approved" | "denied" | "pending", "by": "..."}
+    tool_approval = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name = "AI step"

@@ -111,6 +111,7 @@ class Findings:
         return flag
 
     def flag_resolve(self, flag: FlagRow, note: str) -> None:
+        flag.status_before = flag.status_before or flag.status
         flag.status = Flag.Status.RESOLVED
         flag.status_changed_at, flag.status_changed_by, flag.note = self.s.now, AUTO, note
         self.flag_touch(flag, "status", "status_changed_at", "status_changed_by", "note")

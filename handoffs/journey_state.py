@@ -94,6 +94,7 @@ class FlagRow:
     handoff: HandoffRow | None = None
     pk: int | None = None
     changed: set[str] = field(default_factory=set)
+    status_before: str = ""  # a loaded flag whose status the batch changes: its old one
 
 
 @dataclass(eq=False)

@@ -19,7 +19,7 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model
 
-from conversations.models import Conversation, Flag
+from conversations.models import Conversation, Flag, FlagEvent
 from conversations.services import (
     conversations_flag_rank_refresh,
     dashboard_days_mark,
@@ -161,6 +161,12 @@ def _flags_write(plan: Plan) -> None:
     by one, as flag_raise does."""
     _grouped_update(Flag, [(f.pk, {k: getattr(f, k) for k in f.changed})
                            for f in plan.changed_flags])
+    # Status changes the machine makes join each flag's triage trail, as people's do.
+    FlagEvent.objects.bulk_create([
+        FlagEvent(flag_id=f.pk, at=f.status_changed_at, by=f.status_changed_by,
+                  action=FlagEvent.Action.STATUS, from_value=f.status_before,
+                  to_value=f.status, note=f.note)
+        for f in plan.changed_flags if "status" in f.changed and f.pk is not None])
     if plan.new_flags:
         rows = [_flag(f) for f in plan.new_flags]
         try:

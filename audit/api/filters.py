@@ -106,6 +106,8 @@ class ConversationFilter(_PeriodFilterSet):
     q = df.CharFilter(max_length=200, help_text="Text in the address, subject or messages.")
     alert = df.NumberFilter(min_value=1,
                             help_text="An alert's id: the conversations behind it.")
+    assigned = df.ChoiceFilter(choices=[("me", "me")],
+                               help_text="me: has an open or acknowledged flag you own.")
     ordering = df.ChoiceFilter(choices=[(s, s) for s in SORTS], empty_label=None,
                                help_text="recent (default) or severity (most severe first).")
 
@@ -155,9 +157,19 @@ class FlagFilter(_InConversationFilterSet):
                              help_text="The status the caller sees (a blind reviewer sees a "
                                        "flag another review dismissed as open).")
     severity = df.ChoiceFilter(choices=Flag.Severity.choices)
+    owner = df.CharFilter(max_length=150, method="_owner",
+                          help_text="me, or a username: the flags that user owns; "
+                                    "none: flags nobody owns.")
 
     class Meta(_PeriodFilterSet.Meta):
         model = Flag
+
+    def _owner(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "none":
+            return qs.filter(owner__isnull=True)
+        if value == "me":
+            return qs.filter(owner_id=self.request.user.pk)
+        return qs.filter(owner__username=value)
 
     def _status(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         return qs.filter(flag_status_q(user=self.request.user, status=value))

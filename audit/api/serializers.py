@@ -11,6 +11,7 @@ from rest_framework import serializers
 from audit.masking import mask_address
 from audit.qa_selectors import flags_blind_mask
 from audit.selectors import SEVERITY_BY_RANK
+from audit.triage import flag_trails
 from conversations.flag_text import flag_kind_label, flag_summary
 from conversations.models import (
     AIStep,
@@ -18,6 +19,7 @@ from conversations.models import (
     Conversation,
     ConversationEvent,
     Flag,
+    FlagEvent,
     Message,
     MessageStatusEvent,
     Outcome,
@@ -142,6 +144,14 @@ class OutcomeSerializer(ReadOnlyModelSerializer):
 # --- flags ---------------------------------------------------------------------------------
 
 
+class FlagEventSerializer(ReadOnlyModelSerializer):
+    """One entry of a flag's triage trail."""
+
+    class Meta:
+        model = FlagEvent
+        fields = ["at", "by", "action", "from_value", "to_value", "note"]
+
+
 class FlagSerializer(ReadOnlyModelSerializer):
     evidence = AnyJSON(help_text="The figures that justify the finding.")
     note = serializers.CharField()
@@ -154,6 +164,24 @@ class FlagSerializer(ReadOnlyModelSerializer):
 
     def get_summary(self, instance: Flag) -> str:
         return flag_summary(instance)
+    evidence = AnyJSON(help_text="The figures that justify the finding; answer-quality "
+                                 "kinds carry `message_spans` (start, end, text, why) "
+                                 "into the subject message's text.")
+    note = serializers.CharField(help_text="The latest note (every note is in `trail`).")
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                         allow_null=True, help_text="Who owns the flag.")
+    trail = serializers.SerializerMethodField(
+        help_text="Every status change, note, assignment, due date and ticket link, oldest "
+                  "first; never overwritten.")
+
+    @extend_schema_field(FlagEventSerializer(many=True))
+    def get_trail(self, instance: Flag) -> list[dict[str, Any]]:
+        viewer = self.context.get("viewer")
+        trails = self.context.get("trails")
+        if trails is None or instance.pk not in trails:
+            trails = flag_trails(user=viewer, flags=[instance]) if viewer is not None \
+                else {instance.pk: list(instance.trail.order_by("at", "id"))}
+        return FlagEventSerializer(trails.get(instance.pk, []), many=True).data
 
     def to_representation(self, instance: Flag) -> dict[str, Any]:
         # Blind double review: a flag another reviewer's review dismissed reads as open
@@ -169,7 +197,8 @@ class FlagSerializer(ReadOnlyModelSerializer):
         fields = [
             "id", "conversation", "kind", "kind_label", "summary", "severity", "status",
             "subject_type", "subject_id", "evidence", "raised_at", "updated_at",
-            "status_changed_at", "status_changed_by", "note",
+            "status_changed_at", "status_changed_by", "note", "owner", "due_on", "ticket_url",
+            "trail",
         ]
 
 
@@ -178,6 +207,18 @@ class FlagStatusSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=Flag.Status.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class FlagTriageSerializer(serializers.Serializer):
+    """Triage a flag: every field is optional; those sent are changed, and each change
+    joins the flag's trail."""
+
+    status = serializers.ChoiceField(choices=Flag.Status.choices, required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    owner = serializers.CharField(required=False, allow_blank=True, max_length=150,
+                                  help_text="A username who may act on flags; \"\" unassigns.")
+    due_on = serializers.DateField(required=False, allow_null=True)
+    ticket_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
 
 
 # --- handoffs ------------------------------------------------------------------------------

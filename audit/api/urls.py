@@ -1,27 +1,45 @@
 """The API's routes, included by audit.urls under api/ (so /auditor/api/... in a host that
 mounts the audit app under auditor/)."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import alerts, qa, views
+
+
+class SignedInt:
+    """An id as any integer, so a negative or huge one reaches the view and is answered
+    with the API's JSON 404 (not the host's HTML one)."""
+
+    regex = r"-?[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(SignedInt, "auditor_id")
+
 
 app_name = "api"
 
 urlpatterns = [
     path("conversations/", views.ConversationList.as_view(), name="conversations"),
-    path("conversations/<int:pk>/", views.ConversationDetail.as_view(), name="conversation"),
+    path("conversations/<auditor_id:pk>/", views.ConversationDetail.as_view(), name="conversation"),
     path("messages/", views.MessageList.as_view(), name="messages"),
     path("handoffs/", views.HandoffList.as_view(), name="handoffs"),
-    path("handoffs/<int:pk>/", views.HandoffDetail.as_view(), name="handoff"),
+    path("handoffs/<auditor_id:pk>/", views.HandoffDetail.as_view(), name="handoff"),
     path("flags/", views.FlagList.as_view(), name="flags"),
-    path("flags/<int:pk>/", views.FlagDetail.as_view(), name="flag"),
-    path("flags/<int:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
+    path("flags/<auditor_id:pk>/", views.FlagDetail.as_view(), name="flag"),
+    path("flags/<auditor_id:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
+    path("flags/<auditor_id:pk>/triage/", views.FlagTriage.as_view(), name="flag_triage"),
     path("scores/", views.ScoreList.as_view(), name="scores"),
     path("qa/queues/", qa.QueueList.as_view(), name="qa_queues"),
-    path("qa/queues/<int:pk>/", qa.QueueDetail.as_view(), name="qa_queue"),
-    path("qa/queues/<int:pk>/take-next/", qa.QueueTakeNext.as_view(), name="qa_take_next"),
+    path("qa/queues/<auditor_id:pk>/", qa.QueueDetail.as_view(), name="qa_queue"),
+    path("qa/queues/<auditor_id:pk>/take-next/", qa.QueueTakeNext.as_view(), name="qa_take_next"),
     path("qa/reviews/", qa.ReviewList.as_view(), name="qa_reviews"),
-    path("qa/reviews/<int:pk>/", qa.ReviewDetail.as_view(), name="qa_review"),
+    path("qa/reviews/<auditor_id:pk>/", qa.ReviewDetail.as_view(), name="qa_review"),
     path("metrics/handoffs/", views.HandoffMetricsView.as_view(), name="handoff_metrics"),
     path("alerts/", alerts.AlertList.as_view(), name="alerts"),
     path("alerts/<int:pk>/", alerts.AlertDetail.as_view(), name="alert"),

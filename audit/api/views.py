@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 from audit.masking import response_mask
 from audit.qa_selectors import scores_visible
 from audit.selectors import conversation_replay
+from audit.triage import TriageError, flag_trails, triage_apply
 from conversations.models import (
     AuthorKind,
     Conversation,
@@ -157,7 +158,10 @@ class ConversationDetail(AuditorAPI, generics.GenericAPIView):
 
     def get(self, request: Request, pk: int) -> Response:
         replay = conversation_replay(conversation=self.get_object())
-        return Response(self.get_serializer(replay).data)
+        context = self.get_serializer_context()
+        context["trails"] = flag_trails(  # one query for every flag's trail
+            user=request.user, flags=[i.obj for i in replay.items if i.kind == "flag"])
+        return Response(self.get_serializer(replay, context=context).data)
 
 
 # --- messages, handoffs, flags -----------------------------------------------------------------
@@ -200,17 +204,46 @@ class HandoffDetail(AuditorAPI, generics.RetrieveAPIView):
 
 
 class FlagList(_List):
-    """Flags, newest first."""
+    """Flags, newest first, each with its triage trail (filter `owner=me` for yours)."""
 
-    queryset = Flag.objects.all()
+    queryset = Flag.objects.select_related("owner")
     serializer_class = s.FlagSerializer
     filterset_class = filters.FlagFilter
     ordering = ("-raised_at", "-id")
 
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("many") and args:  # one query for the page's trails
+            rows = list(args[0])
+            context = kwargs.setdefault("context", self.get_serializer_context())
+            context["trails"] = flag_trails(user=self.request.user, flags=rows)
+            args = (rows, *args[1:])
+        return super().get_serializer(*args, **kwargs)
+
 
 class FlagDetail(AuditorAPI, generics.RetrieveAPIView):
-    queryset = Flag.objects.all()
+    queryset = Flag.objects.select_related("owner")
     serializer_class = s.FlagSerializer
+
+
+class FlagTriage(AuditorAPI, generics.GenericAPIView):
+    """Triage a flag: status, a note, owner, due date, ticket link, in one request. Managers
+    only (audit.act_on_flags); each change joins the flag's trail with who and when, and
+    nothing in the trail is ever overwritten."""
+
+    queryset = Flag.objects.select_related("owner")
+    serializer_class = s.FlagTriageSerializer
+    permission_classes = [CanViewAuditor, CanActOnFlags]
+
+    @documented(request=s.FlagTriageSerializer, responses=s.FlagSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        flag = self.get_object()
+        action = self.get_serializer(data=request.data)
+        action.is_valid(raise_exception=True)
+        try:
+            flag = triage_apply(flag=flag, by=request.user, data=action.validated_data)
+        except TriageError as exc:
+            raise ValidationError({"owner": [str(exc)]}) from exc
+        return Response(s.FlagSerializer(flag, context=self.get_serializer_context()).data)
 
 
 class FlagStatus(AuditorAPI, generics.GenericAPIView):

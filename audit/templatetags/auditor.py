@@ -216,3 +216,50 @@ def who(username: str) -> str:
 def actor_words(kind: str) -> str:
     return {"ai": "the AI", "human": "an agent", "customer": "the customer",
             "system": "the system"}.get(kind, words(kind))
+def _subject_text(flag: Any, replay: Any) -> str:
+    if flag.subject_type != "message":
+        return ""
+    for item in getattr(replay, "items", ()):
+        if item.kind == "message" and item.obj.pk == flag.subject_id:
+            m = item.obj
+            return "" if m.purged_at else (m.body_new or m.body or "")
+    return ""
+
+
+@register.simple_tag
+def flag_spans(flag: Any, replay: Any) -> list[dict[str, Any]]:
+    """Each evidence span of an answer-quality flag, cut out of the subject message with a
+    little context either side, for the replay to highlight (what the checks read:
+    the new part of an e-mail reply, else the body)."""
+    text = _subject_text(flag, replay)
+    out = []
+    for s in (flag.evidence or {}).get("message_spans") or []:
+        start, end = s.get("start"), s.get("end")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end
+                <= len(text)):
+            continue
+        lo, hi = max(0, start - 60), min(len(text), end + 60)
+        out.append({"before": ("…" if lo else "") + text[lo:start], "text": text[start:end],
+                    "after": text[end:hi] + ("…" if hi < len(text) else ""),
+                    "why": s.get("why", "")})
+    return out
+
+
+@register.simple_tag
+def chunk_marked(flag: Any, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    """A retrieved chunk's text in parts, the words an unsupported sentence shares with it
+    marked (what little support there was)."""
+    text = str(chunk.get("text") or "")
+    spans = sorted({(s["start"], s["end"])
+                    for u in (flag.evidence or {}).get("unsupported_sentences") or []
+                    if u.get("best_source") == chunk.get("id")
+                    for s in u.get("chunk_spans") or []
+                    if 0 <= s["start"] < s["end"] <= len(text)})
+    parts, at = [], 0
+    for start, end in spans:
+        if start < at:
+            continue
+        parts += [{"text": text[at:start], "mark": False}, {"text": text[start:end], "mark": True}]
+        at = end
+    parts.append({"text": text[at:], "mark": False})
+    return [p for p in parts if p["text"]]

@@ -47,7 +47,8 @@ POSITIVE, NEGATIVE = 30, 15
 EXPECTED_OPERATIONS = {
     "GET /api/conversations/", "GET /api/conversations/{id}/", "GET /api/messages/",
     "GET /api/handoffs/", "GET /api/handoffs/{id}/", "GET /api/flags/", "GET /api/flags/{id}/",
-    "POST /api/flags/{id}/status/", "GET /api/scores/", "GET /api/metrics/handoffs/",
+    "POST /api/flags/{id}/status/", "POST /api/flags/{id}/triage/",
+    "GET /api/scores/", "GET /api/metrics/handoffs/",
     "GET /api/qa/queues/", "GET /api/qa/queues/{id}/", "POST /api/qa/queues/{id}/take-next/",
     "GET /api/qa/reviews/", "POST /api/qa/reviews/", "GET /api/qa/reviews/{id}/",
     "GET /api/alerts/", "GET /api/alerts/{id}/", "POST /api/alerts/{id}/action/",
@@ -95,6 +96,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(cli
         "/api/handoffs/{id}/": Handoff.objects.values_list("pk", flat=True),
         "/api/flags/{id}/": Flag.objects.values_list("pk", flat=True),
         "/api/flags/{id}/status/": Flag.objects.values_list("pk", flat=True),
+        "/api/flags/{id}/triage/": Flag.objects.values_list("pk", flat=True),
     }
     headers = {"Authorization": f"Token {token_for('manager')}"}
     # schemathesis reads the schema without signing in.

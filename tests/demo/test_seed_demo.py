@@ -20,8 +20,7 @@ from conversations.models import (
     RawEvent,
 )
 from demo.bulk import BulkSeedBusy, demo_bulk_seed
-from demo.events import EMAIL_THREADS
-from demo.events import JOURNEYS as WEB_JOURNEYS
+from demo.events import EMAIL_THREADS, JOURNEYS, QUALITY_JOURNEYS
 from demo.handoffs import SPREAD_DAYS
 from demo.journeys import SCENARIOS
 from demo.replay import DemoOutbound, DemoWebhook, scenario_timeline
@@ -29,6 +28,8 @@ from demo.scenarios import KINDS, scenario_conversation, scenario_verify
 from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
 from demo.seed import BULK_BUSINESS_ADDRESS, sms_segments, twilio_sid
 from handoffs.models import Handoff, HandoffTransition, HumanAsk, SLAPolicy, Wait
+
+WEB_JOURNEYS = (*JOURNEYS, *QUALITY_JOURNEYS)
 
 
 def seed(*args: str) -> str:
@@ -125,6 +126,10 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
     assert Conversation.objects.filter(channel="sms").exists()
     assert journeys().exclude(channel__in=["web", "email"]).count() == len(SCENARIOS)
     assert journeys().filter(channel="web").count() == len(WEB_JOURNEYS)
+    # A `make run` user sees each answer-quality flag the demo data can raise.
+    shown = set(Flag.objects.filter(conversation__channel="web").values_list("kind", flat=True))
+    assert {"ungrounded_answer", "weak_retrieval", "tool_failure", "guardrail_tripped",
+            "prompt_injection", "injection_followed", "ai_loop"} <= shown
     # (A scenario's conversation may be opened by an event dated after its first message.)
     assert_counts_match_messages(journeys())
 
@@ -277,15 +282,19 @@ def test_web_chat_journeys_come_with_ai_steps_handoffs_and_outcomes():
 
     call_command("seed_demo", stdout=StringIO())
     web = journeys().filter(channel="web")
-    assert web.count() == 4
+    assert web.count() == len(WEB_JOURNEYS) == 10
     demo_batches = RawEvent.objects.filter(provider="events",
                                            dedupe_key__startswith="webhook:demo-")
-    assert demo_batches.filter(status="processed").count() == 4
-    # Every chat step is linked to the AI message it produced.
+    assert demo_batches.filter(status="processed").count() == 10
+    # Every chat step is linked to the AI message it produced, but the one whose answer a
+    # guardrail blocked (web-en-guardrail-blocked: no message went out).
     chats = AIStep.objects.filter(operation="chat")
-    assert chats.count() == 5 and not chats.filter(message__isnull=True).exists()
-    assert set(chats.values_list("message__author_kind", flat=True)) == {"ai"}
-    assert AIStep.objects.exclude(tool_error="").count() == 1
+    assert chats.count() == 12
+    assert list(chats.filter(message__isnull=True).values_list("finish_reason", flat=True)) \
+        == ["content_filter"]
+    assert set(chats.exclude(message__isnull=True).values_list(
+        "message__author_kind", flat=True)) == {"ai"}
+    assert AIStep.objects.exclude(tool_error="").count() == 2
     assert ConversationEvent.objects.filter(type="handoff.requested",
                                             conversation__in=web).count() == 3
     assert sorted(Outcome.objects.values_list("csat", flat=True)) == [1, 5, 5]

@@ -8,8 +8,13 @@ from tqdm import tqdm
 
 from demo.alerts import demo_alerts_seed
 from demo.bulk import BulkSeedBusy, demo_bulk_seed
-from demo.events import EMAIL_THREADS, demo_email_threads_seed, demo_web_journeys_seed
-from demo.events import JOURNEYS as WEB_JOURNEYS
+from demo.events import (
+    EMAIL_THREADS,
+    JOURNEYS,
+    QUALITY_JOURNEYS,
+    demo_email_threads_seed,
+    demo_web_journeys_seed,
+)
 from demo.figures import demo_figures_build
 from demo.handoffs import demo_handoff_scenarios_seed
 from demo.journeys import SCENARIOS
@@ -72,7 +77,8 @@ class Command(BaseCommand):
                 f"{', '.join(report.failed[:5])} (see RawEvent.error)"
             )
         journeys = (
-            len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
+            len(SCENARIOS) + len(JOURNEYS) + len(QUALITY_JOURNEYS) + len(EMAIL_THREADS)
+            + len(HANDOFF_SCENARIOS)
         )
         qa = demo_qa_seed()
         alerts = demo_alerts_seed()
