@@ -145,13 +145,16 @@ DEFAULTS: dict[str, Any] = {
     # (exemplar similarity without the embeddings extra) drop out and the rest are
     # re-normalized. See docs/scoring.md.
     "SCORING_WEIGHTS": {
-        "formality": 0.20,
-        "warmth": 0.20,
+        "formality": 0.15,
+        "warmth": 0.15,
+        "politeness": 0.10,
         "readability": 0.15,
         "length": 0.15,
         "emoji": 0.10,
         "greeting_signoff": 0.10,
         "phrases": 0.10,
+        # Present only for brands with examples (brand_fit) / the embeddings extra.
+        "brand_fit": 0.20,
         "exemplar_similarity": 0.15,
     },
     # Exemplar similarity needs `pip install handoff-auditor[embeddings]` (torch + a MiniLM

@@ -43,6 +43,11 @@ def _load() -> Any:
         return _model
 
 
+def encode(texts: list[str], batch_size: int = 64) -> Any:
+    """Unit-length sentence embeddings (numpy, one row a text)."""
+    return _load().encode(texts, batch_size=batch_size, normalize_embeddings=True)
+
+
 class ExemplarSimilarity:
     """Highest cosine similarity between the reply and any of the brand's exemplars,
     clamped to 0-1 (value and fit alike). Messages are encoded in one batch per call."""

@@ -3,6 +3,7 @@ drift. Keyword-only functions named <entity>_<action>; tasks and commands call t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -19,18 +20,14 @@ from conversations.conf import auditor_settings
 from conversations.models import AIStep, AuthorKind, Conversation, Direction, Flag, Message
 from conversations.services import flag_raise
 
+from .calibration import BrandFit, calibrations_for
 from .checks import CheckInput, Finding, normalize_address, pii_leak_check, reasoning_leak_check
+from .language import language_detect, language_name
 from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
-from .scorers import (
-    DEFAULT_SCORERS,
-    BrandTone,
-    Result,
-    Scorer,
-    ScoringInput,
-    Warmth,
-    author_of,
-)
+from .scorer_set import DEFAULT_SCORERS, BrandTone
+from .scorers import Result, Scorer, ScoringInput, author_of
 from .stats import ewma_drift
+from .tone import Frustration, Warmth, score_for_languages
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +113,22 @@ def scorer_set_current() -> BrandTone:
                        tuple(sorted(auditor_settings.SCORING_WEIGHTS.items())))
 
 
-WARMTH = Warmth()
+# What customers' messages get: context for the replies, no brand judgment.
+INBOUND_SCORERS: tuple[Scorer, ...] = (Warmth(), Frustration())
+BRAND_FIT = BrandFit()
+# Every scored message gets a `language` row; its author names the detector and the
+# inbound scorers, so it also marks an inbound message as scored by the current versions.
+LANGUAGE_VERSION = 1
+LANGUAGE_AUTHOR = "language@" + hashlib.sha1("+".join(
+    [f"detector{LANGUAGE_VERSION}", *(author_of(s) for s in INBOUND_SCORERS)]
+).encode()).hexdigest()[:10]
+
+
+def _language_result(language: str, confidence: float, not_scored: Sequence[str]) -> Result:
+    return Result("language", confidence, 1.0, {
+        "language": language, "name": language_name(language),
+        "confidence": round(confidence, 4), "not_scored": sorted(not_scored),
+    })
 
 
 def _text(message: Message) -> str:
@@ -204,8 +216,11 @@ def messages_score(*, message_ids: Sequence[int]) -> int:
     """Score messages and run the checks; idempotent (same rows, same flags on a re-run).
     Messages whose text retention purged are left out (their scores stay).
 
-    Outbound AI and human messages get every dimension, the overall brand-tone score and
-    the checks; inbound customer messages get warmth only (context for the replies).
+    Every message gets its language (a `language` row naming the dimensions its language
+    left unscored). Outbound AI and human messages get every dimension their language
+    allows, brand_fit where the brand has examples, the overall brand-tone score (with the
+    brand's QA-calibrated weights when it has them) and the checks; inbound customer
+    messages get warmth and frustration (context for the replies).
     Returns the number of messages scored."""
     messages = list(
         # Purged by retention: the text is gone, and the scores it had stay as they are.
@@ -222,29 +237,51 @@ def messages_score(*, message_ids: Sequence[int]) -> int:
     inbound = [m for m in messages
                if m.direction == Direction.INBOUND and m.author_kind == AuthorKind.CUSTOMER]
     rows: list[tuple] = []
+    languages = {m.pk: language_detect(_text(m)) for m in inbound + outbound}
+
+    def inputs(batch: Sequence[Message]) -> list[ScoringInput]:
+        return [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
+                             brands[m.conversation_id], languages[m.pk][0]) for m in batch]
 
     if inbound:
-        items = [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
-                              brands[m.conversation_id]) for m in inbound]
-        for m, result in zip(inbound, WARMTH.score_batch(items), strict=True):
-            rows.append(_score_row(m, brands[m.conversation_id], result, author_of(WARMTH)))
+        items = inputs(inbound)
+        per_scorer = [(s, score_for_languages(s, items)) for s in INBOUND_SCORERS]
+        for i, m in enumerate(inbound):
+            brand = brands[m.conversation_id]
+            skipped = [s.name for s, batch in per_scorer if batch[i] is None]
+            rows.append(_score_row(m, brand, _language_result(*languages[m.pk], skipped),
+                                   LANGUAGE_AUTHOR))
+            rows += [_score_row(m, brand, batch[i], author_of(s))
+                     for s, batch in per_scorer if batch[i] is not None]
 
     findings: list[tuple[Message, Finding]] = []
     if outbound:
         tone = scorer_set_current()
-        items = [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
-                              brands[m.conversation_id]) for m in outbound]
-        per_scorer = [(s, s.score_batch(items)) for s in tone.scorers]
+        items = inputs(outbound)
+        per_scorer = [(s, score_for_languages(s, items)) for s in tone.scorers]
+        calibrations = calibrations_for(list({b.pk for b in brands.values()}))
         prompts = _system_prompts(message_ids=[m.pk for m in outbound])
         asked = _customer_prompts(messages=outbound)
         for i, m in enumerate(outbound):
             brand = brands[m.conversation_id]
+            calibration = calibrations.get(brand.pk)
             results = []
+            not_scored = {}
             for scorer, batch in per_scorer:
                 if batch[i] is not None:
                     results.append(batch[i])
                     rows.append(_score_row(m, brand, batch[i], author_of(scorer)))
-            overall = tone.combine(results, brand)
+                elif getattr(scorer, "languages", None) is not None:
+                    not_scored[scorer.name] = "language"
+            if calibration is not None and calibration.fit_model:
+                fit = BRAND_FIT.score(items[i].text, {r.name: r for r in results},
+                                      calibration.fit_model)
+                results.append(fit)
+                rows.append(_score_row(m, brand, fit, author_of(BRAND_FIT)))
+            rows.append(_score_row(m, brand, _language_result(*languages[m.pk], not_scored),
+                                   LANGUAGE_AUTHOR))
+            weights = calibration.qa_weights if calibration and calibration.qa_weights else None
+            overall = tone.combine(results, brand, not_scored, weights)
             rows.append(_score_row(m, brand, overall, author_of(tone)))
             findings += [(m, f) for f in _checks(m, brand, overall, prompts.get(m.pk, ""),
                                                  asked.get(m.pk, ""))]

