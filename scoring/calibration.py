@@ -232,19 +232,24 @@ def _combine(row: Mapping[str, float], weights: Mapping[str, float]) -> float:
 
 def _nnls_weights(rows: Sequence[Mapping[str, float]], y: Sequence[float],
                   names: Sequence[str]) -> dict[str, float]:
-    """Non-negative weights (summing to 1) of the dimensions' fits, with an intercept-free
-    least-squares fit to the answers; a small ridge pull towards equal weights keeps a
-    dimension that never varies from taking everything."""
+    """Non-negative weights (summing to 1) of the dimensions' fits that best predict the
+    answers up to scale and offset (what a correlation measures): least squares on centred
+    fits and answers, with a small ridge so that a dimension that barely varies does not
+    take a large weight on noise. All zero (no dimension helps): equal weights."""
     import numpy as np
     from scipy.optimize import nnls
 
     a = np.array([[r.get(n, 0.5) for n in names] for r in rows])
-    b = np.array(y)
-    lam = 0.1
+    b = np.array(y, dtype=float)
+    a = a - a.mean(axis=0)
+    b = b - b.mean()
+    lam = 0.05 * len(rows) * float(np.mean(a.var(axis=0)) or 1.0)
     a = np.vstack([a, math.sqrt(lam) * np.eye(len(names))])
-    b = np.concatenate([b, math.sqrt(lam) * np.full(len(names), 1.0 / len(names))])
+    b = np.concatenate([b, np.zeros(len(names))])
     w, _ = nnls(a, b)
-    total = float(w.sum()) or 1.0
+    total = float(w.sum())
+    if total <= 0:
+        return {n: round(1.0 / len(names), 4) for n in names}
     return {n: round(float(v) / total, 4) for n, v in zip(names, w, strict=True)}
 
 
