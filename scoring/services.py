@@ -101,8 +101,10 @@ def conversation_brands_resolve(
 def _scorer_set(embeddings: bool, weights: tuple[tuple[str, float], ...]) -> BrandTone:
     scorers: list[Scorer] = list(DEFAULT_SCORERS)
     if embeddings:
-        from .embeddings import ExemplarSimilarity
+        from .embeddings import ExemplarSimilarity, WarmthEmbedding
 
+        # The embeddings variant of warmth replaces the default one.
+        scorers = [WarmthEmbedding() if s.name == "warmth" else s for s in scorers]
         scorers.append(ExemplarSimilarity())
     return BrandTone(scorers, dict(weights))
 
