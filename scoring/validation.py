@@ -221,3 +221,50 @@ def validation_report(*, limit: int | None = None) -> dict[str, Any]:
             formal=formal,
         ),
     }
+
+
+def icwsm_report(tarball: Path, *, limit: int | None = None,
+                 embeddings: bool = False) -> dict[str, Any]:
+    """warmth_icwsm over the four sets (a fixed sample of `limit` per set if given), with
+    the embeddings variant when asked for and installed."""
+    sets = icwsm_sets(tarball)
+    if limit:
+        sets = {k: random.Random(3).sample(v, min(limit, len(v))) for k, v in sets.items()}
+    extra = {}
+    if embeddings:
+        from .embeddings import embeddings_available, warmth_minilm_predict
+
+        if embeddings_available():
+            extra["embeddings"] = warmth_minilm_predict
+    return warmth_icwsm(sets, extra)
+
+
+def own_split_report(*, limit: int | None = None) -> dict[str, Any]:
+    """The shipped models on the test tenth of their own corpora (never tuned on): warmth
+    as Pearson r per corpus, frustration as ROC AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    from .tone import Frustration
+    from .training import frustration_items, warmth_items
+
+    brand = BrandVoice(name="validation")
+
+    def sample(items: list[Any]) -> list[Any]:
+        test = [i for i in items if i.split == "test"]
+        return random.Random(11).sample(test, limit) if limit and limit < len(test) else test
+
+    out: dict[str, Any] = {}
+    warm = sample(warmth_items())
+    values = [r.value for r in Warmth().score_batch(
+        [ScoringInput(i.text, "web", "ai", brand) for i in warm])]
+    out["warmth_r"] = {"all": pearson(values, [i.target for i in warm]), "items": len(warm)}
+    for corpus in sorted({i.corpus for i in warm}):
+        idx = [k for k, i in enumerate(warm) if i.corpus == corpus]
+        out["warmth_r"][corpus] = pearson([values[k] for k in idx],
+                                          [warm[k].target for k in idx])
+    frus = sample(frustration_items())
+    values = [r.value for r in Frustration().score_batch(
+        [ScoringInput(i.text, "web", "customer", brand) for i in frus])]
+    out["frustration_auc"] = {"all": float(roc_auc_score([i.target for i in frus], values)),
+                              "items": len(frus)}
+    return out
