@@ -156,14 +156,15 @@ def channel_distributions(
 
 def language_summary(*, brand: BrandVoice, start: datetime, end: datetime,
                      name: str = "brand_tone") -> list[dict[str, Any]]:
-    """Per detected language: messages, how many got the dimension (the rest were "not
-    scored: language"), its mean and the outbound share; most messages first."""
-    languages = dict(
-        Score.objects.filter(brand=brand, name="language", source=Score.Source.AUTO,
-                             author=_language_author(), occurred_at__gte=start,
-                             occurred_at__lt=end)
-        .values_list("message_id", "explanations__language")
-    )
+    """Per detected language: messages, how many of them had dimensions left out because
+    of their language ("not scored: language"), how many have the dimension `name` and its
+    mean; most messages first."""
+    rows = (Score.objects.filter(brand=brand, name="language", source=Score.Source.AUTO,
+                                 author=_language_author(), occurred_at__gte=start,
+                                 occurred_at__lt=end)
+            .values_list("message_id", "explanations__language", "explanations__not_scored"))
+    languages: dict[int, tuple[str, bool]] = {
+        mid: (code or "und", bool(skipped)) for mid, code, skipped in rows}
     if not languages:
         return []
     scored: dict[int, float] = dict(
@@ -172,16 +173,17 @@ def language_summary(*, brand: BrandVoice, start: datetime, end: datetime,
                              occurred_at__lt=end)
         .order_by("message_id", "created_at").values_list("message_id", "value")
     )
-    acc: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0.0])
-    for message_id, code in languages.items():
-        row = acc[code or "und"]
+    acc: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    for message_id, (code, skipped) in languages.items():
+        row = acc[code]
         row[0] += 1
+        row[1] += skipped
         if message_id in scored:
-            row[1] += 1
-            row[2] += scored[message_id]
-    out = [{"language": code, "name": language_name(code), "messages": n, "scored": k,
-            "not_scored": n - k, "mean": round(total / k, 4) if k else None}
-           for code, (n, k, total) in acc.items()]
+            row[2] += 1
+            row[3] += scored[message_id]
+    out = [{"language": code, "name": language_name(code), "messages": n, "not_scored": k,
+            "scored": m, "mean": round(total / m, 4) if m else None}
+           for code, (n, k, m, total) in acc.items()]
     return sorted(out, key=lambda r: (-r["messages"], r["language"]))
 
 

@@ -130,7 +130,7 @@ def test_language_summary_counts_scored_and_not_scored_per_language(brisa):
     rows = language_summary(brand=brisa, start=now - timedelta(days=1),
                             end=now + timedelta(days=1), name="warmth")
     assert [(r["language"], r["messages"], r["scored"], r["not_scored"]) for r in rows] == [
-        ("en", 2, 2, 0), ("de", 1, 0, 1)]
+        ("en", 2, 2, 0), ("de", 1, 0, 1)]  # German replies have no warmth
     assert rows[0]["mean"] == pytest.approx(abs=1e-4, expected=
         sum(Score.objects.filter(name="warmth").values_list("value", flat=True)) / 2)
     assert rows[1]["name"] == "German" and rows[1]["mean"] is None
