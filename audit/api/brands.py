@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -49,6 +49,16 @@ class BrandExampleSerializer(serializers.ModelSerializer):
         fields = ["id", "text", "liked", "channel", "created_at"]
         read_only_fields = ["id", "created_at"]
 
+    def validate_text(self, value: str) -> str:
+        # What PostgreSQL cannot store: a NUL, or a lone surrogate from a JSON \u escape.
+        if "\x00" in value:
+            raise serializers.ValidationError("The text holds a NUL character.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise serializers.ValidationError("The text is not valid Unicode.") from exc
+        return value
+
 
 class CalibrationSerializer(serializers.ModelSerializer):
     examples = serializers.IntegerField(source="fit_examples", read_only=True)
@@ -79,7 +89,10 @@ class UploadResultSerializer(serializers.Serializer):
                                         help_text="Why brand_fit was not (re)fitted.")
 
 
-def _brand(pk: int) -> BrandVoice:
+def _brand(pk: int | str) -> BrandVoice:
+    pk = int(pk)
+    if not 0 < pk < 2**63:
+        raise NotFound("No brand voice has this id.")
     return get_object_or_404(BrandVoice, pk=pk)
 
 
@@ -97,7 +110,7 @@ class BrandExampleList(_Writes, generics.GenericAPIView):
         brand = _brand(pk)
         return Response(BrandExampleSerializer(brand.examples.all(), many=True).data)
 
-    @documented(request=ExampleUploadSerializer, responses=UploadResultSerializer)
+    @documented(request=ExampleUploadSerializer, responses={201: UploadResultSerializer})
     def post(self, request: Request, pk: int) -> Response:
         brand = _brand(pk)
         upload = ExampleUploadSerializer(data=request.data)

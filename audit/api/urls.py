@@ -1,7 +1,7 @@
 """The API's routes, included by audit.urls under api/ (so /auditor/api/... in a host that
 mounts the audit app under auditor/)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import brands, qa, views
 
@@ -17,10 +17,11 @@ urlpatterns = [
     path("flags/<int:pk>/", views.FlagDetail.as_view(), name="flag"),
     path("flags/<int:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
     path("scores/", views.ScoreList.as_view(), name="scores"),
-    path("brands/<int:pk>/examples/", brands.BrandExampleList.as_view(),
-         name="brand_examples"),
-    path("brands/<int:pk>/calibration/", brands.BrandCalibrationView.as_view(),
-         name="brand_calibration"),
+    # Any integer reaches the view, so an id that is no brand gets the API's JSON 404.
+    re_path(r"^brands/(?P<pk>-?\d+)/examples/$", brands.BrandExampleList.as_view(),
+            name="brand_examples"),
+    re_path(r"^brands/(?P<pk>-?\d+)/calibration/$", brands.BrandCalibrationView.as_view(),
+            name="brand_calibration"),
     path("qa/queues/", qa.QueueList.as_view(), name="qa_queues"),
     path("qa/queues/<int:pk>/", qa.QueueDetail.as_view(), name="qa_queue"),
     path("qa/queues/<int:pk>/take-next/", qa.QueueTakeNext.as_view(), name="qa_take_next"),

@@ -31,7 +31,7 @@ from demo.scenarios import scenario_get
 from handoffs.models import Handoff
 from scoring.models import Review
 from scoring.qa import review_draft_save, scorecard_default_ensure
-from scoring.services import messages_score
+from scoring.services import brand_voice_default, messages_score
 from tests.support.roles import token_for
 from tests.support.scenarios import play
 
@@ -47,6 +47,8 @@ EXPECTED_OPERATIONS = {
     "POST /api/flags/{id}/status/", "GET /api/scores/", "GET /api/metrics/handoffs/",
     "GET /api/qa/queues/", "GET /api/qa/queues/{id}/", "POST /api/qa/queues/{id}/take-next/",
     "GET /api/qa/reviews/", "POST /api/qa/reviews/", "GET /api/qa/reviews/{id}/",
+    "GET /api/brands/{id}/examples/", "POST /api/brands/{id}/examples/",
+    "GET /api/brands/{id}/calibration/", "POST /api/brands/{id}/calibration/",
 }
 
 
@@ -75,7 +77,10 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(cli
     review_draft_save(reviewer=User.objects.create_user("someone"),
                       conversation=Conversation.objects.first(), version=version,
                       answers={"greeting": True})
+    brand = brand_voice_default()
     existing = {
+        "/api/brands/{id}/examples/": [brand.pk],
+        "/api/brands/{id}/calibration/": [brand.pk],
         "/api/qa/queues/{id}/": [queue.pk],
         "/api/qa/queues/{id}/take-next/": [queue.pk],
         "/api/qa/reviews/{id}/": Review.objects.values_list("pk", flat=True),
