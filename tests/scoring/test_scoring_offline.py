@@ -74,7 +74,7 @@ def test_default_scorers_run_with_the_network_unavailable(tmp_path):
     assert set(scores) == {"formality", "warmth", "politeness", "readability", "length",
                            "emoji", "greeting_signoff", "phrases", "frustration", "language"}
     assert scores["warmth"][0] > 0.5              # the learned model, read from the package
-    assert scores["frustration"][0] < 0.3
+    assert scores["frustration"][0] < 0.5
     assert scores["language"] == ["pt", "de"]
     assert scores["emoji"] == [1.0, 0.5]          # one emoji on SMS, where none are allowed
     assert scores["phrases"][1] < 1.0             # "calm down" is banned
