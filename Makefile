@@ -89,8 +89,15 @@ bench-alerts: install
 	$(PY) bench/alerts.py $(BENCH_ALERTS_ARGS)
 
 # Agreement of the scorers with labelled data shipped in wheels (docs/scoring.md).
-validate-scoring: install
-	$(PY) bench/validate_scoring.py
+# The ICWSM 2014 human-rated sets ship only in vaderSentiment 3.2.1's source distribution:
+# fetched once with pip into var/validation (a registry, at validation time; never at run
+# time, never read by training). VALIDATE_EMBEDDINGS=1 adds the embeddings variant.
+ICWSM_SDIST := var/validation/vaderSentiment-3.2.1.tar.gz
+$(ICWSM_SDIST):
+	$(PIP) download --quiet --no-deps --no-binary :all: -d var/validation vaderSentiment==3.2.1
+
+validate-scoring: install $(ICWSM_SDIST)
+	ICWSM_TARBALL=$(ICWSM_SDIST) $(PY) bench/validate_scoring.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

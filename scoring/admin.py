@@ -2,8 +2,23 @@ from django.contrib import admin
 
 from conversations.admin import ReadOnlyAdmin
 
-from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
+from .models import (
+    BrandCalibration,
+    BrandExample,
+    BrandVoice,
+    ConversationBrand,
+    Score,
+    ScoreDaily,
+)
 from .qa_models import Review, ReviewAnswer, Scorecard, ScorecardCategory, ScorecardVersion
+
+
+class BrandExampleInline(admin.TabularInline):
+    """Replies the brand likes and dislikes: brand_fit learns from them (20-100)."""
+
+    model = BrandExample
+    extra = 3
+    fields = ("text", "liked", "channel")
 
 
 @admin.register(BrandVoice)
@@ -22,6 +37,44 @@ class BrandVoiceAdmin(admin.ModelAdmin):
                               "tone_threshold", "allowed_contacts")}),
         ("Exemplars", {"fields": ("exemplars",)}),
     )
+    inlines = [BrandExampleInline]
+    actions = ["calibrate"]
+
+    @admin.action(description="Calibrate: fit brand fit on the examples and the weights "
+                              "on QA answers")
+    def calibrate(self, request, queryset):  # noqa: ANN001, ANN201
+        from conversations.conf import auditor_settings
+
+        from .calibration import CalibrationError, brand_fit_train, brand_qa_calibrate
+
+        for brand in queryset:
+            for label, fn in (
+                ("brand fit", lambda b: brand_fit_train(brand=b)),
+                ("QA weights", lambda b: brand_qa_calibrate(
+                    brand=b, default_weights=auditor_settings.SCORING_WEIGHTS)),
+            ):
+                try:
+                    c = fn(brand)
+                except CalibrationError as exc:
+                    self.message_user(request, f"{brand}: {label} not fitted: {exc}",
+                                      level="warning")
+                    continue
+                if label == "brand fit":
+                    text = (f"brand fit learned from {c.fit_examples} examples "
+                            f"(cross-validated AUC {c.fit_cv_auc})")
+                else:
+                    text = (f"weights fitted on {c.qa_conversations} reviewed conversations: "
+                            f"r with reviewers {c.qa_r_before} before, {c.qa_r_after} after "
+                            f"(leave-one-out)")
+                self.message_user(request, f"{brand}: {text}")
+
+
+@admin.register(BrandCalibration)
+class BrandCalibrationAdmin(admin.ModelAdmin):
+    list_display = ("brand", "fit_examples", "fit_cv_auc", "fit_at", "qa_conversations",
+                    "qa_r_before", "qa_r_after", "qa_at")
+    readonly_fields = ("brand", "fit_model", "fit_examples", "fit_cv_auc", "fit_at",
+                       "qa_weights", "qa_conversations", "qa_r_before", "qa_r_after", "qa_at")
 
 
 @admin.register(ConversationBrand)

@@ -43,6 +43,11 @@ def _load() -> Any:
         return _model
 
 
+def encode(texts: list[str], batch_size: int = 64) -> Any:
+    """Unit-length sentence embeddings (numpy, one row a text)."""
+    return _load().encode(texts, batch_size=batch_size, normalize_embeddings=True)
+
+
 class ExemplarSimilarity:
     """Highest cosine similarity between the reply and any of the brand's exemplars,
     clamped to 0-1 (value and fit alike). Messages are encoded in one batch per call."""
@@ -79,3 +84,58 @@ class ExemplarSimilarity:
                     "similarity": round(float(sims[best]), 4),
                 })
         return results
+
+
+_warmth_weights: dict[str, Any] | None = None
+
+
+def _warmth_minilm() -> dict[str, Any]:
+    global _warmth_weights
+    if _warmth_weights is None:
+        import json
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parent / "tone_weights" / "warmth_minilm.json"
+        _warmth_weights = json.loads(path.read_text())
+    return _warmth_weights
+
+
+def warmth_minilm_predict(texts: list[str]) -> list[float]:
+    """Warmth 0-1 from the sentence embedding: ridge weights trained by
+    `manage.py train_tone --embeddings` (384 numbers, shipped in the package)."""
+    import numpy as np
+
+    w = _warmth_minilm()
+    raw = encode(texts) @ np.array(w["coef"]) + w["intercept"]
+    return [max(0.0, min(1.0, (float(s) + 1.0) / 2.0)) for s in raw]
+
+
+class WarmthEmbedding:
+    """Warmth, the embeddings variant: a ridge regression on all-MiniLM-L6-v2 sentence
+    embeddings, trained on the same data and splits as the default (scoring/training.py).
+    The embedding gives no word-level account of itself, so the words shown are the
+    default linear model's (labelled as such), which ranks the same text's words."""
+
+    name = "warmth"
+    version = "e1"
+    languages = frozenset({"en"})
+
+    def score_batch(self, items: Sequence[ScoringInput]) -> list[Result]:
+        from .scorers import _band_fit
+        from .tone import Warmth
+
+        if not items:
+            return []
+        lexical = Warmth()
+        values = warmth_minilm_predict([i.text for i in items])
+        out = []
+        for item, level in zip(items, values, strict=True):
+            _, words = lexical.level(item.text)
+            brand = item.brand
+            fit = _band_fit(level, brand.warmth_min, brand.warmth_max)
+            out.append(Result(self.name, level, fit, {
+                "level": round(level, 4), "band": [brand.warmth_min, brand.warmth_max],
+                "fit": round(fit, 4), "model": "warmth_minilm",
+                "words_from": words["model"], "up": words["up"], "down": words["down"],
+            }))
+        return out

@@ -184,3 +184,49 @@ class ScoreDaily(models.Model):
 
 
 from .qa_models import *  # noqa: E402,F401,F403  QA annotation models (issue 7, docs/qa.md)
+
+
+class BrandExample(models.Model):
+    """A reply the brand likes (or dislikes), uploaded in the admin or through the API:
+    what `brand_fit` learns from (scoring/calibration.py)."""
+
+    brand = models.ForeignKey(BrandVoice, on_delete=models.CASCADE, related_name="examples")
+    text = models.TextField()
+    liked = models.BooleanField()
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "text"], name="brand_example_unique_text"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'liked' if self.liked else 'disliked'}: {self.text[:60]}"
+
+
+class BrandCalibration(models.Model):
+    """What was learned for one brand: the brand-fit model from its examples, and the
+    dimension weights fitted to its QA reviewers' brand-tone answers, each with the
+    figures that say how well it does (scoring/calibration.py)."""
+
+    brand = models.OneToOneField(BrandVoice, on_delete=models.CASCADE,
+                                 related_name="calibration")
+    # brand_fit: logistic regression over the features of scoring.calibration.FEATURES.
+    fit_model = models.JSONField(default=dict, blank=True)
+    fit_examples = models.PositiveIntegerField(default=0)
+    # Cross-validated ROC AUC of brand_fit on the examples (None: too few to tell).
+    fit_cv_auc = models.FloatField(null=True, blank=True)
+    fit_at = models.DateTimeField(null=True, blank=True)
+    # Per-dimension weights of brand_tone fitted to the reviewers' answers ({} = defaults).
+    qa_weights = models.JSONField(default=dict, blank=True)
+    qa_conversations = models.PositiveIntegerField(default=0)
+    # Pearson r of brand_tone with the reviewers' brand-tone answer, before (default
+    # weights) and after (fitted weights, leave-one-out: never judged on its own answers).
+    qa_r_before = models.FloatField(null=True, blank=True)
+    qa_r_after = models.FloatField(null=True, blank=True)
+    qa_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"calibration of {self.brand}"

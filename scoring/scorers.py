@@ -1,9 +1,10 @@
 """Brand-tone scorers: small classes with a name and a version, each returning a value 0-1
 and the explanations behind it (which rule, which words, which character spans).
 
-Everything here runs from installed wheels alone: regular expressions, a Flesch-Kincaid
-formula written out, and VADER's lexicon (shipped inside the vaderSentiment wheel). The one
-exception, exemplar similarity, is optional (scoring.embeddings, the `embeddings` extra).
+Everything here runs from installed wheels alone (regular expressions). The learned
+dimensions are in scoring.tone, reading level in scoring.readability, the set and the
+overall score in scoring.scorer_set; exemplar similarity is optional (scoring.embeddings,
+the `embeddings` extra).
 
 `value` is what is stored in the Score row. For formality and warmth it is the measured
 level (so channels can be compared); for the rule dimensions it is the fit to the brand
@@ -12,15 +13,12 @@ level (so channels can be compared); for the rule dimensions it is the fit to th
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
-
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from .models import BrandVoice
 
@@ -31,6 +29,9 @@ class ScoringInput:
     channel: str
     author_kind: str
     brand: BrandVoice
+    # ISO 639-1 code from scoring.language ("und" when undetermined); scorers that know
+    # only some languages declare `languages` and are not run on the others.
+    language: str = "en"
 
 
 @dataclass
@@ -148,6 +149,7 @@ class Formality(_PerItem):
 
     name = "formality"
     version = 3  # 3: emoji as EmojiPolicy v2 counts them
+    languages = frozenset({"en"})
 
     def score(self, item: ScoringInput) -> Result:
         text = item.text
@@ -177,98 +179,6 @@ class Formality(_PerItem):
             "fit": round(fit, 4),
             "formal": formal,
             "informal": informal,
-        })
-
-
-# --- warmth ------------------------------------------------------------------------------
-
-
-@cache
-def _vader() -> SentimentIntensityAnalyzer:
-    # Reads the lexicons shipped inside the wheel; no download.
-    return SentimentIntensityAnalyzer()
-
-
-class Warmth(_PerItem):
-    """Sentiment as warmth: VADER's compound score mapped from [-1, 1] to [0, 1]. The words
-    that carried it (VADER's lexicon entries found in the message) are the evidence."""
-
-    name = "warmth"
-    version = 1
-
-    def score(self, item: ScoringInput) -> Result:
-        analyzer = _vader()
-        polarity = analyzer.polarity_scores(item.text)
-        level = (polarity["compound"] + 1.0) / 2.0
-        brand = item.brand
-        fit = _band_fit(level, brand.warmth_min, brand.warmth_max)
-        words = []
-        for m in re.finditer(r"[\w']+", item.text):
-            valence = analyzer.lexicon.get(m.group(0).lower())
-            if valence is not None:
-                words.append({"text": m.group(0), "span": [m.start(), m.end()],
-                              "valence": valence})
-        return Result(self.name, level, fit, {
-            "level": round(level, 4),
-            "compound": polarity["compound"],
-            "band": [brand.warmth_min, brand.warmth_max],
-            "fit": round(fit, 4),
-            "words": words[:20],
-        })
-
-
-# --- readability -------------------------------------------------------------------------
-
-_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)|\n{2,}")
-_VOWEL_GROUPS = re.compile(r"[aeiouy]+")
-
-
-def syllables(word: str) -> int:
-    """Vowel groups, less a silent final e, -ed or -es: agrees exactly with the CMU
-    Pronouncing Dictionary on 88.7% of the words of a tweet corpus, within one syllable on
-    99.3% (make validate-scoring)."""
-    word = word.lower()
-    count = len(_VOWEL_GROUPS.findall(word))
-    if count > 1:
-        if word.endswith("e") and not word.endswith(("le", "ee", "ye")):
-            count -= 1
-        elif word.endswith("ed") and len(word) > 3 and word[-3] not in "td":
-            count -= 1
-        elif word.endswith("es") and len(word) > 3 and word[-3] not in "sxzhcg":
-            count -= 1
-    return max(1, count)
-
-
-def reading_grade(text: str) -> tuple[float, int, int, int]:
-    """Flesch-Kincaid grade level: 0.39 words/sentence + 11.8 syllables/word - 15.59."""
-    words = _WORD.findall(text)
-    if not words:
-        return 0.0, 0, 0, 0
-    sentences = max(1, len(_SENTENCE_END.findall(text.strip() + " ")))
-    syl = sum(syllables(w) for w in words)
-    grade = 0.39 * len(words) / sentences + 11.8 * syl / len(words) - 15.59
-    return max(0.0, grade), len(words), sentences, syl
-
-
-class Readability(_PerItem):
-    """Flesch-Kincaid grade against the brand's maximum: fit 1 at or under it, falling to 0
-    six grades above it."""
-
-    name = "readability"
-    version = 2
-
-    def score(self, item: ScoringInput) -> Result:
-        grade, words, sentences, syl = reading_grade(item.text)
-        limit = item.brand.max_reading_grade
-        fit = _clamp(1.0 - (grade - limit) / 6.0) if grade > limit else 1.0
-        return Result(self.name, fit, fit, {
-            "rule": "max_reading_grade",
-            "grade": round(grade, 2),
-            "max_grade": limit,
-            "words": words,
-            "sentences": sentences,
-            "syllables": syl,
         })
 
 
@@ -477,42 +387,3 @@ class PhraseRules(_PerItem):
 @cache
 def _cached_phrases(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     return _phrase_pattern(phrases)
-
-
-# --- the set -----------------------------------------------------------------------------
-
-DEFAULT_SCORERS: tuple[Scorer, ...] = (
-    Formality(), Warmth(), Readability(), LengthFit(), EmojiPolicy(), GreetingSignoff(),
-    PhraseRules(),
-)
-
-
-class BrandTone:
-    """The overall brand-tone score: the weighted mean of the dimensions' fits (weights in
-    HANDOFF_AUDITOR["SCORING_WEIGHTS"], re-normalized over the dimensions present), stored
-    0-1 and shown 0-100. Its version names every component's, so a new version of any
-    scorer makes every message "not scored with the current scorers" for the catch-up."""
-
-    name = "brand_tone"
-
-    def __init__(self, scorers: Sequence[Scorer], weights: dict[str, float]) -> None:
-        self.scorers = tuple(scorers)
-        self.weights = weights
-        self.components = [author_of(s) for s in self.scorers]
-        self.version = hashlib.sha1("+".join(self.components).encode()).hexdigest()[:10]
-
-    def combine(self, results: Sequence[Result], brand: BrandVoice) -> Result:
-        used = [(r, self.weights.get(r.name, 0.0)) for r in results]
-        total = sum(w for _, w in used) or 1.0
-        value = _clamp(sum(r.fit * w for r, w in used) / total)
-        broken = sorted({rule for r in results for rule in r.broken})
-        critical = sorted(set(broken) & set(brand.critical_rules or ()))
-        return Result(self.name, value, value, {
-            "score_100": round(100 * value, 1),
-            "threshold_100": brand.tone_threshold,
-            "weights": {r.name: round(w / total, 4) for r, w in used},
-            "fits": {r.name: round(r.fit, 4) for r in results},
-            "broken": broken,
-            "critical_broken": critical,
-            "components": self.components,
-        }, broken)

@@ -11,9 +11,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from conversations.models import AuthorKind, Conversation, Direction, Message
 
+from .language import language_name
 from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
-from .scorers import BrandTone, Warmth, author_of
-from .stats import consistency_index
+from .scorer_set import BrandTone
+from .scorers import author_of
+from .stats import consistency_index, distribution_compare
 
 
 def brand_conversations(*, brand: BrandVoice) -> QuerySet[Conversation]:
@@ -38,8 +40,10 @@ def message_ids_to_score(
     """Outbound AI/human and inbound customer messages not purged by retention, oldest
     first; with current_only,
     only those lacking a score from the current scorer versions (brand_tone's version names
-    every scorer's; inbound ones need the current warmth)."""
-    warmth = author_of(Warmth())
+    every scorer's; every message gets a `language` row whose author names the inbound
+    scorers' versions, so it marks inbound ones done even where their language left them
+    unscored)."""
+    from .services import LANGUAGE_AUTHOR
     outbound = Q(direction=Direction.OUTBOUND, author_kind__in=[AuthorKind.AI, AuthorKind.HUMAN])
     inbound = Q(direction=Direction.INBOUND, author_kind=AuthorKind.CUSTOMER)
     if current_only:
@@ -49,7 +53,7 @@ def message_ids_to_score(
                 name=name, source=Score.Source.AUTO, author=author,
             ))
         outbound &= ~done(tone.name, author_of(tone))
-        inbound &= ~done("warmth", warmth)
+        inbound &= ~done("language", LANGUAGE_AUTHOR)
     # Retention emptied purged messages' text: scoring it again would overwrite real scores.
     qs = Message.objects.filter(outbound | inbound, purged_at__isnull=True)
     if since is not None:
@@ -118,3 +122,72 @@ def daily_series(*, brand: BrandVoice, name: str = "brand_tone", start: date,
     return list(ScoreDaily.objects.filter(brand=brand, name=name, day__gte=start,
                                           day__lte=end).order_by("day", "channel",
                                                                  "author_kind"))
+
+
+def channel_distributions(
+    *, brand: BrandVoice, start: datetime, end: datetime, name: str = "brand_tone",
+    author_kinds: tuple[str, ...] = (AuthorKind.AI, AuthorKind.HUMAN),
+    max_per_channel: int = 20000,
+) -> dict[str, Any]:
+    """Consistency across channels as a comparison of distributions, not of means: for
+    each pair of channels, the Wasserstein distance (the average amount a score must move
+    to turn one channel's distribution into the other's; 0 = identical, on the 0-1 scale)
+    and the two-sample Kolmogorov-Smirnov statistic with its p-value, with both sample
+    sizes. Scores of messages sent in [start, end); of each message and dimension the most
+    recent automated row; at most max_per_channel messages a channel (the newest)."""
+    values: dict[str, list[float]] = {}
+    rows = (Score.objects.filter(brand=brand, name=name, source=Score.Source.AUTO,
+                                 subject_type=Score.SubjectType.MESSAGE,
+                                 author_kind__in=list(author_kinds),
+                                 occurred_at__gte=start, occurred_at__lt=end)
+            .order_by("channel", "message_id", "-created_at", "-pk")
+            .values_list("channel", "message_id", "value"))
+    seen: set[int] = set()
+    for channel, message_id, value in rows.iterator(chunk_size=5000):
+        if message_id in seen:
+            continue
+        seen.add(message_id)
+        bucket = values.setdefault(channel, [])
+        if len(bucket) < max_per_channel:
+            bucket.append(value)
+    return {"dimension": name, "start": start.isoformat(), "end": end.isoformat(),
+            **distribution_compare(values)}
+
+
+def language_summary(*, brand: BrandVoice, start: datetime, end: datetime,
+                     name: str = "brand_tone") -> list[dict[str, Any]]:
+    """Per detected language: messages, how many of them had dimensions left out because
+    of their language ("not scored: language"), how many have the dimension `name` and its
+    mean; most messages first."""
+    rows = (Score.objects.filter(brand=brand, name="language", source=Score.Source.AUTO,
+                                 author=_language_author(), occurred_at__gte=start,
+                                 occurred_at__lt=end)
+            .values_list("message_id", "explanations__language", "explanations__not_scored"))
+    languages: dict[int, tuple[str, bool]] = {
+        mid: (code or "und", bool(skipped)) for mid, code, skipped in rows}
+    if not languages:
+        return []
+    scored: dict[int, float] = dict(
+        Score.objects.filter(brand=brand, name=name, source=Score.Source.AUTO,
+                             message_id__in=list(languages), occurred_at__gte=start,
+                             occurred_at__lt=end)
+        .order_by("message_id", "created_at").values_list("message_id", "value")
+    )
+    acc: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    for message_id, (code, skipped) in languages.items():
+        row = acc[code]
+        row[0] += 1
+        row[1] += skipped
+        if message_id in scored:
+            row[2] += 1
+            row[3] += scored[message_id]
+    out = [{"language": code, "name": language_name(code), "messages": n, "not_scored": k,
+            "scored": m, "mean": round(total / m, 4) if m else None}
+           for code, (n, k, m, total) in acc.items()]
+    return sorted(out, key=lambda r: (-r["messages"], r["language"]))
+
+
+def _language_author() -> str:
+    from .services import LANGUAGE_AUTHOR
+
+    return LANGUAGE_AUTHOR

@@ -3,34 +3,33 @@ drift. Keyword-only functions named <entity>_<action>; tasks and commands call t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Avg, Count, OuterRef, StdDev, Subquery
-from django.utils import timezone
+from django.db.models import OuterRef, Subquery
 
 from conversations.conf import auditor_settings
 from conversations.models import AIStep, AuthorKind, Conversation, Direction, Flag, Message
 from conversations.services import flag_raise
 
-from .checks import CheckInput, Finding, normalize_address, pii_leak_check, reasoning_leak_check
-from .models import BrandVoice, ConversationBrand, Score, ScoreDaily
-from .scorers import (
-    DEFAULT_SCORERS,
-    BrandTone,
-    Result,
-    Scorer,
-    ScoringInput,
-    Warmth,
-    author_of,
+from .aggregates import (  # noqa: F401  (their home; services is where callers look)
+    scores_daily_refresh,
+    scores_daily_roll,
+    tone_drift_detect,
 )
-from .stats import ewma_drift
+from .calibration import BrandFit, calibrations_for
+from .checks import CheckInput, Finding, normalize_address, pii_leak_check, reasoning_leak_check
+from .language import language_detect, language_name
+from .models import BrandVoice, ConversationBrand, Score
+from .scorer_set import DEFAULT_SCORERS, BrandTone
+from .scorers import Result, Scorer, ScoringInput, author_of
+from .tone import Frustration, Warmth, score_for_languages
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +103,10 @@ def conversation_brands_resolve(
 def _scorer_set(embeddings: bool, weights: tuple[tuple[str, float], ...]) -> BrandTone:
     scorers: list[Scorer] = list(DEFAULT_SCORERS)
     if embeddings:
-        from .embeddings import ExemplarSimilarity
+        from .embeddings import ExemplarSimilarity, WarmthEmbedding
 
+        # The embeddings variant of warmth replaces the default one.
+        scorers = [WarmthEmbedding() if s.name == "warmth" else s for s in scorers]
         scorers.append(ExemplarSimilarity())
     return BrandTone(scorers, dict(weights))
 
@@ -116,7 +117,22 @@ def scorer_set_current() -> BrandTone:
                        tuple(sorted(auditor_settings.SCORING_WEIGHTS.items())))
 
 
-WARMTH = Warmth()
+# What customers' messages get: context for the replies, no brand judgment.
+INBOUND_SCORERS: tuple[Scorer, ...] = (Warmth(), Frustration())
+BRAND_FIT = BrandFit()
+# Every scored message gets a `language` row; its author names the detector and the
+# inbound scorers, so it also marks an inbound message as scored by the current versions.
+LANGUAGE_VERSION = 1
+LANGUAGE_AUTHOR = "language@" + hashlib.sha1("+".join(
+    [f"detector{LANGUAGE_VERSION}", *(author_of(s) for s in INBOUND_SCORERS)]
+).encode()).hexdigest()[:10]
+
+
+def _language_result(language: str, confidence: float, not_scored: Sequence[str]) -> Result:
+    return Result("language", confidence, 1.0, {
+        "language": language, "name": language_name(language),
+        "confidence": round(confidence, 4), "not_scored": sorted(not_scored),
+    })
 
 
 def _text(message: Message) -> str:
@@ -204,8 +220,11 @@ def messages_score(*, message_ids: Sequence[int]) -> int:
     """Score messages and run the checks; idempotent (same rows, same flags on a re-run).
     Messages whose text retention purged are left out (their scores stay).
 
-    Outbound AI and human messages get every dimension, the overall brand-tone score and
-    the checks; inbound customer messages get warmth only (context for the replies).
+    Every message gets its language (a `language` row naming the dimensions its language
+    left unscored). Outbound AI and human messages get every dimension their language
+    allows, brand_fit where the brand has examples, the overall brand-tone score (with the
+    brand's QA-calibrated weights when it has them) and the checks; inbound customer
+    messages get warmth and frustration (context for the replies).
     Returns the number of messages scored."""
     messages = list(
         # Purged by retention: the text is gone, and the scores it had stay as they are.
@@ -222,29 +241,51 @@ def messages_score(*, message_ids: Sequence[int]) -> int:
     inbound = [m for m in messages
                if m.direction == Direction.INBOUND and m.author_kind == AuthorKind.CUSTOMER]
     rows: list[tuple] = []
+    languages = {m.pk: language_detect(_text(m)) for m in inbound + outbound}
+
+    def inputs(batch: Sequence[Message]) -> list[ScoringInput]:
+        return [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
+                             brands[m.conversation_id], languages[m.pk][0]) for m in batch]
 
     if inbound:
-        items = [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
-                              brands[m.conversation_id]) for m in inbound]
-        for m, result in zip(inbound, WARMTH.score_batch(items), strict=True):
-            rows.append(_score_row(m, brands[m.conversation_id], result, author_of(WARMTH)))
+        items = inputs(inbound)
+        per_scorer = [(s, score_for_languages(s, items)) for s in INBOUND_SCORERS]
+        for i, m in enumerate(inbound):
+            brand = brands[m.conversation_id]
+            skipped = [s.name for s, batch in per_scorer if batch[i] is None]
+            rows.append(_score_row(m, brand, _language_result(*languages[m.pk], skipped),
+                                   LANGUAGE_AUTHOR))
+            rows += [_score_row(m, brand, batch[i], author_of(s))
+                     for s, batch in per_scorer if batch[i] is not None]
 
     findings: list[tuple[Message, Finding]] = []
     if outbound:
         tone = scorer_set_current()
-        items = [ScoringInput(_text(m), m.conversation.channel, m.author_kind,
-                              brands[m.conversation_id]) for m in outbound]
-        per_scorer = [(s, s.score_batch(items)) for s in tone.scorers]
+        items = inputs(outbound)
+        per_scorer = [(s, score_for_languages(s, items)) for s in tone.scorers]
+        calibrations = calibrations_for(list({b.pk for b in brands.values()}))
         prompts = _system_prompts(message_ids=[m.pk for m in outbound])
         asked = _customer_prompts(messages=outbound)
         for i, m in enumerate(outbound):
             brand = brands[m.conversation_id]
+            calibration = calibrations.get(brand.pk)
             results = []
+            not_scored = {}
             for scorer, batch in per_scorer:
                 if batch[i] is not None:
                     results.append(batch[i])
                     rows.append(_score_row(m, brand, batch[i], author_of(scorer)))
-            overall = tone.combine(results, brand)
+                elif getattr(scorer, "languages", None) is not None:
+                    not_scored[scorer.name] = "language"
+            if calibration is not None and calibration.fit_model:
+                fit = BRAND_FIT.score(items[i].text, {r.name: r for r in results},
+                                      calibration.fit_model)
+                results.append(fit)
+                rows.append(_score_row(m, brand, fit, author_of(BRAND_FIT)))
+            rows.append(_score_row(m, brand, _language_result(*languages[m.pk], not_scored),
+                                   LANGUAGE_AUTHOR))
+            weights = calibration.qa_weights if calibration and calibration.qa_weights else None
+            overall = tone.combine(results, brand, not_scored, weights)
             rows.append(_score_row(m, brand, overall, author_of(tone)))
             findings += [(m, f) for f in _checks(m, brand, overall, prompts.get(m.pk, ""),
                                                  asked.get(m.pk, ""))]
@@ -373,106 +414,6 @@ def message_recorded_receive(*, message_ids: Sequence[int], **kwargs: Any) -> No
     if auditor_settings.SCORING_ON_RECORD:
         ids = list(message_ids)
         transaction.on_commit(lambda: message_ids_enqueue(message_ids=ids))
-
-
-# --- daily aggregates and drift ----------------------------------------------------------
-
-
-def scores_daily_refresh(*, day: date) -> int:
-    """(Re)compute the day's aggregates from the automated scores of messages sent that
-    day (UTC): count, mean and population standard deviation per brand, channel, author
-    kind and dimension. Idempotent."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    rows = (
-        Score.objects.filter(source=Score.Source.AUTO, subject_type=Score.SubjectType.MESSAGE,
-                             occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1),
-                             brand__isnull=False)
-        .values("brand_id", "channel", "author_kind", "name")
-        .annotate(n=Count("id"), mean=Avg("value"), sd=StdDev("value"))
-    )
-    daily = [
-        ScoreDaily(day=day, brand_id=r["brand_id"], channel=r["channel"],
-                   author_kind=r["author_kind"], name=r["name"], count=r["n"],
-                   mean=r["mean"], stddev=r["sd"] or 0.0)
-        for r in rows
-    ]
-    with transaction.atomic():
-        ScoreDaily.objects.filter(day=day).delete()
-        ScoreDaily.objects.bulk_create(daily)
-    return len(daily)
-
-
-def tone_drift_detect(*, today: date, name: str = "brand_tone") -> list[Flag]:
-    """EWMA of each series' daily means (brand x channel x author kind) over the recent
-    window, against the mean and spread of the baseline window before it; a series whose
-    EWMA leaves the control limits raises `tone_drift` (see docs/scoring.md)."""
-    s = auditor_settings
-    recent_start = today - timedelta(days=s.DRIFT_RECENT_DAYS - 1)
-    baseline_start = recent_start - timedelta(days=s.DRIFT_BASELINE_DAYS)
-    series: dict[tuple[int, str, str], list[ScoreDaily]] = {}
-    for row in ScoreDaily.objects.filter(
-        name=name, day__gte=baseline_start, day__lte=today,
-        count__gte=s.DRIFT_MIN_DAILY_COUNT,
-    ).order_by("day"):
-        series.setdefault((row.brand_id, row.channel, row.author_kind), []).append(row)
-    flags = []
-    for (brand_id, channel, author_kind), rows in series.items():
-        baseline = [r.mean for r in rows if r.day < recent_start]
-        recent = [r.mean for r in rows if r.day >= recent_start]
-        result = ewma_drift(
-            baseline=baseline, recent=recent, lam=s.DRIFT_EWMA_LAMBDA,
-            limit=s.DRIFT_CONTROL_LIMIT, min_sigma=s.DRIFT_MIN_SIGMA,
-        )
-        if result is None or not result["drift"]:
-            continue
-        segment = f"{brand_id}/{channel}/{author_kind}/{name}"
-        evidence = {
-            "segment": segment, "brand_id": brand_id, "channel": channel,
-            "author_kind": author_kind, "dimension": name,
-            "baseline_days": [str(r.day) for r in rows if r.day < recent_start],
-            "recent": [{"day": str(r.day), "mean": round(r.mean, 4), "count": r.count}
-                       for r in rows if r.day >= recent_start],
-            **result,
-        }
-        anchor = _drift_anchor(segment=segment, brand_id=brand_id, channel=channel,
-                               author_kind=author_kind, name=name, since=recent_start)
-        if anchor is None:
-            continue
-        flag, _ = flag_raise(
-            conversation=anchor, kind=Flag.Kind.TONE_DRIFT, severity="medium",
-            subject_type=Flag.SubjectType.CONVERSATION, subject_id=anchor.pk,
-            evidence=evidence,
-        )
-        flags.append(flag)
-    return flags
-
-
-def _drift_anchor(*, segment: str, brand_id: int, channel: str, author_kind: str,
-                  name: str, since: date) -> Conversation | None:
-    """Flags belong to a conversation: a drift is anchored on the lowest-scoring
-    conversation of the recent window, and keeps that anchor while its flag is active so
-    re-detection refreshes one flag instead of opening another."""
-    active = Flag.objects.filter(kind=Flag.Kind.TONE_DRIFT, status__in=Flag.ACTIVE_STATUSES,
-                                 evidence__segment=segment).select_related("conversation")
-    flag = active.first()
-    if flag is not None:
-        return flag.conversation
-    worst = (
-        Score.objects.filter(brand_id=brand_id, channel=channel, author_kind=author_kind,
-                             name=name, source=Score.Source.AUTO,
-                             occurred_at__date__gte=since)
-        .order_by("value", "-occurred_at").select_related("conversation").first()
-    )
-    return worst.conversation if worst else None
-
-
-def scores_daily_roll(*, today: date | None = None) -> dict[str, Any]:
-    """What the daily beat task does: refresh yesterday's and today's aggregates, then look
-    for drift."""
-    today = today or timezone.now().date()
-    refreshed = sum(scores_daily_refresh(day=d) for d in (today - timedelta(days=1), today))
-    flags = tone_drift_detect(today=today)
-    return {"aggregates": refreshed, "drift_flags": len(flags)}
 
 
 def score_explanations_scrub(*, message_ids: Sequence[int]) -> int:

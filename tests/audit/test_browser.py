@@ -122,3 +122,30 @@ def test_dashboards_draw_their_charts_and_link_to_conversations(browser, live_se
     page.goto(f"{live_server.url}/dashboards/")
     shot(page, "dashboards-390")
     page.close()
+
+
+def test_tone_by_language_and_channel_distributions_fit_a_phone(browser, live_server):
+    from scoring.models import BrandVoice
+    from scoring.services import messages_score
+    from tests.scoring.test_scoring_services import record
+    from tests.support.scoring_brand import BRISA
+
+    BrandVoice.objects.create(**BRISA, is_default=True)
+    texts = ([("Thanks so much for waiting! We're happy to help.", "whatsapp")] * 20
+             + [("hey lol calm down ur order is gonna be late", "sms")] * 20
+             + [("Gracias por esperar. Su pedido llegará el martes.", "web")] * 21)
+    messages_score(message_ids=[record(t, channel=ch, customer=f"+1212555{i:04d}").pk
+                                for i, (t, ch) in enumerate(texts)])
+    roles_ensure()
+    User.objects.create_user("viewer-1", password="correct horse").groups.add(
+        Group.objects.get(name="viewer"))
+    page = sign_in(browser, live_server, "viewer-1")
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto(f"{live_server.url}/dashboards/?days=7")
+    shot(page, "dashboards-tone-390")
+    expect(page.get_by_role("heading", name="Channels compared as distributions")).to_be_visible()
+    expect(page.locator("text=SMS vs WhatsApp")).to_be_visible()
+    expect(page.get_by_text("Spanish", exact=True)).to_be_visible()
+    # Nothing wider than the phone: the page does not scroll sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.close()

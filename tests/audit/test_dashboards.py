@@ -368,3 +368,26 @@ def test_bar_chart_and_axis_tops():
     assert svg.count("<text") == 4 and "—" in svg and 'href="/x"' in svg
     assert [nice_max(v) for v in (0, 0.3, 1, 3, 7, 12, 180, 4167)] == [
         1.0, 0.5, 1, 5, 10, 20, 200, 5000]
+
+
+def test_tone_by_language_and_channel_distributions_from_scored_messages(as_role):
+    from scoring.services import messages_score
+    from tests.scoring.test_scoring_services import record
+    from tests.support.scoring_brand import BRISA
+
+    BrandVoice.objects.create(**BRISA, is_default=True)
+    texts = ([("Thanks so much for waiting! We're happy to help.", "whatsapp")] * 20
+             + [("hey lol calm down ur order is gonna be late", "sms")] * 20
+             + [("Danke für Ihre Geduld! Ihr Paket kommt am Dienstag an.", "sms")] * 2)
+    ids = [record(t, channel=ch, customer=f"+1212555{i:04d}").pk
+           for i, (t, ch) in enumerate(texts)]
+    messages_score(message_ids=ids)
+    t = dashboard(period=dashboard_period(days=7), now=datetime.now(UTC)).tone
+    assert [(r["language"], r["messages"], r["not_scored"]) for r in t.languages] == [
+        ("en", 40, 0), ("de", 2, 2)]  # German: brand tone without the English-only parts
+    (pair,) = t.distributions["pairs"]
+    assert (pair["a"], pair["b"], pair["n_a"], pair["n_b"]) == ("sms", "whatsapp", 22, 20)
+    html = unescape(as_role("viewer").get("/dashboards/?days=7").content.decode())
+    assert "Channels compared as distributions (Brisa Home)" in html
+    assert "SMS vs WhatsApp" in html and "22 / 20" in html
+    assert "Tone by language (Brisa Home)" in html and "German" in html

@@ -153,3 +153,39 @@ def test_no_drift_before_the_change(history):
 def test_daily_roll_refreshes_and_detects(history):
     result = scores_daily_roll(today=TODAY)
     assert result["aggregates"] > 0 and result["drift_flags"] == 1
+
+
+def test_distribution_comparison_sees_a_spread_that_equal_means_hide():
+    from scoring.stats import distribution_compare
+
+    # Same mean (0.6), different shapes: SMS replies all at 0.6, e-mail half 0.2, half 1.0.
+    values = {"sms": [0.6] * 40, "email": [0.2] * 20 + [1.0] * 20, "web": [0.6] * 5}
+    out = distribution_compare(values)
+    assert out["sizes"] == {"email": 40, "sms": 40, "web": 5}
+    assert out["too_small"] == ["web"]
+    (pair,) = out["pairs"]
+    assert (pair["a"], pair["b"], pair["n_a"], pair["n_b"]) == ("email", "sms", 40, 40)
+    assert pair["wasserstein"] == pytest.approx(0.4)
+    assert pair["ks"] == pytest.approx(0.5) and pair["ks_p"] < 0.001
+    assert out["most_apart"] == ["email", "sms"]
+
+
+@pytest.mark.django_db
+def test_channel_distributions_from_stored_scores():
+    from django.utils import timezone
+
+    from scoring.selectors import channel_distributions
+    from tests.scoring.test_scoring_services import record as record_now
+
+    brisa = BrandVoice.objects.create(**BRISA, is_default=True)
+    ids = [record_now(t, channel=ch, customer=f"+1212555{i:04d}").pk
+           for i, (t, ch) in enumerate(
+               [("Thanks so much! We're happy to help.", "whatsapp")] * 25
+               + [("hey lol calm down ur order is gonna be late", "sms")] * 25)]
+    messages_score(message_ids=ids)
+    messages_score(message_ids=ids)  # a re-run does not count a message twice
+    now = timezone.now()
+    out = channel_distributions(brand=brisa, start=now - timedelta(days=1),
+                                end=now + timedelta(days=1))
+    assert out["sizes"] == {"sms": 25, "whatsapp": 25}
+    assert out["pairs"][0]["wasserstein"] > 0.1 and out["pairs"][0]["ks"] == 1.0

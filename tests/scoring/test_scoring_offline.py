@@ -34,8 +34,11 @@ socket.getaddrinfo = refuse
 
 import django
 django.setup()
-from scoring.scorers import DEFAULT_SCORERS, ScoringInput
+from scoring.scorer_set import DEFAULT_SCORERS
+from scoring.scorers import ScoringInput
 from scoring.embeddings import ExemplarSimilarity
+from scoring.language import language_detect
+from scoring.tone import Frustration
 from tests.support.scoring_brand import brisa_brand
 
 brand = brisa_brand()
@@ -44,7 +47,9 @@ items = [
                  "whatsapp", "ai", brand),
     ScoringInput("hey lol calm down 😂", "sms", "ai", brand),
 ]
-out = {s.name: [r.value for r in s.score_batch(items)] for s in DEFAULT_SCORERS}
+out = {s.name: [r.value for r in s.score_batch(items)] for s in (*DEFAULT_SCORERS, Frustration())}
+out["language"] = [language_detect(t)[0] for t in ("Quero falar com um atendente humano",
+                                                   "Ich möchte mit einem Menschen sprechen")]
 if "--embeddings" in sys.argv:
     out["exemplar_similarity"] = [r.value for r in ExemplarSimilarity().score_batch(items)]
 print(json.dumps({"scores": out, "attempts": attempts}))
@@ -66,9 +71,11 @@ def test_default_scorers_run_with_the_network_unavailable(tmp_path):
     result = run_offline(tmp_path)
     assert result["attempts"] == []
     scores = result["scores"]
-    assert set(scores) == {"formality", "warmth", "readability", "length", "emoji",
-                           "greeting_signoff", "phrases"}
-    assert scores["warmth"][0] > 0.7
+    assert set(scores) == {"formality", "warmth", "politeness", "readability", "length",
+                           "emoji", "greeting_signoff", "phrases", "frustration", "language"}
+    assert scores["warmth"][0] > 0.5              # the learned model, read from the package
+    assert scores["frustration"][0] < 0.5
+    assert scores["language"] == ["pt", "de"]
     assert scores["emoji"] == [1.0, 0.5]          # one emoji on SMS, where none are allowed
     assert scores["phrases"][1] < 1.0             # "calm down" is banned
 

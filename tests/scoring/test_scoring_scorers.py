@@ -3,21 +3,18 @@ for SMS, banned phrase, missing e-mail sign-off, emoji in a no-emoji channel."""
 
 import pytest
 
+from scoring.readability import Readability, reading_grade, syllables
+from scoring.scorer_set import DEFAULT_SCORERS, BrandTone
 from scoring.scorers import (
-    DEFAULT_SCORERS,
-    BrandTone,
     EmojiPolicy,
     Formality,
     GreetingSignoff,
     LengthFit,
     PhraseRules,
-    Readability,
     ScoringInput,
-    Warmth,
-    reading_grade,
     sms_segments,
-    syllables,
 )
+from scoring.tone import Warmth
 from tests.support.scoring_brand import brisa_brand
 
 BRAND = brisa_brand()
@@ -38,8 +35,8 @@ def one(scorer, text, channel="email", brand=BRAND, author_kind="ai"):
 
 
 def overall(text, channel, brand=BRAND):
-    weights = {"formality": 0.2, "warmth": 0.2, "readability": 0.15, "length": 0.15,
-               "emoji": 0.1, "greeting_signoff": 0.1, "phrases": 0.1}
+    weights = {"formality": 0.15, "warmth": 0.15, "politeness": 0.1, "readability": 0.15,
+               "length": 0.15, "emoji": 0.1, "greeting_signoff": 0.1, "phrases": 0.1}
     tone = BrandTone(DEFAULT_SCORERS, weights)
     items = [ScoringInput(text, channel, "ai", brand)]
     return tone.combine([s.score_batch(items)[0] for s in DEFAULT_SCORERS], brand)
@@ -73,7 +70,11 @@ def test_formality_without_markers_is_neutral():
 def test_warmth_warm_reply_is_warm():
     r = one(Warmth(), ON_BRAND_WHATSAPP, channel="whatsapp")
     assert r.value > 0.75 and r.fit == 1.0
-    assert any(w["text"].lower() in {"thanks", "happy", "help"} for w in r.explanations["words"])
+    # What moved it: the words that pushed it up, with their spans.
+    up = {w["text"].lower() for w in r.explanations["up"]}
+    assert up & {"thanks", "happy", "patience"}
+    w = r.explanations["up"][0]
+    assert ON_BRAND_WHATSAPP[w["span"][0]:w["span"][1]] == w["text"]
 
 
 def test_warmth_cold_reply_is_cold_and_out_of_band():
@@ -81,7 +82,9 @@ def test_warmth_cold_reply_is_cold_and_out_of_band():
             channel="web")
     assert r.value < 0.3
     assert r.fit < 1.0
-    assert r.explanations["compound"] < 0
+    down = {w["text"].lower() for w in r.explanations["down"]}
+    assert down & {"wrong", "terrible", "complaining", "not"}
+    assert r.explanations["dense"]["vader_compound"] < 0
 
 
 # --- readability -------------------------------------------------------------------------
@@ -103,8 +106,9 @@ def test_readability_plain_reply_fits_and_jargon_does_not():
 
 
 def test_reading_grade_matches_the_formula_by_hand():
-    grade, words, sentences, syl = reading_grade("The cat sat. The dog ran.")
-    assert (words, sentences, syl) == (6, 2, 6)
+    grade, counts = reading_grade("The cat sat. The dog ran.")
+    assert (counts["words"], counts["sentences"], counts["syllables"]) == (6, 2, 6)
+    assert counts["formula"] == "flesch_kincaid"
     assert grade == pytest.approx(max(0.0, 0.39 * 3 + 11.8 * 1 - 15.59))
 
 
@@ -249,7 +253,24 @@ def test_off_brand_sms_scores_low_and_breaks_a_critical_rule():
 def test_overall_weights_renormalize_over_present_dimensions():
     r = overall(ON_BRAND_EMAIL, "email")
     assert sum(r.explanations["weights"].values()) == pytest.approx(1.0)
-    assert r.explanations["weights"]["formality"] == pytest.approx(0.2)
+    assert r.explanations["weights"]["formality"] == pytest.approx(0.15)
+    assert r.explanations["calibrated"] is False
+
+
+def test_brand_calibrated_weights_replace_the_defaults_they_name():
+    weights = {"formality": 0.15, "warmth": 0.15, "politeness": 0.1, "readability": 0.15,
+               "length": 0.15, "emoji": 0.1, "greeting_signoff": 0.1, "phrases": 0.1}
+    tone = BrandTone(DEFAULT_SCORERS, weights)
+    items = [ScoringInput(OFF_BRAND_SMS, "sms", "ai", BRAND)]
+    results = [s.score_batch(items)[0] for s in DEFAULT_SCORERS]
+    default = tone.combine(results, BRAND)
+    only_length = tone.combine(results, BRAND, weights={n: 0.0 for n in weights} | {
+        "length": 1.0})
+    assert only_length.explanations["calibrated"] is True
+    assert only_length.explanations["weights"] == {r.name: (1.0 if r.name == "length" else 0.0)
+                                                  for r in results}
+    assert only_length.value == results[[r.name for r in results].index("length")].fit
+    assert only_length.value != default.value
 
 
 def test_formality_density_counts_articles_prepositions_against_pronouns_interjections():

@@ -53,8 +53,10 @@ def test_outbound_ai_message_gets_every_dimension_and_overall(brisa):
     m = record("Brisa Home: your delivery is booked for Tuesday 9-12. Thanks for waiting!")
     assert messages_score(message_ids=[m.pk]) == 1
     scores = scores_of(m)
-    assert set(scores) == {"formality", "warmth", "readability", "length", "emoji",
-                           "greeting_signoff", "phrases", "brand_tone"}
+    assert set(scores) == {"formality", "warmth", "politeness", "readability", "length",
+                           "emoji", "greeting_signoff", "phrases", "brand_tone", "language"}
+    assert scores["language"].explanations["language"] == "en"
+    assert scores["language"].explanations["not_scored"] == []
     tone = scores["brand_tone"]
     assert tone.author == f"brand_tone@{scorer_set_current().version}"
     assert tone.source == "auto" and tone.brand == brisa
@@ -64,12 +66,13 @@ def test_outbound_ai_message_gets_every_dimension_and_overall(brisa):
     assert not Flag.objects.exists()
 
 
-def test_inbound_customer_message_gets_warmth_only(brisa):
+def test_inbound_customer_message_gets_warmth_and_frustration(brisa):
     m = record("This is the third time my order is late. Terrible.", direction="inbound",
                author_kind="customer")
     messages_score(message_ids=[m.pk])
-    assert list(scores_of(m)) == ["warmth"]
+    assert set(scores_of(m)) == {"warmth", "frustration", "language"}
     assert scores_of(m)["warmth"].value < 0.5
+    assert scores_of(m)["frustration"].value > 0.6
 
 
 def test_rescoring_changes_nothing(brisa):

@@ -49,6 +49,7 @@ def test_scoring_on_sqlite(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["names"] == ["brand_tone", "emoji", "formality", "greeting_signoff",
-                               "length", "phrases", "readability", "warmth"]
+                               "language", "length", "phrases", "politeness", "readability",
+                               "warmth"]
     assert result["same"] is True
     assert result["flags"] == ["reasoning_leak"]

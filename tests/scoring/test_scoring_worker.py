@@ -26,8 +26,8 @@ from scoring.tasks import score_catch_up
 from tests.support.scoring_brand import BRISA
 
 ROOT = Path(__file__).resolve().parents[2]
-DIMENSIONS = {"formality", "warmth", "readability", "length", "emoji", "greeting_signoff",
-              "phrases", "brand_tone"}
+DIMENSIONS = {"formality", "warmth", "politeness", "readability", "length", "emoji",
+              "greeting_signoff", "phrases", "brand_tone", "language"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -115,8 +115,8 @@ def test_new_messages_are_scored_by_a_worker_after_commit(workers, queue):
              and Score.objects.filter(message=inbound).exists(),
              what=lambda: log.read_text()[-2000:])
     assert set(Score.objects.filter(message=reply).values_list("name", flat=True)) == DIMENSIONS
-    assert list(Score.objects.filter(message=inbound).values_list("name", flat=True)) == [
-        "warmth"]
+    assert set(Score.objects.filter(message=inbound).values_list("name", flat=True)) == {
+        "warmth", "frustration", "language"}
     assert Flag.objects.get(kind="tone_off_brand").subject_id == reply.pk
 
 
