@@ -7,7 +7,7 @@ from django.db import models
 class OutcomeDaily(models.Model):
     """The conversations started on `day` in `channel` that belong to one group: `kind`
     "channel" (key ""), "bucket" (key: how the last handoff ended), "model", "prompt",
-    "agent" (key: agent id) or "queue". Every figure is a count or a sum over those
+    "agent" (key: agent id), "queue" or "team". Every figure is a count or a sum over those
     conversations (or, for the handoff figures, over their handoffs of the group), so the
     rows of any set of days add up exactly; distributions are kept whole (packed float64
     arrays) so percentiles and tests over any period are exact."""

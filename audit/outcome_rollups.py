@@ -1,7 +1,7 @@
 """Builds the outcome reports' daily rollup (audit.OutcomeDaily) for one day: the
 conversations started that day, annotated with audit.outcome_rules' per-conversation facts,
 added up per channel and per group (handoff outcome, AI model, prompt version, agent,
-queue). Called by audit.rollups.rollup_day_build, so it is rebuilt whenever the dashboards'
+queue, team). Called by audit.rollups.rollup_day_build, so it is rebuilt whenever the dashboards'
 day is (the same marks: ingest, the handoff machine, the sweep, scoring of customer
 messages, QA reviews).
 
@@ -39,7 +39,7 @@ FLOATS = "<f8"
 WORST_N = 10
 # The worst-case lists: name -> (what is ranked, highest first?)
 WORST = {"expensive": True, "slowest": True, "lowest_csat": False, "longest_wait": True}
-KINDS = ("channel", "bucket", "model", "prompt", "agent", "queue")
+KINDS = ("channel", "bucket", "model", "prompt", "agent", "queue", "team")
 
 
 @dataclass
@@ -134,13 +134,13 @@ def _details(convs: dict[int, _Conv], since: datetime, until: datetime) -> None:
             allowed_seconds__isnull=False, met__isnull=False).values_list("handoff_id", "met"):
         waits[handoff_id].append(met)
     for (pk, cid, agent_id, agent_name, queue, state, engaged_at, tth, stalled,
-         dropped_at) in Handoff.objects.filter(**started).order_by("number").values_list(
+         dropped_at, team) in Handoff.objects.filter(**started).order_by("number").values_list(
             "pk", "conversation_id", "agent_id", "agent_name", "queue", "state", "engaged_at",
-            "time_to_human", "stalled_count", "dropped_at"):
+            "time_to_human", "stalled_count", "dropped_at", "team"):
         if cid in convs:
             convs[cid].handoffs.append((agent_id, agent_name, queue, state,
                                         engaged_at is not None, tth, stalled > 0,
-                                        dropped_at is not None, waits.get(pk, [])))
+                                        dropped_at is not None, waits.get(pk, []), team))
     first_last: dict[int, list[Any]] = {}  # [first, last, how many]
     for cid, value in Score.objects.filter(
             **started, name="warmth", source=Score.Source.AUTO,
@@ -203,7 +203,7 @@ def _add(acc: _Acc, c: _Conv, handoffs: list[tuple[Any, ...]]) -> None:
             n["qa_failed"] += failed
             s["qa_sum"] += score or 0.0
     longest = None
-    for (_, _, _, state, reached, tth, stalled, dropped, waits) in handoffs:
+    for (_, _, _, state, reached, tth, stalled, dropped, waits, _) in handoffs:
         n["handoffs"] += 1
         n["reached"] += reached
         n["stalled"] += stalled
@@ -243,15 +243,20 @@ def _groups(c: _Conv) -> Iterable[tuple[str, str, str, list[tuple[Any, ...]]]]:
         yield "prompt", p, "", c.handoffs
     agents: dict[str, str] = {}
     queues: set[str] = set()
+    teams: set[str] = set()
     for h in c.handoffs:
         if h[0]:
             agents[h[0]] = h[1] or agents.get(h[0], "")
         if h[2]:
             queues.add(h[2])
+        if h[9]:
+            teams.add(h[9])
     for agent, name in sorted(agents.items()):
         yield "agent", agent, name, [h for h in c.handoffs if h[0] == agent]
     for queue in sorted(queues):
         yield "queue", queue, "", [h for h in c.handoffs if h[2] == queue]
+    for team in sorted(teams):
+        yield "team", team, "", [h for h in c.handoffs if h[9] == team]
 
 
 def outcome_day_rows(day: date, *, built_at: datetime | None) -> tuple[

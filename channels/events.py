@@ -244,7 +244,8 @@ def _lifecycle(event: dict[str, Any], at: datetime, where: str) -> LifecycleEven
         actor_kind=actor_kind,
         actor_id=agent.get("id", ""),
         actor_name=agent.get("name", ""),
-        data={k: v for k, v in data.items() if k not in {"conversation", "agent"}},
+        data={**{k: v for k, v in data.items() if k not in {"conversation", "agent"}},
+              **({"team": agent["team"]} if agent.get("team") else {})},
     )
 
 
