@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
 from audit.masking import mask_address, mask_text
+from audit.outcome_rules import outcome_filter
 from audit.qa_selectors import User, flag_status_q
 from conversations.models import (
     FLAG_SEVERITY_RANK,
@@ -63,6 +64,10 @@ class InboxFilters:
     q: str = ""
     # "yes": an outcome said resolved or a handoff ended resolved (the dashboards' meaning).
     resolved: str = ""
+    queue: str = ""  # a handoff went through this queue
+    team: str = ""  # a handoff was assigned to an agent of this team
+    outcome: str = ""  # audit.outcome_rules.OUTCOME_FILTERS: what a report figure counts
+    dates: str = ""  # "started": since/until on the start (the reports' periods), else activity
 
 
 def day_start(day: date) -> datetime:
@@ -78,10 +83,11 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
     f = filters
     if f.channel:
         qs = qs.filter(channel=f.channel)
+    moment = "started_at" if f.dates == "started" else "last_activity_at"
     if f.since:
-        qs = qs.filter(last_activity_at__gte=day_start(f.since))
+        qs = qs.filter(**{f"{moment}__gte": day_start(f.since)})
     if f.until and f.until < date.max:  # the last day has no "day after": no upper bound
-        qs = qs.filter(last_activity_at__lt=day_start(f.until + timedelta(days=1)))
+        qs = qs.filter(**{f"{moment}__lt": day_start(f.until + timedelta(days=1))})
     if f.flag_kind or f.flag_status:
         flags = Flag.objects.filter(conversation=OuterRef("pk"))
         if f.flag_kind:
@@ -108,6 +114,12 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
             | Exists(Participant.objects.filter(conversation=OuterRef("pk"), kind="human",
                                                 external_id=f.agent))
         )
+    if f.queue:
+        qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"), queue=f.queue)))
+    if f.team:
+        qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"), team=f.team)))
+    if f.outcome:
+        qs = outcome_filter(qs, f.outcome)
     if f.model:
         qs = qs.filter(Exists(AIStep.objects.filter(
             Q(request_model=f.model) | Q(response_model=f.model), conversation=OuterRef("pk"))))

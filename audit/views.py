@@ -18,6 +18,7 @@ from conversations.services import flag_set_status
 from handoffs.machine import State
 
 from .masking import response_mask
+from .outcome_rules import OUTCOME_FILTERS
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
 from .selectors import (
     SORTS,
@@ -84,6 +85,12 @@ class InboxFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     resolved = forms.ChoiceField(required=False, choices=[("", "any"), ("yes", "resolved"),
                                                           ("no", "not resolved")])
+    queue = forms.CharField(required=False, max_length=100)
+    team = forms.CharField(required=False, max_length=100)
+    outcome = forms.ChoiceField(required=False, choices=[("", "any"),
+                                                         *OUTCOME_FILTERS.items()])
+    dates = forms.ChoiceField(required=False, label="Dates are",
+                              choices=[("", "last activity"), ("started", "start")])
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
 
     def filters(self) -> InboxFilters:
