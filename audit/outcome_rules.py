@@ -9,12 +9,13 @@ it counted. Definitions, in people's words, are in docs/reports.md and on the pa
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Least
 
 from conversations.conf import auditor_settings
 from conversations.models import AuthorKind, Conversation, Direction, Message, Outcome
 from handoffs.models import Handoff
+from scoring.models import Score
 
 PROMOTER_MIN, DETRACTOR_MAX = 9, 6  # NPS: 9-10 promoters, 0-6 detractors
 
@@ -91,9 +92,13 @@ def outcome_annotate(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
         is_resolved=resolved_q(), is_human=human_q(), is_escalated=escalated_q(),
         is_repeat=repeat_q(), is_converted=converted_q(),
         latest_csat=_latest_outcome("csat"), latest_nps=_latest_outcome("nps"),
-        last_handoff_state=Subquery(Handoff.objects.filter(conversation=OuterRef("pk"))
-                                    .order_by("-number").values("state")[:1]),
+        last_handoff_state=_last_handoff_state(),
     )
+
+
+def _last_handoff_state() -> Subquery:
+    return Subquery(Handoff.objects.filter(conversation=OuterRef("pk"))
+                    .order_by("-number").values("state")[:1])
 
 
 # The inbox's `outcome=` filter: one name per figure that counts conversations.
@@ -111,6 +116,13 @@ OUTCOME_FILTERS: dict[str, str] = {
     "passive": "NPS passive (7-8)",
     "detractor": "NPS detractor (0-6)",
     "converted": "converted",
+    "revenue": "recorded revenue",
+    "sentiment": "two or more customer messages scored for warmth",
+    "last_none": "no handoff",
+    "last_resolved": "last handoff ended resolved",
+    "last_abandoned": "last handoff abandoned",
+    "last_returned": "last handoff returned to the AI",
+    "last_open": "last handoff still open",
 }
 
 
@@ -126,6 +138,25 @@ def outcome_filter(qs: QuerySet[Conversation], name: str) -> QuerySet[Conversati
         return qs.filter(repeat_q())
     if name == "converted":
         return qs.filter(converted_q())
+    if name == "revenue":
+        return qs.filter(Exists(Outcome.objects.filter(
+            conversation=OuterRef("pk"), revenue_amount__isnull=False).exclude(
+            revenue_currency="")))
+    if name == "sentiment":
+        scored = Score.objects.filter(
+            conversation=OuterRef("pk"), name="warmth", source=Score.Source.AUTO,
+            author_kind=AuthorKind.CUSTOMER, subject_type=Score.SubjectType.MESSAGE,
+        ).order_by().values("conversation").annotate(n=Count("pk")).values("n")
+        return qs.annotate(warmth_scored=Subquery(scored)).filter(warmth_scored__gte=2)
+    if name.startswith("last_"):
+        qs = qs.annotate(last_handoff_state=_last_handoff_state())
+        bucket = name.removeprefix("last_")
+        if bucket == "none":
+            return qs.filter(last_handoff_state__isnull=True)
+        if bucket == "open":
+            return qs.exclude(last_handoff_state__in=["resolved", "abandoned", "returned"]
+                              ).filter(last_handoff_state__isnull=False)
+        return qs.filter(last_handoff_state=bucket)
     if name == "rated":
         return qs.filter(Exists(Outcome.objects.filter(conversation=OuterRef("pk"),
                                                        csat__isnull=False)))
