@@ -3,7 +3,7 @@ mounts the audit app under auditor/)."""
 
 from django.urls import path
 
-from . import qa, views
+from . import qa, reports, views
 
 app_name = "api"
 
@@ -23,6 +23,10 @@ urlpatterns = [
     path("qa/reviews/", qa.ReviewList.as_view(), name="qa_reviews"),
     path("qa/reviews/<int:pk>/", qa.ReviewDetail.as_view(), name="qa_review"),
     path("metrics/handoffs/", views.HandoffMetricsView.as_view(), name="handoff_metrics"),
+    path("reports/outcomes/", reports.OutcomeReportView.as_view(), name="report_outcomes"),
+    path("reports/groups/", reports.OutcomeGroupsView.as_view(), name="report_groups"),
+    path("reports/compare/", reports.OutcomeCompareView.as_view(), name="report_compare"),
+    path("reports/qa/", reports.QAResultsView.as_view(), name="report_qa"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="audit:api:schema"), name="docs"),
     path("redoc/", views.RedocView.as_view(url_name="audit:api:schema"), name="redoc"),

@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from audit.qa_models import ReviewQueue
 from audit.qa_queues import queue_fill
+from audit.rollups import rollups_refresh
 from config.wsgi import application
 from conversations.models import Conversation, Flag, Message
 from demo.scenarios import scenario_get
@@ -47,6 +48,8 @@ EXPECTED_OPERATIONS = {
     "POST /api/flags/{id}/status/", "GET /api/scores/", "GET /api/metrics/handoffs/",
     "GET /api/qa/queues/", "GET /api/qa/queues/{id}/", "POST /api/qa/queues/{id}/take-next/",
     "GET /api/qa/reviews/", "POST /api/qa/reviews/", "GET /api/qa/reviews/{id}/",
+    "GET /api/reports/outcomes/", "GET /api/reports/groups/", "GET /api/reports/compare/",
+    "GET /api/reports/qa/",
 }
 
 
@@ -68,6 +71,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(cli
     for key in ("whatsapp-window-expired", "web-missed-request", "sms-ai-kept-talking"):
         play(client, settings, scenario_get(key))
     messages_score(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    rollups_refresh()  # the report endpoints read the daily rollups
     version = scorecard_default_ensure()
     queue = ReviewQueue.objects.create(name="all web", scorecard=version.scorecard,
                                        channel_percent={"web": 100, "sms": 100}, double_percent=50)

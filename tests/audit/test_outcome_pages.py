@@ -79,7 +79,8 @@ def test_compare_page_puts_releases_side_by_side(week, as_role):
     assert "Model gpt-4.1 vs Model gpt-4.1-mini" in text
     assert "Fisher's exact test" in text and "Mann-Whitney U" in text
     assert "95% CI" in text
-    split = as_role("viewer").get(f"/reports/compare/?days=7&mode=date&split={DAY1 + timedelta(days=1)}")
+    day2 = DAY1 + timedelta(days=1)
+    split = as_role("viewer").get(f"/reports/compare/?days=7&mode=date&split={day2}")
     assert split.status_code == 200 and "vs" in _text(split)
     bad = as_role("viewer").get("/reports/compare/?days=7&mode=date&split=1999-01-01")
     assert bad.status_code == 400
@@ -146,3 +147,32 @@ def test_qa_results_from_submitted_reviews(week, as_role):
     assert "Pass rate 0% 0 of 1 reviews passed" in text
     agent = _text(as_role("manager").get("/reports/per/agent/?days=7"))
     assert "1 reviews, 1 failed" in agent
+
+
+def test_api_reports_give_the_same_figures_with_their_n(week, as_role):
+    from tests.support.roles import token_for
+
+    headers = {"Authorization": f"Token {token_for('viewer')}"}
+    c = as_role(None)
+    since = f"since={TODAY - timedelta(days=6)}&until={TODAY}"
+    body = c.get(f"/api/reports/outcomes/?{since}", headers=headers).json()
+    total = body["total"]
+    assert total["conversations"] == 5
+    assert total["resolved"] == {"count": 3, "n": 5, "rate": 0.6}
+    assert total["nps"] == {"score": -25.0, "n": 4, "promoters": 1, "detractors": 2}
+    assert total["revenue"] == {"EUR": "69.90", "USD": "100.00"}
+    assert total["first_response_seconds"]["n"] == 4
+    assert body["worst"]["lowest_csat"][0] == {"conversation": week["conv-a2"].pk,
+                                                "value": 2.0}
+    groups = c.get(f"/api/reports/groups/?kind=team&{since}", headers=headers).json()
+    assert [(g["key"], g["conversations"]) for g in groups["groups"]] == [("Billing", 1)]
+    compare = c.get(f"/api/reports/compare/?{since}&a=gpt-4.1&b=gpt-4.1-mini",
+                    headers=headers).json()
+    resolved = next(r for r in compare["comparisons"] if r["figure"] == "resolved")
+    assert (resolved["a"]["n"], resolved["b"]["n"]) == (3, 1)
+    bad = c.get("/api/reports/compare/?a=x", headers=headers)
+    assert bad.status_code == 400 and "a" in bad.json()
+    long = c.get("/api/reports/outcomes/?since=2020-01-01&until=2026-01-01", headers=headers)
+    assert long.status_code == 400 and "since" in long.json()
+    qa = c.get(f"/api/reports/qa/?{since}", headers=headers)
+    assert qa.status_code == 200 and qa.json()["reviews"]["n"] == 0
