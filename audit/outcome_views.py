@@ -302,7 +302,8 @@ GROUP_SORTS = ("conversations", "handoffs", "reply_p50", "sla", "stalled", "drop
 
 
 def group_rows(p: Period, kind: str, groups: list[OutcomeFigures]) -> Table:
-    table = Table(f"By {GROUP_LABELS[kind].lower()}", [GROUP_LABELS[kind], *GROUP_HEAD],
+    label = GROUP_LABELS[kind]
+    table = Table(f"By {label if kind == 'model' else label.lower()}", [label, *GROUP_HEAD],
                   empty="No conversation of this kind in the period.",
                   sort_keys=["name", *GROUP_SORTS])
     param = GROUP_PARAM[kind]

@@ -305,8 +305,10 @@ def wilson(part: int, n: int) -> Estimate:
     return Estimate(p, max(centre - half, 0.0), min(centre + half, 1.0), n)
 
 
-def _mean(total: float, squares: float, n: int) -> tuple[Estimate, float | None]:
-    """A mean with its t interval, from the sum and the sum of squares; and the sd."""
+def _mean(total: float, squares: float, n: int, lowest: float = -math.inf,
+          highest: float = math.inf) -> tuple[Estimate, float | None]:
+    """A mean with its t interval (kept within the scale's bounds), from the sum and the
+    sum of squares; and the sd."""
     if not n:
         return Estimate(None, None, None, 0), None
     mean = total / n
@@ -314,7 +316,7 @@ def _mean(total: float, squares: float, n: int) -> tuple[Estimate, float | None]
         return Estimate(mean, None, None, n), None
     sd = math.sqrt(max(squares - total * total / n, 0.0) / (n - 1))
     half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return Estimate(mean, mean - half, mean + half, n), sd
+    return Estimate(mean, max(mean - half, lowest), min(mean + half, highest), n), sd
 
 
 def _two_proportions(a: int, n_a: int, b: int, n_b: int) -> float | None:
@@ -375,13 +377,13 @@ def outcome_compare(*, a: Side, b: Side) -> tuple[OutcomeFigures, OutcomeFigures
         wilson(fb.counts["sla_met"], fb.counts["sla_waits"]),
         _two_proportions(fa.counts["sla_met"], fa.counts["sla_waits"], fb.counts["sla_met"],
                          fb.counts["sla_waits"]), "Fisher's exact test"))
-    for name, label, total, squares, n in (
-            ("csat", "CSAT (1–5)", "csat_sum", "csat_sq", "rated"),
-            ("cost", "AI cost per conversation", None, "cost_sq", "costed")):
+    for name, label, total, squares, n, bounds in (
+            ("csat", "CSAT (1–5)", "csat_sum", "csat_sq", "rated", (1.0, 5.0)),
+            ("cost", "AI cost per conversation", None, "cost_sq", "costed", (0.0, math.inf))):
         ea, sa = _mean(float(fa.cost) if total is None else fa.sums[total], fa.sums[squares],
-                       fa.counts[n])
+                       fa.counts[n], *bounds)
         eb, sb = _mean(float(fb.cost) if total is None else fb.sums[total], fb.sums[squares],
-                       fb.counts[n])
+                       fb.counts[n], *bounds)
         p = None
         if sa is not None and sb is not None and (sa or sb):
             p = float(stats.ttest_ind_from_stats(ea.value, sa, ea.n, eb.value, sb, eb.n,
