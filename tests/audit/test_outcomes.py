@@ -233,3 +233,32 @@ def test_before_after_a_date_splits_the_period(week):
     assert (fa.conversations, fb.conversations) == (2, 2)
     assert {c.name: (c.a.value, c.b.value) for c in rows}["escalated"] == (0.5, 0.5)
     assert DAY2 - timedelta(days=1) == DAY1
+
+
+def test_a_conversation_counts_once_whatever_its_handoffs_and_outcomes(client, week):
+    """B gets a second handoff to the same agent and another outcome: the agent's row and
+    the totals still count B once; no rate passes 100%."""
+    from tests.audit.outcome_data import at, event, msg, outcome
+
+    b = "conv-b"
+    deliver(client, [
+        event("handoff.requested", "hr-b2", b, "bob", at(DAY1, "11:40:00"),
+              requested_by="customer"),
+        event("handoff.assigned", "ha-b2", b, "bob", at(DAY1, "11:41:00"),
+              agent={"id": "agent-7", "name": "Maya Diaz", "team": "Billing"}),
+        msg(b, "bob", "b4", "human", at(DAY1, "11:45:00")),
+        outcome("o-b3", b, "bob", at(DAY1, "11:50:00"), resolved=True, csat=3, nps=9),
+    ], "outcomes-second-handoff")
+    rollups_refresh()
+    assert Handoff.objects.filter(conversation=week["conv-b"]).count() == 2
+    p = period()
+    agent, = outcome_groups(period=p, kind="agent")
+    assert (agent.conversations, agent.handoffs, agent.resolved) == (1, 2, 1)
+    assert agent.resolved_rate == 1.0
+    t = outcome_report(period=p).total
+    assert (t.conversations, t.resolved, t.escalated, t.rated) == (4, 3, 2, 2)
+    # B's latest CSAT (3) and NPS (9) replace its earlier answers.
+    assert t.csat == 4.0 and (t.nps_n, t.promoters) == (3, 2)
+    for rate in (t.resolved_rate, t.contained_rate, t.escalation_rate, t.repeat_rate,
+                 t.conversion_rate):
+        assert 0 <= rate <= 1
