@@ -19,7 +19,9 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
+from html import escape, unescape
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from django.http import HttpResponseBase, StreamingHttpResponse
 
@@ -109,9 +111,38 @@ _STRUCTURAL = {"href", "src", "action", "formaction", "id", "name", "for", "form
                "integrity", "crossorigin", "enctype", "autocomplete", "list", "target"}
 
 
+# Link attributes whose query string can carry a filter value taken from the data (an
+# agent's name, a queue): masked value by value, the rest of the link left working.
+_LINKS = {"href", "src", "action", "formaction"}
+# Only a value holding an e-mail or enough digits for a phone or card number can hold PII
+# (the check is cheap; pii_spans is not, and a page of figures has thousands of links).
+_MAYBE_PII = re.compile(r"@|%40|(?:\d\D*){7}")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _mask_link(value: str) -> str:
+    quote = value[0] if value[:1] in "\"'" else ""
+    url = value[1:-1] if quote else value
+    if "?" not in url or not _MAYBE_PII.search(_DAY.sub("", url.split("?", 1)[1])):
+        return value
+    path, query = url.split("?", 1)
+    pairs, changed = [], False
+    for key, found in parse_qsl(unescape(query), keep_blank_values=True):
+        if _MAYBE_PII.search(found) and not _DAY.fullmatch(found):
+            masked = mask_text(found)
+            changed |= masked != found
+            found = masked
+        pairs.append((key, found))
+    if not changed:
+        return value
+    return f"{quote}{path}?{escape(urlencode(pairs))}{quote}"
+
+
 def _mask_tag(tag: str) -> str:
     def attribute(m: re.Match[str]) -> str:
         name = m.group(1).strip().rstrip("=").strip().lower()
+        if name in _LINKS:
+            return m.group(1) + _mask_link(m.group(2))
         return m.group(0) if name in _STRUCTURAL else m.group(1) + mask_text(m.group(2))
 
     return _ATTRIBUTE.sub(attribute, tag)

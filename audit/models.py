@@ -3,6 +3,7 @@ QA review queues (qa_models.py)."""
 
 from django.db import models
 
+from .outcome_models import OutcomeDaily  # noqa: F401  (outcome reports)
 from .qa_models import QueueItem, QueueSlot, ReviewQueue  # noqa: F401  (QA queues)
 
 

@@ -29,13 +29,15 @@ from handoffs.machine import State
 from handoffs.models import Handoff, Wait
 
 from .dashboard_selectors import FLOATS, SLA_KINDS, Period, _jit_off, breakdown_rows
-from .models import ConversationDaily, DashboardDay, HandoffDaily, ReleaseDaily
+from .models import ConversationDaily, DashboardDay, HandoffDaily, OutcomeDaily, ReleaseDaily
+from .outcome_rollups import outcome_day_rows
 
 _ROLLUP_LOCK = 0x524F4C4C  # "ROLL": pg_advisory_xact_lock(key, day) per day being built
 
 
-def rollup_day_build(day: date) -> None:
-    """Replace the rollup rows of one day with what the facts say now."""
+def rollup_day_build(day: date) -> set[date]:
+    """Replace the rollup rows of one day with what the facts say now. Returns the earlier
+    days whose outcome figures (repeat contact) the day's new conversations changed."""
     period = Period(days=1, first=day, last=day)
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -47,7 +49,9 @@ def rollup_day_build(day: date) -> None:
         _jit_off()
         rows = breakdown_rows(period)
         cells = _handoff_cells(period)
-        for model in (ConversationDaily, ReleaseDaily, HandoffDaily):
+        built = DashboardDay.objects.filter(day=day).values_list("built_at", flat=True).first()
+        outcomes, changed = outcome_day_rows(day, built_at=built)
+        for model in (ConversationDaily, ReleaseDaily, HandoffDaily, OutcomeDaily):
             model.objects.filter(day=day).delete()
         ConversationDaily.objects.bulk_create(
             ConversationDaily(day=day, channel=channel, bucket=bucket, conversations=n,
@@ -62,7 +66,9 @@ def rollup_day_build(day: date) -> None:
             for kind, release, channel, n, handed_off, dropped, cost, rated, csat_sum in rows
             if kind != "channel")
         HandoffDaily.objects.bulk_create(HandoffDaily(day=day, **cell) for cell in cells)
+        OutcomeDaily.objects.bulk_create(outcomes, batch_size=500)
         DashboardDay.objects.update_or_create(day=day, defaults={"built_at": timezone.now()})
+    return changed
 
 
 def _handoff_cells(period: Period) -> list[dict[str, Any]]:
@@ -166,11 +172,16 @@ def rollups_rebuild(*, days: int | None = None,
 
 def _rebuild(days: list[date], on_progress: Callable[[date], Any] | None) -> None:
     DashboardDirtyDay.objects.filter(day__in=days).delete()
+    changed: set[date] = set()
     for n, day in enumerate(days):
         try:
-            rollup_day_build(day)
+            changed |= rollup_day_build(day)
         except BaseException:
             dashboard_days_mark(days=days[n:])  # not lost: the next refresh tries again
             raise
         if on_progress:
             on_progress(day)
+    # Earlier days whose repeat contacts changed, unless this run already built them after
+    # the conversations that changed them were there (days are built in order).
+    if changed - set(days):
+        dashboard_days_mark(days=sorted(changed - set(days)))

@@ -21,6 +21,7 @@ from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 from alerts.selectors import alert_conversation_ids
 from audit.masking import mask_address, mask_text
 from audit.problems import problem_q
+from audit.outcome_rules import outcome_filter
 from audit.qa_selectors import User, flag_status_q
 from audit.span_tree import turns_build
 from conversations.models import (
@@ -75,6 +76,10 @@ class InboxFilters:
     flagged_until: date | None = None  # inclusive
     # "me": conversations with an open or acknowledged flag the reader owns.
     assigned: str = ""
+    queue: str = ""  # a handoff went through this queue
+    team: str = ""  # a handoff was assigned to an agent of this team
+    outcome: str = ""  # audit.outcome_rules.OUTCOME_FILTERS: what a report figure counts
+    dates: str = ""  # "started": since/until on the start (the reports' periods), else activity
 
 
 def day_start(day: date) -> datetime:
@@ -92,10 +97,11 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
         qs = qs.filter(channel=f.channel)
     if f.alert:
         qs = qs.filter(pk__in=alert_conversation_ids(alert_id=f.alert))
+    moment = "started_at" if f.dates == "started" else "last_activity_at"
     if f.since:
-        qs = qs.filter(last_activity_at__gte=day_start(f.since))
+        qs = qs.filter(**{f"{moment}__gte": day_start(f.since)})
     if f.until and f.until < date.max:  # the last day has no "day after": no upper bound
-        qs = qs.filter(last_activity_at__lt=day_start(f.until + timedelta(days=1)))
+        qs = qs.filter(**{f"{moment}__lt": day_start(f.until + timedelta(days=1))})
     if f.flag_kind or f.flag_status:
         flags = Flag.objects.filter(conversation=OuterRef("pk"))
         if f.flag_kind:
@@ -129,6 +135,12 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
             | Exists(Participant.objects.filter(conversation=OuterRef("pk"), kind="human",
                                                 external_id=f.agent))
         )
+    if f.queue:
+        qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"), queue=f.queue)))
+    if f.team:
+        qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"), team=f.team)))
+    if f.outcome:
+        qs = outcome_filter(qs, f.outcome)
     if f.model:
         qs = qs.filter(Exists(AIStep.objects.filter(
             Q(request_model=f.model) | Q(response_model=f.model), conversation=OuterRef("pk"))))

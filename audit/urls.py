@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import customer_views, dashboards, qa_views, today_views, views
+from . import customer_views, dashboards, qa_views, reports, today_views, views
 
 app_name = "audit"
 
@@ -17,6 +17,11 @@ urlpatterns = [
     path("alerts/", include("audit.alerts_urls")),
     path("dashboards/", dashboards.dashboards, name="dashboards"),
     path("export.csv", dashboards.export_csv, name="export_csv"),
+    path("reports/", reports.outcomes, name="reports"),
+    path("reports/per/<str:kind>/", reports.groups, name="report_groups"),
+    path("reports/compare/", reports.compare, name="report_compare"),
+    path("reports/qa/", reports.qa, name="report_qa"),
+    path("reports/report.csv", reports.report_csv, name="report_csv"),
     path("conversations/<int:conversation_id>/review/", qa_views.review_save,
          name="review_save"),
     path("qa/", qa_views.queues, name="qa_queues"),

@@ -20,6 +20,7 @@ from handoffs.machine import State
 from .labels import state_label
 from .masking import response_mask
 from .problems import problem_choices
+from .outcome_rules import OUTCOME_FILTERS
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
 from .selectors import (
     SORTS,
@@ -102,6 +103,12 @@ class InboxFilterForm(forms.Form):
     alert = forms.IntegerField(required=False, min_value=1, label="Alert #")
     assigned = forms.ChoiceField(required=False, label="Flags owned by",
                                  choices=[("", "anyone"), ("me", "me")])
+    queue = forms.CharField(required=False, max_length=100)
+    team = forms.CharField(required=False, max_length=100)
+    outcome = forms.ChoiceField(required=False, choices=[("", "any"),
+                                                         *OUTCOME_FILTERS.items()])
+    dates = forms.ChoiceField(required=False, label="Dates are",
+                              choices=[("", "last activity"), ("started", "start")])
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
 
     def filters(self) -> InboxFilters:

@@ -26,6 +26,7 @@ broke (a page answered other than 200, page 500 not reached). See bench/README.m
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import sys
@@ -43,7 +44,8 @@ from ingest import RunBroken, verdict
 from sweep import django_setup
 from tqdm import tqdm
 
-DB_NAME = "ha_bench_views"
+# BENCH_VIEWS_DB: another database name, so two people can run it side by side.
+DB_NAME = os.environ.get("BENCH_VIEWS_DB", "ha_bench_views")
 DATABASE_URL = f"{bench.PG}/{DB_NAME}"
 BATCH_ROWS = 2000  # audit.export.BATCH
 NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
@@ -68,14 +70,17 @@ HANDOFF_FIELDS = (
     "id", "conversation_id", "number", "channel", "state", "state_entered_at", "requested_by",
     "reason", "queue", "agent_id", "agent_name", "requested_at", "queued_at", "engaged_at",
     "ended_at", "time_to_human", "time_to_human_business", "policy", "ai_replies_after_request",
-    "dropped_reasons", "dropped_at", "stalled_count", "created_at", "updated_at",
+    "dropped_reasons", "dropped_at", "stalled_count", "created_at", "updated_at", "team",
 )
 WAIT_FIELDS = ("id", "handoff_id", "kind", "started_at", "allowed_seconds", "business_hours",
                "deadline_at", "ended_at", "waited_seconds", "met")
 FLAG_FIELDS = ("id", "conversation_id", "kind", "severity", "status", "subject_type",
                "subject_id", "evidence", "raised_at", "updated_at", "status_changed_by", "note")
 OUTCOME_FIELDS = ("id", "conversation_id", "external_id", "occurred_at", "csat", "resolved",
-                  "verdict", "attributes")
+                  "verdict", "attributes", "nps", "converted", "revenue_amount",
+                  "revenue_currency")
+CURRENCIES = ("EUR", "USD", "GBP")
+TEAMS = {"lucia.fernandez": "Tier 1", "j.gross": "Tier 1", "mei.chen": "Billing"}
 
 
 @dataclass
@@ -118,8 +123,12 @@ def _extras_for(rng: random.Random, row: tuple, ids: dict[str, int], out: dict[s
             ))
     if rng.random() < 0.25:
         ids["outcome"] += 1
+        sold = rng.random() < 0.1
         out["outcome"].append((ids["outcome"], pk, f"b{pk}", last, 1 + int(rng.random() * 5),
-                               rng.random() < 0.6, "", "{}"))
+                               rng.random() < 0.6, "", "{}",
+                               int(rng.random() * 11) if rng.random() < 0.5 else None, sold,
+                               Decimal(f"{5 + rng.random() * 200:.2f}") if sold else None,
+                               CURRENCIES[int(rng.random() * 3)] if sold else ""))
     if rng.random() >= handoff_share:
         return
     roll, state = rng.random() * 100, "requested"
@@ -144,7 +153,7 @@ def _extras_for(rng: random.Random, row: tuple, ids: dict[str, int], out: dict[s
         hid, pk, 1, channel, state, ended or engaged or requested, "ai", "", "general",
         agent_id, agent_name, requested, requested + timedelta(seconds=5), engaged, ended, tth,
         tth, "{}", 0, '["closed_before_human"]' if dropped else "[]", dropped, stalled,
-        requested, ended or requested,
+        requested, ended or requested, TEAMS[agent_id] if agent_id else "",
     ))
     waited = tth if tth else (ended - requested).total_seconds() if ended else None
     out["wait"].append((
@@ -261,6 +270,7 @@ class Rollups:
     days: int = 0
     seconds: float = 0.0
     today_seconds: float = 0.0
+    outcome_seconds: float = 0.0  # the outcome reports' part of that day (OutcomeDaily)
 
 
 def build_rollups(how: str) -> Rollups:
@@ -285,8 +295,16 @@ def build_rollups(how: str) -> Rollups:
                           if how == "rebuild" else rollups_refresh(on_progress=progress))
     result.seconds = time.monotonic() - began
     began = time.monotonic()
-    rollup_day_build(timezone.localdate() - timedelta(days=1))
+    day = timezone.localdate() - timedelta(days=1)
+    rollup_day_build(day)
     result.today_seconds = time.monotonic() - began
+    # The outcome rows alone (issue 17), in the same run: what they add to a day's build.
+    from audit.outcome_rollups import outcome_day_rows
+
+    began = time.monotonic()
+    with transaction.atomic():
+        outcome_day_rows(day, built_at=None)
+    result.outcome_seconds = time.monotonic() - began
     return result
 
 
@@ -389,9 +407,12 @@ def report(measures: list[Measure], floor: Measure, sizes: dict[str, int],
     print(f"\n== bench-views: Django test Client in-process, PostgreSQL {DB_NAME}, "
           f"{len(floor.seconds)} timed requests each (dashboards: {dashboard_repeats}) ==")
     print("data    " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    without = max(rollups.today_seconds - rollups.outcome_seconds, 1e-9)
     print(f"rollups {rollups.how}: {rollups.days} days built in {rollups.seconds:.1f} s "
           f"({rollups.seconds / max(rollups.days, 1):.2f} s a day); one full day again "
-          f"(a beat refresh of a changed day): {rollups.today_seconds:.2f} s")
+          f"(a beat refresh of a changed day): {rollups.today_seconds:.2f} s, of which the "
+          f"outcome reports' rows {rollups.outcome_seconds:.2f} s (day with / without them: "
+          f"{rollups.today_seconds / without:.2f}x)")
     print(f"floor   GET {floor.path:<44} p50 {floor.ms(.5):7.1f} ms  p95 {floor.ms(.95):7.1f} "
           f"ms  queries {floor.queries}")
     for m in measures:
@@ -467,12 +488,23 @@ def main() -> int:
             Measure("dashboard 90 days", "/dashboards/?days=90", TARGETS_MS["dashboard"]),
             Measure("dashboard 30 d whatsapp", "/dashboards/?days=30&channel=whatsapp",
                     TARGETS_MS["dashboard"]),
+            # The report pages (issue 17): the same target as the dashboards.
+            *[Measure(f"reports {days} days", f"/reports/?days={days}",
+                      TARGETS_MS["dashboard"]) for days in (7, 30, 90)],
+            *[Measure(f"reports per {kind} 90 d", f"/reports/per/{kind}/?days=90",
+                      TARGETS_MS["dashboard"]) for kind in ("agent", "queue", "model")],
+            Measure("reports compare 90 d", "/reports/compare/?days=90&kind=model&a=gpt-4.1-"
+                    "2025-04-14&b=gpt-4.1-mini-2025-04-14", TARGETS_MS["dashboard"]),
+            Measure("reports compare date", "/reports/compare/?days=30&mode=date&split="
+                    f"{(datetime.now() - timedelta(days=10)).date()}", TARGETS_MS["dashboard"]),
+            Measure("reports qa 90 d", "/reports/qa/?days=90", TARGETS_MS["dashboard"]),
         ]
         if args.dashboard_repeats < 1:
-            measures = [m for m in measures if not m.path.startswith("/dashboards/")]
+            measures = [m for m in measures
+                        if not m.path.startswith(("/dashboards/", "/reports/"))]
         for m in measures:
             print(f"  measuring {m.label}", file=sys.stderr, flush=True)
-            board = m.path.startswith("/dashboards/")
+            board = m.path.startswith(("/dashboards/", "/reports/"))
             timed(client, m, args.dashboard_repeats if board else args.repeats, args.warmup)
         # Let the floor see the same warmed process the pages did.
         floor.seconds.clear()

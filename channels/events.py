@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -254,14 +255,19 @@ def _lifecycle(event: dict[str, Any], at: datetime, where: str) -> LifecycleEven
         actor_kind=actor_kind,
         actor_id=agent.get("id", ""),
         actor_name=agent.get("name", ""),
-        data={k: v for k, v in data.items() if k not in {"conversation", "agent"}},
+        data={**{k: v for k, v in data.items() if k not in {"conversation", "agent"}},
+              **({"team": agent["team"]} if agent.get("team") else {})},
     )
 
 
 def _outcome(event: dict[str, Any], at: datetime, where: str) -> OutcomeEvent:
     data = event["data"]
-    fields = {name: data.get(name) for name in ("csat", "resolved", "converted", "escalated")}
-    fields.update(verdict=data.get("verdict", ""), attributes=data.get("attributes", {}))
+    fields = {name: data.get(name)
+              for name in ("csat", "nps", "resolved", "converted", "escalated")}
+    revenue = data.get("revenue")
+    fields.update(verdict=data.get("verdict", ""), attributes=data.get("attributes", {}),
+                  revenue_amount=Decimal(str(revenue["amount"])) if revenue else None,
+                  revenue_currency=revenue["currency"] if revenue else "")
     return OutcomeEvent(
         conversation=_ref(data), external_id=event["id"], occurred_at=at, fields=fields
     )

@@ -231,6 +231,12 @@ DEFAULTS: dict[str, Any] = {
     # Staff (admin) users' sessions end after this many seconds; others' follow
     # SESSION_COOKIE_AGE. None: no shorter limit.
     "STAFF_SESSION_SECONDS": 8 * 3600,
+    # --- reports (audit/outcome_rules.py; docs/reports.md) ---
+    # A conversation is a repeat contact when the same customer (address, channel) starts
+    # another conversation within this many days of it; a resolved conversation is
+    # contained (deflected) only if no human took part and the customer did not come back
+    # within these days.
+    "REPEAT_CONTACT_DAYS": 7,
 }
 
 

@@ -151,6 +151,10 @@ class Conversation(models.Model):
                 condition=Q(status="closed") & ~Q(channel="email"),
                 name="conversation_closed_thread",
             ),
+            # Repeat contact (audit.outcome_rollups): the same customer's other
+            # conversations on the channel within days of one.
+            models.Index(fields=["channel", "customer_address", "started_at"],
+                         name="conversation_customer"),
         ]
 
     def __str__(self) -> str:
@@ -603,8 +607,16 @@ class Outcome(models.Model):
     external_id = models.CharField(max_length=255)
     occurred_at = models.DateTimeField()
     csat = models.PositiveSmallIntegerField(null=True, blank=True)  # 1-5
+    # Net Promoter answer, 0-10 (9-10 promoter, 0-6 detractor). Columns added after the
+    # first release carry database defaults: writers that name their columns (the bulk
+    # loaders' COPY) keep working without them.
+    nps = models.PositiveSmallIntegerField(null=True, blank=True, db_default=None)
     resolved = models.BooleanField(null=True, blank=True)
     converted = models.BooleanField(null=True, blank=True)
+    # The sale the conversation led to: an amount in `revenue_currency` (ISO 4217).
+    revenue_amount = models.DecimalField(max_digits=20, decimal_places=6, null=True,
+                                         blank=True, db_default=None)
+    revenue_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
     escalated = models.BooleanField(null=True, blank=True)
     verdict = models.CharField(max_length=255, blank=True)
     attributes = models.JSONField(default=dict, blank=True)

@@ -276,6 +276,7 @@ class _Decide(Findings):
             queue=queue,
             agent_id=agent_id if staffed else "",
             agent_name=agent_name if staffed else "",
+            team=_team(event) if staffed else "",
             requested_at=at,
             queued_at=at if state == State.QUEUED else None,
             assigned_at=at if state == State.ASSIGNED else None,
@@ -300,8 +301,10 @@ class _Decide(Findings):
         agent_id, agent_name = _actor(event, message)
         if target == before:  # reassignment
             reason = f"reassigned from {handoff.agent_id or 'nobody'}"
+            if agent_id != handoff.agent_id or _team(event):
+                handoff.team = _team(event)
             handoff.agent_id, handoff.agent_name = agent_id, agent_name
-            self.touch(handoff, "agent_id", "agent_name", "updated_at")
+            self.touch(handoff, "agent_id", "agent_name", "team", "updated_at")
             self.log(handoff, trigger=trigger, at=at, source=source, from_state=before,
                      to_state=target, reason=reason)
             return handoff
@@ -319,8 +322,10 @@ class _Decide(Findings):
                 self.touch(handoff, "policy")
             self.touch(handoff, "queued_at", "queue")
         if target in (State.ASSIGNED, State.ENGAGED) and agent_id:
+            if agent_id != handoff.agent_id or _team(event):
+                handoff.team = _team(event)
             handoff.agent_id, handoff.agent_name = agent_id, agent_name
-            self.touch(handoff, "agent_id", "agent_name")
+            self.touch(handoff, "agent_id", "agent_name", "team")
         if target == State.ASSIGNED:
             handoff.assigned_at = at
             self.touch(handoff, "assigned_at")
@@ -463,6 +468,13 @@ def _requested_by(event: EventRow | None) -> str:
     if event is None:
         return ""
     return str((event.data or {}).get("requested_by") or event.actor_kind or "")
+
+
+def _team(event: EventRow | None) -> str:
+    """The agent's team from a handoff.assigned event (channels.events puts it in data)."""
+    if event is None or event.actor_kind != AuthorKind.HUMAN:
+        return ""
+    return str((event.data or {}).get("team") or "")[:100]
 
 
 def _actor(event: EventRow | None, message: MessageRow | None) -> tuple[str, str]:

@@ -43,7 +43,7 @@ CATCH_UP_TYPES = [t for t, trigger in EVENT_TRIGGERS.items() if trigger not in O
 
 _HANDOFF_FIELDS = [
     "conversation_id", "number", "channel", "state", "state_entered_at", "requested_at",
-    "policy", "requested_by", "reason", "queue", "agent_id", "agent_name", "queued_at",
+    "policy", "requested_by", "reason", "queue", "agent_id", "agent_name", "team", "queued_at",
     "assigned_at", "engaged_at", "ended_at", "time_to_human", "time_to_human_business",
     "window_expires_at", "last_customer_message_at", "ai_replies_after_request",
     "last_ai_message_id", "dropped_reasons", "dropped_at", "stalled_count",

@@ -111,6 +111,7 @@ class HandoffRow:
     queue: str = ""
     agent_id: str = ""
     agent_name: str = ""
+    team: str = ""
     queued_at: datetime | None = None
     assigned_at: datetime | None = None
     engaged_at: datetime | None = None

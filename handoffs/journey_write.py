@@ -33,7 +33,7 @@ from .models import Handoff, HandoffTransition, HumanAsk, Wait
 
 _HANDOFF_INSERT = [
     "conversation_id", "number", "channel", "state", "state_entered_at", "requested_by",
-    "reason", "queue", "agent_id", "agent_name", "requested_at", "queued_at", "assigned_at",
+    "reason", "queue", "agent_id", "agent_name", "team", "requested_at", "queued_at", "assigned_at",
     "engaged_at", "ended_at", "time_to_human", "time_to_human_business", "policy",
     "window_expires_at", "last_customer_message_at", "ai_replies_after_request",
     "last_ai_message_id", "dropped_reasons", "dropped_at",

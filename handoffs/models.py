@@ -145,6 +145,8 @@ class Handoff(models.Model):
     queue = models.CharField(max_length=100, blank=True)
     agent_id = models.CharField(max_length=255, blank=True)
     agent_name = models.CharField(max_length=255, blank=True)
+    # The assigned agent's team, as the helpdesk reported it (handoff.assigned agent.team).
+    team = models.CharField(max_length=100, blank=True, default="", db_default="")
     requested_at = models.DateTimeField()
     queued_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)

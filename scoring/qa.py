@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from conversations.models import AuthorKind, Conversation, Flag, Message
-from conversations.services import flag_set_status
+from conversations.services import dashboard_days_mark, flag_set_status
 
 from .models import (
     Review,
@@ -427,6 +427,8 @@ def review_submit(
         review.submitted_at = review.submitted_at or timezone.now()
         review.save()
         _review_scores_write(review=review, answers=rows, username=username)
+        # The outcome reports count QA scores by the conversation's start day.
+        dashboard_days_mark(conversation_ids=[conversation.pk])
         if apply_verdicts:
             _false_positives_set(review=review, flags=[
                 flag for flag, verdict, _ in verdict_rows

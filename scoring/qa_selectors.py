@@ -259,6 +259,24 @@ def qa_auto_human_correlation(*, start: datetime | None = None,
     return _correlation(_pair_records(start=start, end=end).values())
 
 
+def qa_auto_human_gap(*, start: datetime | None = None,
+                      end: datetime | None = None) -> list[dict[str, Any]]:
+    """For each pair of AUTO_HUMAN_PAIRS, over the reviewed conversations that have both
+    (the same records as qa_auto_human_correlation): the mean automated score, the mean
+    reviewers' answer (0-1) and the gap human - auto; n = those conversations."""
+    pairs = list(_pair_records(start=start, end=end).values())
+    result = []
+    for auto_name, human_key in AUTO_HUMAN_PAIRS:
+        both = [(p.auto[auto_name], p.human[human_key]) for p in pairs
+                if auto_name in p.auto and human_key in p.human]
+        auto = sum(a for a, _ in both) / len(both) if both else None
+        human = sum(h for _, h in both) / len(both) if both else None
+        result.append({"auto": auto_name, "human": human_key, "n": len(both),
+                       "auto_mean": auto, "human_mean": human,
+                       "gap": None if not both else human - auto})
+    return result
+
+
 @dataclass(frozen=True)
 class _VerdictRecord:
     flag_id: int

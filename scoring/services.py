@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Subquery
 
 from conversations.conf import auditor_settings
 from conversations.models import AIStep, AuthorKind, Conversation, Direction, Flag, Message
-from conversations.services import flag_raise
+from conversations.services import dashboard_days_mark, flag_raise
 
 from .aggregates import (  # noqa: F401  (their home; services is where callers look)
     scores_daily_refresh,
@@ -292,6 +292,8 @@ def messages_score(*, message_ids: Sequence[int]) -> int:
 
     with transaction.atomic():
         scores_save(rows=rows)
+        if inbound:  # customer warmth feeds the outcome reports' sentiment trend
+            dashboard_days_mark(conversation_ids={m.conversation_id for m in inbound})
         for message, finding in findings:
             flag_raise(
                 conversation=message.conversation, kind=finding.kind,

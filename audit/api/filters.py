@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from audit.outcome_rules import OUTCOME_FILTERS
 from audit.qa_selectors import flag_status_q
 from audit.selectors import SORTS, InboxFilters, day_start
 from audit.views import FLAG_KINDS
@@ -103,6 +104,13 @@ class ConversationFilter(_PeriodFilterSet):
     model = df.CharFilter(max_length=255, help_text="An AI model requested or used.")
     prompt_version = df.CharFilter(max_length=100)
     brand = df.CharFilter(max_length=64, help_text="A brand voice's name: its conversations.")
+    queue = df.CharFilter(max_length=100, help_text="A handoff went through this queue.")
+    team = df.CharFilter(max_length=100, help_text="A handoff was assigned to this team.")
+    outcome = df.ChoiceFilter(choices=list(OUTCOME_FILTERS.items()),
+                              help_text="What a report figure counts (docs/reports.md).")
+    dates = df.ChoiceFilter(choices=[("started", "start")],
+                            help_text="started: since/until are on the start, not the "
+                            "last activity (the reports' periods).")
     q = df.CharFilter(max_length=200, help_text="Text in the address, subject or messages.")
     alert = df.NumberFilter(min_value=1,
                             help_text="An alert's id: the conversations behind it.")

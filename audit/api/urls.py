@@ -3,7 +3,7 @@ mounts the audit app under auditor/)."""
 
 from django.urls import path, re_path, register_converter
 
-from . import alerts, brands, qa, views
+from . import alerts, brands, qa, reports, views
 
 
 class SignedInt:
@@ -51,6 +51,10 @@ urlpatterns = [
     path("alerts/<int:pk>/action/", alerts.AlertAction.as_view(), name="alert_action"),
     path("alert-rules/", alerts.RuleList.as_view(), name="alert_rules"),
     path("alert-rules/<int:pk>/", alerts.RuleDetail.as_view(), name="alert_rule"),
+    path("reports/outcomes/", reports.OutcomeReportView.as_view(), name="report_outcomes"),
+    path("reports/groups/", reports.OutcomeGroupsView.as_view(), name="report_groups"),
+    path("reports/compare/", reports.OutcomeCompareView.as_view(), name="report_compare"),
+    path("reports/qa/", reports.QAResultsView.as_view(), name="report_qa"),
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="audit:api:schema"), name="docs"),
     path("redoc/", views.RedocView.as_view(url_name="audit:api:schema"), name="redoc"),

@@ -28,6 +28,7 @@ from alerts.rules import rule_save
 from alerts.services import alerts_evaluate_flags
 from audit.qa_models import ReviewQueue
 from audit.qa_queues import queue_fill
+from audit.rollups import rollups_refresh
 from config.wsgi import application
 from conversations.models import Conversation, Flag, Message
 from demo.scenarios import scenario_get
@@ -56,6 +57,8 @@ EXPECTED_OPERATIONS = {
     "PUT /api/alert-rules/{id}/", "PATCH /api/alert-rules/{id}/",
     "GET /api/brands/{id}/examples/", "POST /api/brands/{id}/examples/",
     "GET /api/brands/{id}/calibration/", "POST /api/brands/{id}/calibration/",
+    "GET /api/reports/outcomes/", "GET /api/reports/groups/", "GET /api/reports/compare/",
+    "GET /api/reports/qa/",
 }
 
 
@@ -77,6 +80,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(cli
     for key in ("whatsapp-window-expired", "web-missed-request", "sms-ai-kept-talking"):
         play(client, settings, scenario_get(key))
     messages_score(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    rollups_refresh()  # the report endpoints read the daily rollups
     version = scorecard_default_ensure()
     queue = ReviewQueue.objects.create(name="all web", scorecard=version.scorecard,
                                        channel_percent={"web": 100, "sms": 100}, double_percent=50)

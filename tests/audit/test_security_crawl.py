@@ -6,6 +6,7 @@ through, so a field added later is masked without asking."""
 import itertools
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.apps import apps
@@ -17,8 +18,11 @@ from alerts.lifecycle import alert_acknowledge
 from alerts.models import Alert, Delivery, Destination, FlagWatermark, Rule
 from alerts.rules import rule_save
 from alerts.services import alerts_evaluate_flags
+from audit.dashboard_selectors import dashboard_period
 from audit.qa_models import ReviewQueue
 from audit.roles import PII, roles_ensure
+from audit.rollups import rollups_rebuild
+from audit.selectors_outcomes import GROUP_KINDS, release_keys
 from conversations.models import (
     AIStep,
     Conversation,
@@ -46,7 +50,8 @@ LEAKS = re.compile(r"415\W{0,3}555|zoe\d+@|zoe\d+%40", re.IGNORECASE)
 # dashboard rollups): left as they are so the pages still work.
 CONFIG = {"handoffs.businesscalendar", "handoffs.slapolicy", "scoring.brandvoice",
           "audit.conversationdaily", "audit.releasedaily", "audit.handoffdaily",
-          "audit.dashboardday", "handoffs.handoff.policy", "handoffs.handoff.dropped_reasons",
+          "audit.dashboardday", "audit.outcomedaily", "handoffs.handoff.policy",
+          "handoffs.handoff.dropped_reasons",
           "audit.reviewqueue.channel_percent", "audit.reviewqueue.flag_kinds"}
 _n = itertools.count(10)
 
@@ -159,6 +164,9 @@ def planted(client, settings):
     Delivery.objects.update(status="dead", last_error="refused")
     count = plant_everywhere()
     assert count > 100
+    # The report pages read the daily rollups: built from the planted facts (agent names,
+    # queues, teams, models and revenue currencies all carry PII now).
+    rollups_rebuild(days=90)
     return conversation
 
 
@@ -183,6 +191,10 @@ def read(client: Client, url: str) -> tuple[int, str]:
 
 def api_urls(client: Client) -> list[str]:
     urls = ["/api/metrics/handoffs/?since=2000-01-01&until=2100-01-01"]
+    year = "since=2026-01-01&until=2026-12-31"
+    urls += [f"/api/reports/outcomes/?{year}", f"/api/reports/qa/?{year}",
+             f"/api/reports/compare/?{year}&split=2026-11-18"]
+    urls += [f"/api/reports/groups/?{year}&kind={kind}" for kind in GROUP_KINDS]
     for path, detail in (("conversations", "conversations"), ("messages", None),
                          ("handoffs", "handoffs"), ("flags", "flags"), ("scores", None),
                          ("qa/queues", "qa/queues"), ("qa/reviews", "qa/reviews")):
@@ -202,7 +214,15 @@ def test_a_viewer_finds_no_planted_pii_on_any_page_api_object_or_csv(planted):
     viewer = crawler()
     pages = ["/", "/?period=7d", "/inbox/?sort=severity", "/inbox/?q=zoe",
              "/inbox/?problem=handoff", "/dashboards/", "/qa/",
-             "/qa/agreement/", "/export.csv", "/qa/reviews.csv", "/inbox/?since=2026-13-01"]
+             "/qa/agreement/", "/export.csv", "/qa/reviews.csv", "/inbox/?since=2026-13-01",
+             "/reports/?days=90", "/reports/qa/?days=90", "/reports/compare/?days=90",
+             "/reports/report.csv?days=90", "/reports/report.csv?days=90&report=qa"]
+    pages += [f"/reports/per/{kind}/?days=90" for kind in GROUP_KINDS]
+    pages += [f"/reports/report.csv?days=90&report={kind}" for kind in GROUP_KINDS]
+    for kind, keys in release_keys(period=dashboard_period(days=90)).items():
+        if len(keys) > 1:
+            pages.append(f"/reports/compare/?days=90&kind={kind}&a={quote(keys[0])}"
+                         f"&b={quote(keys[1])}")
     for c in Conversation.objects.all():
         pages += [f"/conversations/{c.pk}/", f"/conversations/{c.pk}/raw/"]
     pages += [f"/qa/queues/{q.pk}/edit/" for q in ReviewQueue.objects.all()]
