@@ -20,8 +20,8 @@ from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 
 from alerts.selectors import alert_conversation_ids
 from audit.masking import mask_address, mask_text
-from audit.problems import problem_q
 from audit.outcome_rules import outcome_filter
+from audit.problems import problem_q
 from audit.qa_selectors import User, flag_status_q
 from audit.span_tree import turns_build
 from conversations.models import (

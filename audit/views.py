@@ -19,8 +19,8 @@ from handoffs.machine import State
 
 from .labels import state_label
 from .masking import response_mask
-from .problems import problem_choices
 from .outcome_rules import OUTCOME_FILTERS
+from .problems import problem_choices
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
 from .selectors import (
     SORTS,
