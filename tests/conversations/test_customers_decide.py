@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conversations.customer_journey import (
-    FLAG_SENTENCES,
     Failure,
     Thread,
     channel_switch_decide,
+    flag_sentence_channel_switch,
 )
 from conversations.events import ConversationRef, IdentifyEvent, MessageEvent
 from conversations.ingest_customers import address_identity, identify_identities
@@ -92,6 +92,6 @@ def test_the_channel_switch_rule():
     assert switch.conversation_id == 2
     assert switch.evidence["failure_flag"] == 100
     assert switch.evidence["hours_after_failure"] == 4.0
-    sentence = FLAG_SENTENCES["channel_switch_after_failure"](switch.evidence)
+    sentence = flag_sentence_channel_switch(switch.evidence)
     assert sentence == ("The customer's handoff on Web chat was dropped, and they came back "
                         "on WhatsApp 4 hours later.")
