@@ -174,10 +174,10 @@ def test_spoofed_sender(client, settings):
 
 
 def test_an_unknown_kind_gets_a_sentence_without_its_internal_name():
-    text = flag_sentence("ungrounded_answer", {"score": 0.2})
-    assert text.startswith("Ungrounded answer: found by an automatic check.")
-    assert "ungrounded_answer" not in text
-    assert flag_kind_label("ungrounded_answer") == "Ungrounded answer"
+    text = flag_sentence("citation_missing", {"score": 0.2})
+    assert text.startswith("Citation missing: found by an automatic check.")
+    assert "citation_missing" not in text
+    assert flag_kind_label("citation_missing") == "Citation missing"
 
 
 def test_registering_a_kind_is_one_call():
