@@ -1,5 +1,6 @@
 """The Content-Security-Policy in a real browser (issue 13): every main page (sign-in, the
-lockout page, inbox, replay with the QA panel, dashboards, QA queues, queue form, agreement,
+lockout page, inbox, replay with the QA panel, a replay with a traced AI turn, the
+customers list and a customer page, dashboards, QA queues, queue form, agreement,
 the admin, the API docs) loads in headless Chromium under the policy django-csp sends, the
 browser reports no violation (neither a `securitypolicyviolation` event nor a console
 message), no script error, and the pages' scripts still work: the narrow inbox folds its
@@ -16,10 +17,11 @@ from audit.qa_models import ReviewQueue
 from audit.qa_queues import queue_fill
 from audit.roles import roles_ensure
 from audit.rollups import rollups_refresh
-from conversations.models import Conversation
+from conversations.models import Conversation, Flag
 from demo.scenarios import scenario_get
 from scoring.qa import scorecard_default_ensure
 from tests.support.browser import shot
+from tests.support.journeys import traced_journey_plant
 from tests.support.scenarios import play
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -208,4 +210,59 @@ def test_the_narrow_inbox_folds_its_filters_and_the_lockout_page_is_clean(
     expect(page.locator("#locked-out h1")).to_have_text("Too many sign-in attempts")
     shot(page, "csp-locked-out-390")
     w.assert_clean("lockout page")
+    w.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_span_tree_and_the_customer_pages_draw_under_the_policy(
+        browser, live_server, client, settings, width):
+    # The span tree's axis, indentation, bars and decision marks and the customer page's
+    # lanes are drawn with classes and SVG attributes, never style="" (which the policy
+    # refuses): no violation, and the geometry is really there.
+    web, whatsapp = traced_journey_plant(client, settings)
+    base = live_server.url
+    w = Watched(browser, width=width)
+    page = w.sign_in(live_server, "manager-1")
+    w.goto(f"{base}/conversations/{web.pk}/")
+    turn = page.locator(".k-ai_turn")
+    expect(turn.locator(".span-row")).to_have_count(5)
+    track = turn.locator("svg.track").first.bounding_box()
+    agent, first_call = (turn.locator("rect.span-bar").nth(i).bounding_box() for i in (0, 1))
+    assert abs(agent["width"] - track["width"]) < 2  # the agent spans the whole turn
+    assert first_call["width"] < track["width"] / 2  # the first LLM call: 1.2 s of 4.2 s
+    labels = [turn.locator(".span-label").nth(i).bounding_box()["x"] for i in (0, 1)]
+    assert labels[1] > labels[0] + 10  # the children are indented one level
+    expect(turn.locator("line.mark")).to_have_count(5 * 2)  # two decisions on each row
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shot(page, f"csp-span-tree-{width}")
+    w.assert_clean("replay with a traced AI turn")
+
+    w.goto(f"{base}/customers/")
+    expect(page.locator("#journey-metric")).to_contain_text("100%")
+    done = page.locator("#journey-metric svg.progress rect.p-bad").bounding_box()
+    bar = page.locator("#journey-metric svg.progress").bounding_box()
+    assert abs(done["width"] - bar["width"]) < 1  # 100 % came back
+    shot(page, f"csp-customers-{width}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    w.assert_clean("customers")
+
+    # A bar is red while its conversation has flags to deal with: settle the WhatsApp ones.
+    assert Flag.objects.filter(conversation=web, status__in=Flag.ACTIVE_STATUSES).exists()
+    Flag.objects.filter(conversation=whatsapp).update(status=Flag.Status.RESOLVED)
+    w.goto(f"{base}/customers/{web.customer_id}/")
+    lanes = page.locator("#lanes .span-row")
+    expect(lanes).to_have_count(2)
+    expect(page.locator("#lanes a.lane-bar")).to_have_count(2)
+    expect(page.locator("#lanes a.lane-failed")).to_have_count(1)
+    web_bar = page.locator(f"#lanes a.lane-bar[href$='/conversations/{web.pk}/'] rect")
+    whatsapp_bar = page.locator(f"#lanes a.lane-bar[href$='/conversations/{whatsapp.pk}/'] rect")
+    assert web_bar.bounding_box()["x"] < whatsapp_bar.bounding_box()["x"]  # web came first
+    fills = [bar.evaluate("e => getComputedStyle(e).fill") for bar in (web_bar, whatsapp_bar)]
+    assert fills == ["rgb(217, 45, 32)", "rgb(139, 92, 246)"], fills  # red: open flags
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shot(page, f"csp-customer-{width}")
+    w.assert_clean("customer")
+    whatsapp_bar.click()  # a bar is a link to its conversation's replay
+    expect(page).to_have_url(f"{base}/conversations/{whatsapp.pk}/")
+    w.assert_clean("replay from the customer page")
     w.close()
