@@ -7,6 +7,7 @@ class ChannelsConfig(AppConfig):
     name = "channels"
     label = "auditor_channels"
     verbose_name = "Channels (provider webhooks)"
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from anymail.signals import inbound, tracking

@@ -24,7 +24,7 @@ from .permissions import CanActOnFlags, CanViewAuditor
 from .views import AuditorAPI, _List, documented
 
 
-class EventSerializer(serializers.ModelSerializer):
+class AlertEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AlertEvent
         fields = ["kind", "at", "by", "note"]
@@ -48,7 +48,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class AlertDetailSerializer(AlertSerializer):
-    events = EventSerializer(many=True, read_only=True)
+    events = AlertEventSerializer(many=True, read_only=True)
 
     class Meta(AlertSerializer.Meta):
         fields = [*AlertSerializer.Meta.fields, "events"]
@@ -119,8 +119,18 @@ class RuleVersionSerializer(serializers.ModelSerializer):
         fields = ["version", "changed_by", "changed_at", "changes"]
 
 
+class _NameField(serializers.SlugRelatedField):
+    """A destination by name; a name PostgreSQL cannot even look up (a NUL) is a 400."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if "\x00" in str(data):
+            self.fail("does_not_exist", slug_name=self.slug_field,
+                      value=str(data).replace("\x00", ""))
+        return super().to_internal_value(data)
+
+
 class RuleSerializer(serializers.ModelSerializer):
-    destinations = serializers.SlugRelatedField(
+    destinations = _NameField(
         slug_field="name", many=True, required=False, queryset=Destination.objects.all(),
         help_text="Destination names (set up on the destinations page).")
     sentence = serializers.SerializerMethodField(help_text="What the rule watches, in words.")

@@ -48,7 +48,7 @@ def test_a_manager_filters_opens_a_replay_and_acknowledges_a_flag(browser, live_
     expect(page).to_have_url(re.compile(r"channel=whatsapp"))
     rows = page.locator("#inbox tbody tr")
     expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text("queued")
+    expect(rows.first).to_contain_text("In the queue")
     expect(rows.first).to_contain_text("dropped")
     # The filtered view is a link: opening it again shows the same rows.
     page.goto(page.url)
@@ -56,7 +56,7 @@ def test_a_manager_filters_opens_a_replay_and_acknowledges_a_flag(browser, live_
 
     rows.first.locator("a").first.click()
     expect(page.locator("#timeline")).to_contain_text("My washing machine leaks")
-    expect(page.locator("#handoffs")).to_contain_text("queued")
+    expect(page.locator("#handoffs")).to_contain_text(re.compile("in the queue", re.I))
     shot(page, "replay-1440")
     flag = Flag.objects.get(conversation=data["whatsapp"], kind="handoff_dropped")
     box = page.locator(f"#flag-{flag.pk}")

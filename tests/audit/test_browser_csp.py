@@ -72,7 +72,7 @@ class Watched:
         return self.page
 
     def sign_in(self, live_server, username: str) -> Page:
-        self.goto(f"{live_server.url}/accounts/login/")
+        self.goto(f"{live_server.url}/accounts/login/?next=/inbox/")
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", "correct horse")
         self.page.click("button[type=submit]")

@@ -23,7 +23,7 @@ def test_a_manager_triages_an_ungrounded_answer_on_a_phone(browser, live_server)
     page = sign_in(browser, live_server, "manager-1", width=390)
     page.goto(f"{live_server.url}/conversations/{flag.conversation_id}/#flag-{flag.pk}")
     card = page.locator(f"#flag-{flag.pk}")
-    expect(card.locator(".flag-sentence")).to_contain_text("found in no source")
+    expect(card.locator(".reason")).to_contain_text("found in no source")
     expect(card.locator("mark").first).to_be_visible()
     assert "$25" in card.locator("mark").all_inner_texts()
     # Nothing on the page is wider than the phone.

@@ -41,7 +41,10 @@ print(json.dumps({k: getattr(settings, k, None) for k in (
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
             if k not in {"SECRET_KEY", "DJANGO_DEBUG", "DATABASE_URL", "PYTEST_CURRENT_TEST",
-                         "HANDOFF_AUDITOR_EVENTS_SECRETS", "TWILIO_AUTH_TOKEN"}}
+                         "HANDOFF_AUDITOR_EVENTS_SECRETS", "TWILIO_AUTH_TOKEN",
+                         # set by the browser tests in this process (Playwright runs an
+                         # event loop), not by an operator
+                         "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     base.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=base, capture_output=True,
                           text=True, timeout=120)

@@ -95,5 +95,5 @@ def test_a_false_positive_leaves_its_group_and_a_viewer_sees_the_page(library, a
 
     response = as_role("viewer").get("/?period=nonsense")
     assert response.status_code == 200
-    assert "<h1 style=\"margin:0\">Today</h1>" in response.content.decode()
+    assert "<h1 class=\"m0\">Today</h1>" in response.content.decode()
     assert as_role(None).get("/").status_code == 403

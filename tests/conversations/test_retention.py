@@ -109,7 +109,7 @@ def test_purge_empties_old_content_and_keeps_every_figure(client):
     leak_old = Message.objects.get(provider_message_id="wc_old_leak")
     assert Flag.objects.filter(conversation=old, kind="reasoning_leak").exists()
     assert "Rue Lepic" in json.dumps(list(Flag.objects.filter(conversation=old).values("evidence")))
-    assert quoted(leak_old) == ["angry"]
+    assert "angry" in quoted(leak_old)  # the tone explanations quote its words
     before = snapshot()
 
     out = purge(days=90)
@@ -124,11 +124,12 @@ def test_purge_empties_old_content_and_keeps_every_figure(client):
     assert (tool.tool_arguments, tool.tool_error, tool.tool_name) == (None, "", "order_lookup")
     assert "Rue Lepic" not in json.dumps(list(Flag.objects.filter(conversation=old)
                                               .values("evidence")))
-    assert quoted(leak_old) == [""]  # the span and the figures stay
+    spans = quoted(leak_old)
+    assert spans and set(spans) == {""}  # the spans and the figures stay, the words go
     assert not RawEvent.objects.filter(dedupe_key__contains="journey-old").exists()
     # New: untouched.
     assert Message.objects.get(provider_message_id="wc_new_leak").body == LEAK
-    assert quoted(Message.objects.get(provider_message_id="wc_new_leak")) == ["angry"]
+    assert "angry" in quoted(Message.objects.get(provider_message_id="wc_new_leak"))
     assert not Message.objects.filter(conversation=new, purged_at__isnull=False).exists()
     assert RawEvent.objects.filter(dedupe_key__contains="journey-new").exists()
     assert "Rue Lepic" in json.dumps(list(Flag.objects.filter(conversation=new).values("evidence")))
