@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 LOCAL_ONLY_SECRET_KEY := insecure-local-only-handoff-auditor-demo-key-change-me
 
-.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa bench-alerts validate-scoring seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-backlog bench-sweep bench-views bench-scoring bench-qa bench-alerts validate-scoring seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ lint: install
 
 # Benchmarks (figures printed; see bench/README.md): local tools, so the local-only key.
 bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa \
-bench-otlp bench-alerts validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
+bench-otlp bench-alerts bench-backlog validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 bench-ingest: install
 	$(PY) bench/ingest.py
 
@@ -64,6 +64,11 @@ bench-otlp: install
 
 bench-events-cpu: install
 	$(PY) bench/events_cpu.py
+
+# The applier's resident set while one applier drains a 1,000,000-event backlog (about half
+# an hour here; BENCH_BACKLOG_EVENTS=100000 for a look).
+bench-backlog: install
+	$(PY) bench/backlog.py
 
 # 1,000,000 open handoffs, 1% due; BENCH_SWEEP_ARGS="--open 200000 --repeats 3" for a look.
 bench-sweep: install

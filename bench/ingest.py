@@ -330,6 +330,8 @@ class Drain:
     # Applied events/s from the first progress seen to the end: without the appliers'
     # start-up (Python, Django; a second or more on a busy machine).
     steady_per_second: float = 0.0
+    # (raw events applied so far, the largest applier's resident set in MiB), every tick.
+    rss: tuple[tuple[int, float], ...] = ()
 
     @property
     def per_second(self) -> float:
@@ -352,6 +354,17 @@ def pending_count(database_url: str, after_id: int = 0) -> int:
     return int(row[0])
 
 
+def rss_mib(pid: int) -> float:
+    """A live process's resident set (VmRSS) in MiB; 0 once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
 def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_NAME,
           database_url: str = DATABASE_URL) -> Drain:
     """Run `appliers` processes of `manage.py apply_events` at once on what is pending; a
@@ -367,6 +380,7 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
     first: tuple[float, int] | None = None  # (when, how many applied) at the first progress
     # PostgreSQL CPU: the appliers' backends exit with them, so keep each one's last sample.
     seen: dict[int, int] = {}
+    rss: list[tuple[int, float]] = []
     try:
         with tqdm(total=total, desc=f"  {label}", unit="event", unit_scale=True) as bar:
             while len(codes) < len(procs):
@@ -383,8 +397,12 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
                         codes[p.pid] = os.waitstatus_to_exitcode(status)
                         p.returncode = codes[p.pid]
                         cpu += usage.ru_utime + usage.ru_stime
+                resident = max((rss_mib(p.pid) for p in procs if p.pid not in codes),
+                               default=0.0)
                 bar.n = total - pending_count(database_url)
                 bar.refresh()
+                if resident:
+                    rss.append((int(bar.n), resident))
                 now = cpu_sample(db_name)
                 for pid, (comm, _, ticks) in now.procs.items():
                     if comm == "postgres":
@@ -409,7 +427,8 @@ def drain(env: dict[str, str], appliers: int, label: str, *, db_name: str = DB_N
     steady = 0.0
     if first is not None and started + seconds > first[0]:
         steady = (total - left - first[1]) / (started + seconds - first[0])
-    return Drain(total - left, seconds, cpu, postgres, machine_load(), outputs, steady)
+    return Drain(total - left, seconds, cpu, postgres, machine_load(), outputs, steady,
+                 tuple(rss))
 
 
 def celery_start(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
