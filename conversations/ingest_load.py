@@ -315,8 +315,11 @@ def ingest_load(sql: Statements, events: Sequence[NormalizedEvent], *,
     conversations = {*state.open_threads.values(), *state.keys.values(),
                      *(t.id for ts in state.email_threads.values() for t in ts)}
     customers_load(state, events, conversations)
+    # A customer's message matters too: delivered late, it belongs to the turn of a reply
+    # already recorded, which is judged again (ingest_quality, "Arrival order").
     if quality is not None and any(
-            isinstance(e, AIStepEvent) or (isinstance(e, MessageEvent) and e.author_kind == "ai")
+            isinstance(e, AIStepEvent)
+            or (isinstance(e, MessageEvent) and e.author_kind in ("ai", "customer"))
             for e in events):
         state.quality = quality_context_load(
             sql, sorted(conversations | {m.conversation_id for m in state.messages.values()}),

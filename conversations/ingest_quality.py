@@ -124,7 +124,7 @@ class QualityDecider:
         rows: list[FlagRow] = []
         for conversation, said in self.customers:
             rows += [self._row(conversation, said.ref, f, said.at) for f in customer_check(said)]
-        replies = set(self.replies)
+        replies = set(self.replies) | self._overtaken()
         orphans: dict[int, list[dict[str, Any]]] = {}
         for conversation, external_id in self.loose_steps:
             step = self.steps[conversation][external_id]
@@ -149,6 +149,26 @@ class QualityDecider:
                 rows.append(FlagRow(conversation, f.kind, f.severity, "conversation",
                                     conversation, f.evidence, at))
         return rows
+
+    def _overtaken(self) -> set[tuple[int, int]]:
+        """Recorded replies that a message of this batch, dated before them, belongs
+        before: a late customer message joins the next reply's turn, a late AI reply joins
+        the earlier replies of the next EARLIER_REPLIES ones. They are judged again, so
+        arrival order raises what time order would have (within the loaded context)."""
+        out: set[tuple[int, int]] = set()
+        for conversation, entries in self.timeline.items():
+            batch = [e for e in entries if e.order[0] == 1
+                     and e.said.author_kind in (AuthorKind.AI, AuthorKind.CUSTOMER)]
+            if not batch:
+                continue
+            ordered = self._ordered(conversation)
+            for new in batch:
+                later = [e for e in ordered if e.order[0] == 0
+                         and e.said.author_kind == AuthorKind.AI
+                         and (e.said.at, e.order) > (new.said.at, new.order)]
+                reach = 1 if new.said.author_kind == AuthorKind.CUSTOMER else EARLIER_REPLIES
+                out.update((conversation, e.said.ref) for e in later[:reach])
+        return out
 
     def _row(self, conversation: int, ref: int, f: Finding, at: datetime) -> FlagRow:
         return FlagRow(conversation, f.kind, f.severity, "message", ref, f.evidence, at)

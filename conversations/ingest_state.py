@@ -55,7 +55,7 @@ class IngestState:
     # identify event names.
     identities: dict[tuple[str, str], int] = field(default_factory=dict)
     conversation_customers: dict[int, int] = field(default_factory=dict)
-    quality: QualityContext | None = None  # loaded when the batch has AI messages or steps
+    quality: QualityContext | None = None  # when the batch has AI or customer messages or steps
 
 
 def ref_triple(ref: ConversationRef) -> Triple:

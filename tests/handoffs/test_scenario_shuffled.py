@@ -28,7 +28,6 @@ from demo.scenarios import (
     scenario_start,
 )
 from handoffs.models import Handoff, Wait
-from handoffs.replay import MACHINE_KINDS
 from handoffs.sweep import handoffs_sweep
 from tests.support.events import PATH, SECRET
 from tests.support.signing import events_headers
@@ -85,10 +84,9 @@ def _outcome(conversation: Conversation) -> dict[str, list]:
         "flags": sorted(
             (f.kind, f.status, f.subject_type, handoffs.get(f.subject_id) if
              f.subject_type == "handoff" else None, sorted(_flag_details(f)))
-            # The handoff machine's findings. The answer-quality checks (ai_loop...) judge a
-            # reply against the replies that had arrived before it: not yet arrival-proof
-            # (docs/answer-quality.md, known limits).
-            for f in Flag.objects.filter(conversation=conversation, kind__in=MACHINE_KINDS)
+            # Every finding: the handoff machine's and the answer-quality checks' (a reply
+            # overtaken by a late message is judged again, docs/answer-quality.md).
+            for f in Flag.objects.filter(conversation=conversation)
         ),
     }
 
