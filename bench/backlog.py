@@ -82,6 +82,9 @@ applier resident set (MiB) by share of the backlog applied:""")
         print(f"  peak {peak:,.0f} MiB; end / first tenth: {growth:.2f}x")
         print(f"  Message {counts['messages']:,} (= message.created {counts['created_events']:,}),"
               f" status reports {counts['status_rows']:,}, failed {counts['failed']}")
+        if counts["status_unjoined"]:
+            problems.append(f"{counts['status_unjoined']} status reports not joined to their "
+                            "recorded message")
         print(f"\ntargets\n  resident set flat (end <= {TARGET_GROWTH:.2f}x the first tenth): "
               f"{growth:.2f}x   {bench.verdict(growth <= TARGET_GROWTH)}")
         if problems:
