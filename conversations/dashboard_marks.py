@@ -2,9 +2,7 @@
 taken and rebuilt by audit's rollup task. Lives in the core so every app can mark without
 importing audit."""
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from django.db import connection, transaction
@@ -18,35 +16,41 @@ def dashboard_days_mark(
     *, conversation_ids: Iterable[int] = (), moments: Iterable[datetime] = (),
     days: Iterable[date] = (), moved_by: Sequence[Message] = (),
 ) -> None:
-    """Mark the dashboard days a batch changed: the start days (site time zone) of
+    """Mark the dashboard days a change touched: the start days (site time zone) of
     `conversation_ids` (and, for `moved_by` messages that moved a start back, the day it
     left), the days of `moments` (e.g. handoff requests), and `days`. One look-up and one
     `INSERT … ON CONFLICT DO NOTHING` in day order, inside the caller's transaction, and
     again after commit: the rollup task deletes the marks it takes before reading, so a
     mark that found the row present just before that delete still leaves one behind for
-    data committed after the task's snapshot. Inside `dashboard_days_collected` (an ingest
-    batch) the marks are gathered and written once when it ends."""
-    marks = _days_collecting.get()
-    if marks is None:
-        marks = _DayMarks()
-        marks.add(conversation_ids, moments, days, moved_by)
-        marks.write()
-    else:
-        marks.add(conversation_ids, moments, days, moved_by)
+    data committed after the task's snapshot. An ingest batch gathers its marks in one
+    `DayMarks` (ingest's, the handoff machine's) and writes them once."""
+    marks = DayMarks()
+    marks.add(conversation_ids, moments, days, moved_by)
+    marks.write()
 
 
-class _DayMarks:
+class DayMarks:
+    """The dashboard days a batch changed, gathered from its parts and written once (one
+    look-up, the day rows' locks in one statement in day order: two batches cannot
+    deadlock on them)."""
+
     def __init__(self) -> None:
         self.ids: set[int] = set()
         self.days: set[date] = set()
         self.moved_by: list[Message] = []
 
-    def add(self, ids: Iterable[int], moments: Iterable[datetime], days: Iterable[date],
-            moved_by: Sequence[Message]) -> None:
+    def add(self, ids: Iterable[int] = (), moments: Iterable[datetime] = (),
+            days: Iterable[date] = (), moved_by: Sequence[Message] = ()) -> "DayMarks":
         self.ids.update(ids)
         self.days.update(days)
         self.days.update(timezone.localdate(m) for m in moments)
         self.moved_by.extend(moved_by)
+        return self
+
+    def merge(self, other: "DayMarks") -> None:
+        self.ids |= other.ids
+        self.days |= other.days
+        self.moved_by.extend(other.moved_by)
 
     def write(self) -> None:
         wanted = set(self.days)
@@ -69,22 +73,6 @@ class _DayMarks:
         mark()
         if connection.in_atomic_block:
             transaction.on_commit(mark, robust=True)
-
-
-# Inside events_apply: every mark of the batch (ingest's, the handoff machine's) is gathered
-# here and written once at the end: one look-up, and the day rows' locks in one statement.
-_days_collecting: ContextVar[_DayMarks | None] = ContextVar("dashboard_days", default=None)
-
-
-@contextmanager
-def dashboard_days_collected() -> Iterator[None]:
-    marks = _DayMarks()
-    token = _days_collecting.set(marks)
-    try:
-        yield
-    finally:
-        _days_collecting.reset(token)
-    marks.write()
 
 
 def _start_days_left(starts: dict[int, tuple[datetime, int]],

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from django.db.models import Q
 
 from .customer_journey import channel_switch_check
-from .dashboard_marks import dashboard_days_collected, dashboard_days_mark
+from .dashboard_marks import DayMarks, dashboard_days_mark
 from .events import MessageEvent, NormalizationError, NormalizedEvent
 from .flags import conversations_flag_rank_refresh, flag_raise, flag_set_status
 from .ingest import ingest, message_record
@@ -58,9 +58,9 @@ def normalizer_get(*, provider: str, kind: str) -> Normalizer:
 def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | None = None) -> None:
     """Apply normalized events in order, then tell the other apps (journey_recorded) which
     messages and conversation events these raw events recorded, inside the same
-    transaction; mark the dashboard days the batch changed."""
-    with dashboard_days_collected():
-        _events_apply(list(events), raw_event)
+    transaction; mark the dashboard days the batch changed (ingest's and the receivers',
+    which return theirs as `DayMarks`) once."""
+    _events_apply(list(events), raw_event).write()
 
 
 def _messages_known(events: list[NormalizedEvent]) -> set[int]:
@@ -77,7 +77,7 @@ def _messages_known(events: list[NormalizedEvent]) -> set[int]:
     return set(Message.objects.filter(query).values_list("pk", flat=True))
 
 
-def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> None:
+def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> DayMarks:
     known = _messages_known(events)
     result = ingest(events=events, raw_event=raw_event)
     # The machine sees the messages this batch recorded, not those found again from an
@@ -92,14 +92,17 @@ def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> 
             flag_raise(conversation=message.conversation, kind=Flag.Kind.SPOOFED_SENDER,
                        severity=Flag.Severity.HIGH, subject_type=Flag.SubjectType.MESSAGE,
                        subject_id=message.pk, evidence=unverified, at=message.sent_at)
+    days = DayMarks().add(result.conversation_ids, moved_by=result.messages)
     if fresh or result.conversation_events:
-        journey_recorded.send(sender=Message, messages=fresh,
-                              conversation_events=result.conversation_events,
-                              events_known=result.conversation_events_known)
+        for _, answer in journey_recorded.send(
+                sender=Message, messages=fresh, conversation_events=result.conversation_events,
+                events_known=result.conversation_events_known):
+            if isinstance(answer, DayMarks):
+                days.merge(answer)
     # After the machine raised its flags: a customer back on another channel after a
     # failed handoff (customer_journey; it compares all of the customer's conversations).
     channel_switch_check(conversation_ids=result.conversation_ids)
-    dashboard_days_mark(conversation_ids=result.conversation_ids, moved_by=result.messages)
+    return days
 
 
 def conversation_key_add(*, conversation_id: int, key: str) -> None:

@@ -5,7 +5,8 @@ journey_recorded(messages, conversation_events, events_known): sent by
 Message rows the batch recorded and every ConversationEvent row it recorded or found again
 (`events_known`: the ids of those kept before the batch, e.g. a redelivery).
 Receivers must be idempotent; the handoff machine advances on it, so a handoff never lags
-behind the messages that moved it.
+behind the messages that moved it. A receiver may return a `dashboard_marks.DayMarks` (the
+dashboard days it changed): the batch writes them with its own, once.
 
 message_recorded(message_id, message_ids): sent after the transaction that recorded new
 messages commits (scoring queues tone checks). `message_ids` lists every new message of that

@@ -19,10 +19,10 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model
 
+from conversations.dashboard_marks import DayMarks
 from conversations.models import Conversation, Flag, FlagEvent
 from conversations.services import (
     conversations_flag_rank_refresh,
-    dashboard_days_mark,
     flag_raise,
     flag_set_status,
 )
@@ -43,7 +43,8 @@ _ASK_UPDATE = ["ai_turns", "last_ai_message_id", "repeats", "last_repeat_message
                "decided_at", "handoff_id"]
 
 
-def journey_write(plan: Plan, state: BatchState) -> None:
+def journey_write(plan: Plan, state: BatchState) -> DayMarks:
+    """Write the plan; return the dashboard days it changed, for the batch to mark once."""
     _handoffs_update(plan.changed_handoffs, state)
     if plan.new_handoffs:
         rows = [Handoff(**{f: getattr(h, f) for f in _HANDOFF_INSERT}, stalled_count=h.stalls)
@@ -88,8 +89,7 @@ def journey_write(plan: Plan, state: BatchState) -> None:
         for a in plan.changed_asks
     ])
     _flags_write(plan)
-    dashboard_days_mark(conversation_ids=sorted(plan.day_conversations),
-                        moments=plan.day_moments)
+    return DayMarks().add(plan.day_conversations, plan.day_moments)
 
 
 def _handoffs_update(handoffs: Sequence[HandoffRow], state: BatchState) -> None:

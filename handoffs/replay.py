@@ -24,12 +24,13 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.dashboard_marks import DayMarks
 from conversations.models import ConversationEvent, Flag, Message
 
 from .flags import AUTO, DROPPED, MISSED, STALLED
 from .machine import EVENT_TRIGGERS
 from .models import Handoff, HumanAsk
-from .services import handoff_days_mark
+from .services import handoff_days
 
 MACHINE_KINDS = (STALLED, DROPPED, MISSED)
 GONE_NOTE = ("No longer found: rows that arrived late, applied in time order, show the "
@@ -70,19 +71,20 @@ def late_conversations(batch: dict[int, datetime], *, message_ids: Iterable[int]
 Parked = dict[tuple, tuple[Flag, str]]
 
 
-def replay_prepare(conversation_ids: Iterable[int]) -> tuple[Parked, list[Message],
-                                                              list[ConversationEvent]]:
+def replay_prepare(conversation_ids: Iterable[int]) -> tuple[
+        Parked, list[Message], list[ConversationEvent], DayMarks]:
     """Set the conversations' flags aside, drop their derived rows and return every row to
-    decide again (then `replay_finish`). Inside the caller's transaction."""
+    decide again (then `replay_finish`), with the dashboard days of the handoffs about to
+    go. Inside the caller's transaction."""
     ids = sorted(set(conversation_ids))
     parked = _flags_park(ids)
-    handoff_days_mark(ids)  # the days of the handoffs about to go
+    days = handoff_days(ids)
     Handoff.objects.filter(conversation_id__in=ids).delete()
     HumanAsk.objects.filter(conversation_id__in=ids).delete()
     messages = list(Message.objects.filter(conversation_id__in=ids).order_by("sent_at", "id"))
     events = list(ConversationEvent.objects.filter(conversation_id__in=ids)
                   .order_by("occurred_at", "id"))
-    return parked, messages, events
+    return parked, messages, events, days
 
 
 def replay_finish(conversation_ids: Iterable[int], parked: Parked) -> None:
