@@ -1,19 +1,30 @@
 """Metric, anomaly and release rules: read the window, decide per group, fire or resolve.
 The deciding is pure (metric_breached, anomaly_decide); reading is metrics.py and
-releases.py; the lifecycle writes."""
+releases.py, through the pass's Reads (each window read once for every rule that asks);
+a rule's decision is a Decision (firings and the clearing of its other alerts) that
+changes.alerts_write writes, for one rule or for a whole pass at once."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from .lifecycle import alert_fire, alerts_resolve_others
-from .metrics import METRICS, Sample, first_upper, metric_format, metric_read
+from .changes import Clearing, Firing, Written, alerts_write
+from .metrics import METRICS, Reads, Sample, first_upper, metric_format
 from .models import Rule
-from .releases import release_rule_evaluate
+from .releases import release_rule_decide
 from .stats import robust_z
 
 HISTORY_WEEKS = 8
+
+
+@dataclass
+class Decision:
+    """What one rule decided in a pass: the groups that break it, and the clearing of its
+    other firing alerts."""
+
+    firings: list[Firing]
+    clearing: Clearing
 
 
 def metric_breached(rule: Rule, sample: Sample) -> bool:
@@ -41,16 +52,15 @@ def _group_words(rule: Rule, key: str) -> str:
     return f" {name} {key or '(none)'}"
 
 
-def metric_rule_evaluate(rule: Rule, *, now: datetime) -> None:
+def metric_rule_decide(rule: Rule, *, now: datetime, reads: Reads) -> Decision:
     since = now - timedelta(minutes=rule.window_minutes)
-    groups = metric_read(name=rule.metric, since=since, until=now, group_by=rule.group_by)
+    groups = reads.metric(name=rule.metric, since=since, until=now, group_by=rule.group_by)
     metric = METRICS[rule.metric]
-    firing = set()
+    firings = []
     for key, sample in groups.items():
         if not metric_breached(rule, sample):
             continue
-        firing.add(key)
-        alert_fire(
+        firings.append(Firing(
             rule=rule, group_key=key, at=now, repeat=False,
             title=f"{first_upper(metric.label)}{_group_words(rule, key)} "
                   f"{rule.comparison} {metric_format(rule.metric, rule.threshold)}",
@@ -62,10 +72,10 @@ def metric_rule_evaluate(rule: Rule, *, now: datetime) -> None:
             value=sample.value, threshold=rule.threshold, sample=sample.sample,
             conversation_ids=sample.conversation_ids,
             channel=key if rule.group_by == "channel" else "",
-            evidence={"since": since.isoformat(), "until": now.isoformat()})
-    alerts_resolve_others(rule=rule, keep=firing, at=now,
-                          note="The metric is back within its limit (or has too small a "
-                               "sample to judge).")
+            evidence={"since": since.isoformat(), "until": now.isoformat()}))
+    return Decision(firings, Clearing(
+        rule=rule, keep={f.group_key for f in firings}, at=now,
+        note="The metric is back within its limit (or has too small a sample to judge)."))
 
 
 @dataclass(frozen=True)
@@ -87,35 +97,34 @@ def anomaly_decide(rule: Rule, value: Sample, history: list[float], *,
     return AnomalyVerdict(worse, z, centre, len(history))
 
 
-def anomaly_rule_evaluate(rule: Rule, *, now: datetime) -> None:
+def anomaly_rule_decide(rule: Rule, *, now: datetime, reads: Reads) -> Decision:
     """The window ending now against the same window 1..8 weeks ago (a week that had no
     data at all is not part of the history)."""
     window = timedelta(minutes=rule.window_minutes)
     metric = METRICS[rule.metric]
-    current = metric_read(name=rule.metric, since=now - window, until=now,
-                          group_by=rule.group_by)
+    current = reads.metric(name=rule.metric, since=now - window, until=now,
+                           group_by=rule.group_by)
     past: dict[str, list[float]] = {}
     for week in range(1, HISTORY_WEEKS + 1):
         end = now - timedelta(weeks=week)
-        read = metric_read(name=rule.metric, since=end - window, until=end,
-                           group_by=rule.group_by)
+        read = reads.metric(name=rule.metric, since=end - window, until=end,
+                            group_by=rule.group_by)
         for key in set(read) | set(current):
             sample = read.get(key)
             if sample is not None:
                 past.setdefault(key, []).append(sample.value)
             elif metric.additive and read:  # a count: a quiet week counts as zero
                 past.setdefault(key, []).append(0.0)
-    firing = set()
+    firings = []
     local = timezone.localtime(now)
     for key, sample in current.items():
         verdict = anomaly_decide(rule, sample, past.get(key, []), additive=metric.additive)
         if not verdict.fires:
             continue
-        firing.add(key)
         times = (f"{sample.value / verdict.baseline:.1f} times"
                  if verdict.baseline and sample.value > verdict.baseline else "")
         normal = f"a normal {local:%A} at {local:%H}:00"
-        alert_fire(
+        firings.append(Firing(
             rule=rule, group_key=key, at=now, repeat=False,
             title=f"Unusual {metric.label}{_group_words(rule, key)}",
             summary=(f"{first_upper(metric.label)}{_group_words(rule, key)} was "
@@ -128,15 +137,29 @@ def anomaly_rule_evaluate(rule: Rule, *, now: datetime) -> None:
             conversation_ids=sample.conversation_ids,
             channel=key if rule.group_by == "channel" else "",
             evidence={"z": verdict.z, "baseline_median": verdict.baseline,
-                      "history": past.get(key, [])})
-    alerts_resolve_others(rule=rule, keep=firing, at=now, note="Back within its usual range.")
+                      "history": past.get(key, [])}))
+    return Decision(firings, Clearing(rule=rule, keep={f.group_key for f in firings}, at=now,
+                                      note="Back within its usual range."))
+
+
+def rule_decide(rule: Rule, *, now: datetime, reads: Reads) -> Decision | None:
+    if rule.kind == Rule.Kind.METRIC:
+        return metric_rule_decide(rule, now=now, reads=reads)
+    if rule.kind == Rule.Kind.ANOMALY:
+        return anomaly_rule_decide(rule, now=now, reads=reads)
+    if rule.kind == Rule.Kind.RELEASE:
+        firings, clearing = release_rule_decide(rule, now=now, reads=reads)
+        return Decision(firings, clearing)
+    return None
+
+
+def decisions_write(decisions: list[Decision]) -> Written:
+    return alerts_write([f for d in decisions for f in d.firings],
+                        [d.clearing for d in decisions])
 
 
 def rule_evaluate(rule: Rule, *, now: datetime | None = None) -> None:
-    now = now or timezone.now()
-    if rule.kind == Rule.Kind.METRIC:
-        metric_rule_evaluate(rule, now=now)
-    elif rule.kind == Rule.Kind.ANOMALY:
-        anomaly_rule_evaluate(rule, now=now)
-    elif rule.kind == Rule.Kind.RELEASE:
-        release_rule_evaluate(rule, now=now)
+    """One rule on its own (the pass evaluates them all at once: services.alerts_evaluate)."""
+    decision = rule_decide(rule, now=now or timezone.now(), reads=Reads())
+    if decision is not None:
+        decisions_write([decision])

@@ -18,8 +18,8 @@ from conversations.models import FLAG_SEVERITY_RANK, Channel, Flag
 from handoffs.models import Handoff
 from scoring.services import conversation_brands_resolve
 
+from .changes import Clearing, Firing, alerts_write
 from .conf import alerts_setting
-from .lifecycle import alert_fire, alert_resolve
 from .models import Alert, FlagMatch, FlagWatermark, Rule
 
 SCAN_LIMIT = 5000
@@ -96,18 +96,15 @@ def flags_facts(flags: Iterable[Flag], *, need_brand: bool) -> list[FlagFacts]:
         evidence=f.evidence if isinstance(f.evidence, dict) else {}) for f in flags]
 
 
-def _fire(rule: Rule, facts: FlagFacts, *, at: datetime) -> None:
-    alert, _ = alert_fire(
-        rule=rule, group_key=flag_group_key(rule, facts), at=at,
-        title=f"{rule.name}", summary=flag_sentence(facts),
-        conversation_ids=[facts.conversation_id], channel=facts.channel,
-        evidence={"flag_id": facts.flag_id, "kind": facts.kind})
-    FlagMatch.objects.create(rule=rule, flag_id=facts.flag_id, alert=alert, matched_at=at)
-    if alert.occurrences > 1:
-        alert.summary = (f"{alert.occurrences} matching flags since "
-                         f"{timezone.localtime(alert.first_fired_at):%H:%M %b %d}; latest: "
-                         f"{flag_sentence(facts)}")
-        alert.save(update_fields=["summary"])
+def _firing(rule: Rule, facts: FlagFacts, *, at: datetime) -> Firing:
+    sentence = flag_sentence(facts)
+    return Firing(
+        rule=rule, group_key=flag_group_key(rule, facts), at=at, title=f"{rule.name}",
+        summary=sentence, conversation_ids=[facts.conversation_id], channel=facts.channel,
+        evidence={"flag_id": facts.flag_id, "kind": facts.kind}, flag_id=facts.flag_id,
+        grouped_summary=lambda alert: (
+            f"{alert.occurrences} matching flags since "
+            f"{timezone.localtime(alert.first_fired_at):%H:%M %b %d}; latest: {sentence}"))
 
 
 def flags_scan(*, now: datetime | None = None) -> int:
@@ -138,10 +135,9 @@ def flags_scan(*, now: datetime | None = None) -> int:
             already = set(FlagMatch.objects.filter(flag_id__in=seen).values_list(
                 "rule_id", "flag_id"))
             facts = flags_facts(flags, need_brand=any(r.brands for r in rules))
-            for rule in rules:
-                for fact in facts:
-                    if (rule.pk, fact.flag_id) not in already and flag_rule_matches(rule, fact):
-                        _fire(rule, fact, at=now)
+            alerts_write([_firing(rule, fact, at=now) for rule in rules for fact in facts
+                          if (rule.pk, fact.flag_id) not in already
+                          and flag_rule_matches(rule, fact)])
     return len(flags)
 
 
@@ -149,7 +145,7 @@ def flags_open_too_long(*, now: datetime | None = None) -> int:
     """Rules with `open_minutes`: flags still open that long after they rose (an indexed
     read of one day of each rule's kinds)."""
     now = now or timezone.now()
-    fired = 0
+    firings: list[Firing] = []
     for rule in Rule.objects.filter(kind=Rule.Kind.FLAG, enabled=True, open_minutes__gt=0):
         due = now - timedelta(minutes=rule.open_minutes)
         candidates = Flag.objects.select_related("conversation").filter(
@@ -157,23 +153,35 @@ def flags_open_too_long(*, now: datetime | None = None) -> int:
         ).exclude(Exists(FlagMatch.objects.filter(rule=rule, flag=OuterRef("pk"))))
         if rule.flag_kinds:
             candidates = candidates.filter(kind__in=rule.flag_kinds)
-        with transaction.atomic():
-            for fact in flags_facts(candidates[:SCAN_LIMIT], need_brand=bool(rule.brands)):
-                if flag_rule_matches(rule, fact):
-                    _fire(rule, fact, at=now)
-                    fired += 1
-    return fired
+        firings += [_firing(rule, fact, at=now) for fact in flags_facts(
+            candidates[:SCAN_LIMIT], need_brand=bool(rule.brands))
+            if flag_rule_matches(rule, fact)]
+    alerts_write(firings)
+    return len(firings)
 
 
 def flag_alerts_resolve(*, now: datetime | None = None) -> int:
     """Resolve the firing flag alerts none of whose flags is still active (a rule with
-    `open_minutes` counts only open flags)."""
+    `open_minutes` counts only open flags): one read of the firing flag alerts, one of the
+    statuses of their flags, one write."""
     now = now or timezone.now()
-    resolved = 0
-    for alert in Alert.objects.select_related("rule").filter(
-            state=Alert.State.FIRING, rule__kind=Rule.Kind.FLAG):
-        active = (Flag.Status.OPEN,) if alert.rule.open_minutes else Flag.ACTIVE_STATUSES
-        if not FlagMatch.objects.filter(alert=alert, flag__status__in=active).exists():
-            alert_resolve(alert=alert, at=now, note="Every flag behind it was closed.")
-            resolved += 1
-    return resolved
+    firing = list(Alert.objects.select_related("rule").filter(
+        state=Alert.State.FIRING, rule__kind=Rule.Kind.FLAG))
+    if not firing:
+        return 0
+    statuses: dict[int, set[str]] = {}
+    for alert_id, status in (FlagMatch.objects.filter(alert_id__in=[a.pk for a in firing])
+                             .values_list("alert_id", "flag__status").distinct()):
+        statuses.setdefault(alert_id, set()).add(status)
+    done: dict[int, set[int]] = {}
+    rules: dict[int, Rule] = {}
+    for alert in firing:
+        active = ({Flag.Status.OPEN.value} if alert.rule.open_minutes
+                  else {s.value for s in Flag.ACTIVE_STATUSES})
+        if not statuses.get(alert.pk, set()) & active:
+            done.setdefault(alert.rule_id, set()).add(alert.pk)
+            rules[alert.rule_id] = alert.rule
+    written = alerts_write(clearings=[
+        Clearing(rule=rules[rule_id], keep=None, only=ids, at=now,
+                 note="Every flag behind it was closed.") for rule_id, ids in done.items()])
+    return len(written.resolved)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy
 from django.db.models import Count, F, Sum
@@ -219,6 +220,27 @@ def metric_read(*, name: str, since: datetime, until: datetime, group_by: str = 
     if group_by and group_by not in metric.groups:
         raise ValueError(f"{metric.label} cannot be grouped by {group_by}.")
     return metric.read(since, until, group_by)
+
+
+class Reads:
+    """One evaluation pass's reads: each (metric, window, grouping) is read once and shared
+    by every rule that asks for it (rules are many, distinct windows few). Also memoizes
+    other reads of the pass by key (`shared`)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple, Any] = {}
+        self.reads = 0  # how many reads were actually made
+
+    def shared(self, key: tuple, load: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = load()
+            self.reads += 1
+        return self._memo[key]
+
+    def metric(self, *, name: str, since: datetime, until: datetime,
+               group_by: str = "") -> Groups:
+        return self.shared(("metric", name, since, until, group_by), lambda: metric_read(
+            name=name, since=since, until=until, group_by=group_by))
 
 
 def metric_format(name: str, value: float) -> str:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .conf import alerts_setting
-from .models import Alert, AlertEvent, Delivery, Destination
+from .models import Alert, AlertEvent, Delivery, Destination, Rule
 from .payloads import alert_payload
 
 SENT_EVENTS = {AlertEvent.Kind.FIRED, AlertEvent.Kind.RESOLVED, AlertEvent.Kind.ACKNOWLEDGED}
@@ -47,7 +47,8 @@ def _wanted(destination: Destination, event: str, digest: str) -> str | None:
     return Delivery.Status.PENDING
 
 
-def outbox_write(*, alert: Alert, event: AlertEvent) -> list[Delivery]:
+def _rows(alert: Alert, event: AlertEvent, destinations: list[Destination]) -> list[Delivery]:
+    """Pure: the deliveries one alert event makes to its rule's enabled destinations."""
     if event.kind not in SENT_EVENTS or alert.muted:
         return []
     if alert.snoozed_until is not None and alert.snoozed_until > event.at:
@@ -55,7 +56,7 @@ def outbox_write(*, alert: Alert, event: AlertEvent) -> list[Delivery]:
     rule = alert.rule
     payload = alert_payload(alert, event.kind, at=event.at)
     rows = []
-    for destination in rule.destinations.filter(enabled=True):
+    for destination in destinations:
         status = _wanted(destination, event.kind, rule.digest)
         if status is None:
             continue
@@ -66,12 +67,37 @@ def outbox_write(*, alert: Alert, event: AlertEvent) -> list[Delivery]:
             key=f"alert-{alert.pk}-event-{event.pk}-to-{destination.pk}", alert=alert,
             destination=destination, event=event.kind, payload=payload, status=status,
             next_attempt_at=due, created_at=event.at))
+    return rows
+
+
+def rules_destinations(rule_ids: set[int]) -> dict[int, list[Destination]]:
+    """Each rule's enabled destinations, in one read."""
+    out: dict[int, list[Destination]] = {pk: [] for pk in rule_ids}
+    for link in (Rule.destinations.through.objects.select_related("destination")
+                 .filter(rule_id__in=rule_ids, destination__enabled=True)
+                 .order_by("destination_id")):
+        out[link.rule_id].append(link.destination)
+    return out
+
+
+def outbox_events_write(events: list[AlertEvent]) -> list[Delivery]:
+    """The outbox rows of saved alert events, in one INSERT; queued to Celery at commit."""
+    sent = [e for e in events if e.kind in SENT_EVENTS and not e.alert.muted]
+    if not sent:
+        return []
+    destinations = rules_destinations({e.alert.rule_id for e in sent})
+    rows = [row for e in sent for row in _rows(e.alert, e, destinations[e.alert.rule_id])]
     Delivery.objects.bulk_create(rows)
+    now = timezone.now()
     due_now = [d.pk for d in rows if d.status == Delivery.Status.PENDING
-               and d.next_attempt_at <= timezone.now()]
+               and d.next_attempt_at <= now]
     if due_now:
         transaction.on_commit(lambda: deliveries_queue(due_now))
     return rows
+
+
+def outbox_write(*, alert: Alert, event: AlertEvent) -> list[Delivery]:
+    return outbox_events_write([event])
 
 
 def deliveries_queue(ids: list[int]) -> None:

@@ -13,8 +13,8 @@ from conversations.models import AIStep, Outcome
 from handoffs.models import Handoff
 from scoring.models import Score
 
-from .lifecycle import alert_fire, alerts_resolve_others
-from .metrics import first_upper
+from .changes import Clearing, Firing
+from .metrics import Reads, first_upper
 from .models import Rule
 from .stats import Comparison, mann_whitney, two_proportions
 
@@ -99,23 +99,30 @@ def release_sentence(metric: str, release: Release, cmp: Comparison, n_before: i
             f"{cmp.effect:+.2f} ({n_before} vs {n_after} conversations).")
 
 
-def release_rule_evaluate(rule: Rule, *, now: datetime) -> None:
+def release_rule_decide(rule: Rule, *, now: datetime,
+                        reads: Reads) -> tuple[list[Firing], Clearing]:
+    """The rule's firing (none or one) and the clearing of its other alerts. The reads are
+    shared by the pass's rules of the same window and metric."""
     since = now - timedelta(minutes=rule.window_minutes)
     field = rule.group_by if rule.group_by in ("model", "prompt_version") else "prompt_version"
-    release = releases_latest(field=field, since=since)
-    keep: set[str] = set()
+    release = reads.shared(("release", field, since),
+                           lambda: releases_latest(field=field, since=since))
+    firings: list[Firing] = []
     if release is not None:
-        before = _values(rule.metric, _conversations(release, release.older, since))
-        after = _values(rule.metric, _conversations(release, release.newer, since))
+        before = reads.shared(
+            ("release-values", rule.metric, release, "older", since),
+            lambda: _values(rule.metric, _conversations(release, release.older, since)))
+        after = reads.shared(
+            ("release-values", rule.metric, release, "newer", since),
+            lambda: _values(rule.metric, _conversations(release, release.newer, since)))
         if min(len(before), len(after)) >= max(rule.min_sample, 2):
             cmp = release_compare(rule.metric, before, after)
             worse_up = RELEASE_METRICS[rule.metric][1]
             worse = cmp.after > cmp.before if worse_up else cmp.after < cmp.before
             if cmp.p_value < rule.alpha and worse:
-                key = f"{field}:{release.older}->{release.newer}"
-                keep.add(key)
-                alert_fire(
-                    rule=rule, group_key=key, at=now, repeat=False,
+                firings.append(Firing(
+                    rule=rule, group_key=f"{field}:{release.older}->{release.newer}", at=now,
+                    repeat=False,
                     title=f"{first_upper(RELEASE_METRICS[rule.metric][2])} worse after "
                           f"{release.newer}",
                     summary=release_sentence(rule.metric, release, cmp, len(before), len(after)),
@@ -123,6 +130,6 @@ def release_rule_evaluate(rule: Rule, *, now: datetime) -> None:
                     evidence={"test": cmp.test, "p_value": cmp.p_value, "effect": cmp.effect,
                               "effect_name": cmp.effect_name, "newer": release.newer,
                               "older": release.older, "n_before": len(before),
-                              "n_after": len(after)})
-    alerts_resolve_others(rule=rule, keep=keep, at=now,
-                          note="The release difference is no longer significant.")
+                              "n_after": len(after)}))
+    return firings, Clearing(rule=rule, keep={f.group_key for f in firings}, at=now,
+                             note="The release difference is no longer significant.")
