@@ -29,6 +29,11 @@ DEFAULTS: dict[str, Any] = {
     # The address alert e-mails come from (else DEFAULT_FROM_EMAIL).
     "ALERTS_FROM_EMAIL": "",
     "ALERTS_PAGERDUTY_URL": "https://events.pagerduty.com/v2/enqueue",
+    # Threads one sweep sends with (one per destination, at most this many at once).
+    "ALERTS_SEND_THREADS": 8,
+    # Deliveries one sweep claims at a time, and how long it keeps claiming (seconds).
+    "ALERTS_SWEEP_BATCH": 200,
+    "ALERTS_SWEEP_SECONDS": 10.0,
     # The Celery queue deliveries go to ("": Celery's default routing).
     "ALERTS_QUEUE": "",
 }

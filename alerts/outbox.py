@@ -1,6 +1,6 @@
 """The outbox: what each alert event must send to each of its rule's destinations, written
 in the transaction that changed the alert; Celery sends it after commit (tasks.deliver) and
-a beat sweep sends what a lost message or a killed worker left (delivery.deliveries_due).
+a beat sweep sends what a lost message or a killed worker left (delivery.deliveries_sweep).
 
 Who gets what:
 - fired and resolved go to every enabled destination of the rule; acknowledged goes to
@@ -108,6 +108,6 @@ def deliveries_queue(ids: list[int]) -> None:
     for pk in ids:
         try:
             deliver.apply_async(args=[pk], queue=queue)
-        except Exception:  # noqa: BLE001 — broker down: deliveries_due picks it up
+        except Exception:  # noqa: BLE001 — broker down: the sweep picks it up
             return
 

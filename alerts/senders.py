@@ -3,9 +3,11 @@ expects and send it once. A sender raises SendFailed (with the reason in words) 
 anything that should be retried; UnsafeDestination is not retried."""
 
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.core.mail import EmailMessage
@@ -21,10 +23,26 @@ class SendFailed(Exception):
     pass
 
 
+_local = threading.local()
+
+
+def _session(url: str) -> requests.Session:
+    """One kept-alive session per host and thread (a requests Session is not shared
+    across threads)."""
+    sessions: dict[tuple[str, str], requests.Session] = _local.__dict__.setdefault(
+        "sessions", {})
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc)
+    session = sessions.get(key)
+    if session is None:
+        session = sessions[key] = requests.Session()
+    return session
+
+
 def _post(url: str, *, body: bytes, headers: dict[str, str]) -> requests.Response:
-    url_check(url)
+    url_check(url)  # at send time: the host's addresses now (not when it was saved)
     try:
-        response = requests.post(
+        response = _session(url).post(
             url, data=body, headers={"Content-Type": "application/json",
                                      "User-Agent": "handoff-auditor-alerts/1", **headers},
             timeout=(alerts_setting("ALERTS_CONNECT_TIMEOUT"),

@@ -3,8 +3,7 @@
 from celery import shared_task
 
 from .conf import alerts_setting
-from .delivery import deliveries_due, delivery_attempt, digests_build
-from .outbox import deliveries_queue
+from .delivery import deliveries_sweep, delivery_attempt, digests_build
 from .services import alerts_evaluate, alerts_evaluate_flags
 
 
@@ -31,9 +30,10 @@ def deliver(self, delivery_id: int) -> bool:
 
 @shared_task(ignore_result=True)
 def send_due_deliveries() -> int:
-    ids = deliveries_due()
-    deliveries_queue(ids)
-    return len(ids)
+    """Beat, every 15 s: send what is due (retries, quiet hours over, a killed worker's
+    deliveries, a lost broker message) in claimed batches, for at most
+    ALERTS_SWEEP_SECONDS; what is left waits for the next sweep."""
+    return deliveries_sweep()
 
 
 @shared_task(ignore_result=True)

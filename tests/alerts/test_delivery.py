@@ -236,4 +236,4 @@ def delivery_claim_locked(pk: int) -> None:
     """The claim's own locking query, left open by the caller's transaction."""
     from alerts.delivery import _claimable
 
-    assert _claimable(pk, timezone.now()).first() is not None
+    assert _claimable([pk], timezone.now()).first() is not None
