@@ -151,8 +151,8 @@ def _write_once(firings: list[Firing], clearings: list[Clearing]) -> Written:
     Alert.objects.bulk_create(opened)
     if changed:
         Alert.objects.bulk_update(list(changed.values()), _UPDATED)
-    for event in events:
-        event.alert_id = event.alert.pk
+    for event in events:  # the alerts opened above have their ids now
+        event.alert = event.alert
     AlertEvent.objects.bulk_create(events)
     FlagMatch.objects.bulk_create([
         FlagMatch(rule=f.rule, flag_id=f.flag_id, alert=a, matched_at=f.at)

@@ -101,8 +101,9 @@ def _send(delivery: Delivery) -> Attempt:
 def attempts_record(deliveries: list[Delivery], attempts: list[Attempt]) -> int:
     """Write the outcomes of claimed deliveries in a few statements: the sent ones (and
     the digest items they carried), the retries with their backoff, the dead letters.
-    A destination that took a delivery is back: its deliveries waiting out a backoff are
-    made due now (the next sweep sends them instead of waiting up to the backoff cap).
+    A destination that took a delivery is back: its other deliveries waiting out a
+    backoff (not those that just failed) are made due now, so the next sweep sends them
+    instead of each waiting up to the backoff cap.
     Returns how many were made due."""
     now = timezone.now()
     by_pk = {d.pk: d for d in deliveries}
@@ -127,13 +128,12 @@ def attempts_record(deliveries: list[Delivery], attempts: list[Attempt]) -> int:
         Delivery.objects.bulk_update(failed, ["status", "next_attempt_at", "claimed_until",
                                               "last_error"])
     back = {by_pk[pk].destination_id for pk in sent}
-    failing = {by_pk[a.delivery_id].destination_id for a in attempts if not a.sent}
-    if not back - failing:
+    if not back:
         return 0
-    return Delivery.objects.filter(
-        destination_id__in=back - failing, status=Delivery.Status.PENDING,
-        attempts__gt=0, next_attempt_at__gt=now,
-        claimed_until__isnull=True).update(next_attempt_at=now)
+    return (Delivery.objects.filter(
+        destination_id__in=back, status=Delivery.Status.PENDING, attempts__gt=0,
+        next_attempt_at__gt=now, claimed_until__isnull=True)
+        .exclude(pk__in=list(by_pk)).update(next_attempt_at=now))
 
 
 def delivery_attempt(*, delivery_id: int) -> Attempt | None:
@@ -171,7 +171,9 @@ def deliveries_send_due(*, limit: int = 200, now: datetime | None = None) -> lis
 
 def deliveries_sweep(*, now: datetime | None = None) -> int:
     """Send due deliveries batch after batch until none is due or ALERTS_SWEEP_SECONDS
-    have passed; returns how many were attempted."""
+    have passed; returns how many were attempted. Due means due when the sweep began:
+    a delivery that fails in this sweep waits for its backoff and a later sweep."""
+    now = now or timezone.now()
     deadline = time.monotonic() + float(alerts_setting("ALERTS_SWEEP_SECONDS"))
     done = 0
     while time.monotonic() < deadline:

@@ -57,7 +57,7 @@ class Receiver:
     """A real HTTP server: records each request; answers with the queued statuses (then
     200); `delay` seconds before answering."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[dict] = []
         self.statuses: list[int] = []
         self.delay = 0.0
@@ -66,12 +66,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append({"headers": {k.lower(): v for k, v in
-                                                      self.headers.items()},
-                                          "body": body, "path": self.path})
+                record = {"headers": {k.lower(): v for k, v in self.headers.items()},
+                          "body": body, "path": self.path}
+                receiver.requests.append(record)
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+                record["status"] = status
                 self.send_response(status)
                 if status in (301, 302):
                     self.send_header("Location", "http://169.254.169.254/latest/meta-data")
@@ -81,7 +82,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
