@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 LOCAL_ONLY_SECRET_KEY := insecure-local-only-handoff-auditor-demo-key-change-me
 
-.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-backlog bench-sweep bench-views bench-scoring bench-qa bench-alerts validate-scoring seed-large clean
+.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-backlog bench-sweep bench-views bench-scoring bench-qa bench-alerts bench-alerts-outage validate-scoring seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ lint: install
 
 # Benchmarks (figures printed; see bench/README.md): local tools, so the local-only key.
 bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa \
-bench-otlp bench-alerts bench-backlog validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
+bench-otlp bench-alerts bench-alerts-outage bench-backlog validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 bench-ingest: install
 	$(PY) bench/ingest.py
 
@@ -92,6 +92,10 @@ bench-qa: install
 # (BENCH_ALERTS_ARGS="--conversations 50000" for a quick look).
 bench-alerts: install
 	$(PY) bench/alerts.py $(BENCH_ALERTS_ARGS)
+
+# The receiver down BENCH_ALERTS_OUTAGE_S seconds (default 300), then back (bench/README.md).
+bench-alerts-outage: install
+	$(PY) bench/alerts_outage.py $(BENCH_ALERTS_ARGS)
 
 # Agreement of the scorers with labelled data shipped in wheels (docs/scoring.md).
 # The ICWSM 2014 human-rated sets ship only in vaderSentiment 3.2.1's source distribution:

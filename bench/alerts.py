@@ -7,10 +7,13 @@
 2. `--rules` rules: 40% metric, 25% anomaly, 25% flag, 10% release. Time `alerts_evaluate`
    (`--repeats` passes, each after `--new-flags` new dropped-handoff flags, so the flag rules
    have their steady-state work): p50/p95 and rules per second. The floor, in the same run: as many
-   primary-key reads as there are rules (the least a pass could cost).
+   primary-key reads as there are rules (the least a pass could cost). Then `--repeats`
+   passes with no new flag, and the SQL statements of one pass.
 3. `--deliveries` deliveries to a local HTTP receiver from `--threads` threads (each a
-   `delivery_attempt`: claim, send, record): deliveries/s. The floor: bare POSTs of the same
-   body to the same receiver from the same threads.
+   `delivery_attempt`: claim, send, record, as the Celery task does): deliveries/s; then as
+   many through the beat sweep's batched sender (`deliveries_sweep`, one process). The
+   floor: bare POSTs of the same body to the same receiver from the same threads.
+The outage case (receiver down, then back) is bench/alerts_outage.py.
 
 Exit 0 whether or not the figures please (they are a report); non-zero when the run broke.
 Target (issue 14): 200 rules over 1,000,000 conversations in < 1 s; >= 200 deliveries/s.
@@ -34,6 +37,7 @@ from alerts_seed import (
     threaded,
     watermark_at_newest,
 )
+from ingest import machine_load
 
 
 def main() -> int:
@@ -51,9 +55,11 @@ def main() -> int:
     database_prepare(args.conversations, reuse=args.reuse)
     import requests
     from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from alerts.delivery import delivery_attempt
+    from alerts.delivery import deliveries_sweep, delivery_attempt
     from alerts.models import Delivery, Destination, Rule
     from alerts.services import alerts_evaluate
     from conversations.models import Conversation
@@ -77,6 +83,15 @@ def main() -> int:
         for pk in some:
             Conversation.objects.filter(pk=pk).first()
         floors.append(time.perf_counter() - t0)
+    quiet = []  # passes with no new flag
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        alerts_evaluate()
+        quiet.append(time.perf_counter() - t0)
+    new_flags(args.new_flags)
+    with CaptureQueriesContext(connection) as queries:
+        alerts_evaluate()
+    statements = len(queries.captured_queries)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -98,6 +113,18 @@ def main() -> int:
         errors = set(Delivery.objects.exclude(status="sent").values_list(
             "status", "attempts", "last_error", "claimed_until")[:5])
         raise RunBroken(f"{sent} of {args.deliveries} deliveries sent: {errors}")
+    # The beat sweep's batched sender (claimed in batches, one thread per destination,
+    # a kept-alive connection), one process.
+    made = Delivery.objects.bulk_create(
+        Delivery(key=f"bench-sweep-{i}", destination=hook, event="test", payload=payload,
+                 next_attempt_at=now, created_at=now) for i in range(args.deliveries))
+    t0 = time.perf_counter()
+    while deliveries_sweep():
+        pass
+    sweep_s = time.perf_counter() - t0
+    sent = Delivery.objects.filter(status="sent").count()
+    if sent != 2 * args.deliveries:
+        raise RunBroken(f"the sweep sent {sent - args.deliveries} of {args.deliveries}")
     body = b"x" * 600
     floor_s = threaded(args.threads, list(range(args.deliveries)),
                        lambda _: requests.post(url, data=body, timeout=5))
@@ -106,16 +133,22 @@ def main() -> int:
     rules = Rule.objects.count()
     p50, p95 = percentile(passes, 50), percentile(passes, 95)
     floor = percentile(floors, 50)
-    print(f"\nalerts bench: {args.conversations:,} conversations, {rules} rules")
+    print(f"\nalerts bench: {args.conversations:,} conversations, {rules} rules; "
+          f"{machine_load()}")
     print(f"evaluation pass: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms "
           f"({rules / p50:.0f} rules/s; {args.new_flags} new flags each); "
           f"first pass {first_s:.2f} s; "
           f"floor ({rules} pk reads) {floor * 1000:.0f} ms; ratio {p50 / floor:.1f}x; "
           f"target < 1 s: {'met' if p50 < 1 else 'missed'}")
+    print(f"evaluation pass without new flags: p50 {percentile(quiet, 50) * 1000:.0f} ms, "
+          f"p95 {percentile(quiet, 95) * 1000:.0f} ms; one pass after {args.new_flags} new "
+          f"flags: {statements} SQL statements")
     print(f"delivery: {args.deliveries / deliver_s:.0f} deliveries/s over {args.threads} "
           f"threads; floor (bare POSTs) {args.deliveries / floor_s:.0f}/s; ratio "
           f"{floor_s / deliver_s:.2f}; target >= 200/s: "
           f"{'met' if args.deliveries / deliver_s >= 200 else 'missed'}")
+    print(f"delivery, batched sweep (one process): {args.deliveries / sweep_s:.0f} "
+          f"deliveries/s; ratio to the floor {floor_s / sweep_s:.2f}")
     return 0
 
 
