@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy
-from django.db.models import Count, F, Sum
+from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
 from conversations.models import AIStep, Conversation, Flag, Outcome
@@ -95,9 +95,14 @@ def _count(rows: list[tuple[int, str, str, float]], group_by: str) -> Groups:
 
 
 def handoff_rate(since: datetime, until: datetime, group_by: str) -> Groups:
-    rows = Conversation.objects.filter(started_at__gte=since, started_at__lt=until).annotate(
-        n=Count("handoffs")).values_list("pk", "channel", "n")
-    return _rate([(cid, ch, "", 1.0 if n else 0.0) for cid, ch, n in rows], group_by)
+    # The window's conversations, then their handoffs by conversation id (an index probe
+    # each): a join with COUNT, or EXISTS, makes PostgreSQL scan every handoff.
+    rows = list(Conversation.objects.filter(started_at__gte=since, started_at__lt=until)
+                .values_list("pk", "channel"))
+    handed_off = set(Handoff.objects.filter(conversation_id__in=[pk for pk, _ in rows])
+                     .values_list("conversation_id", flat=True))
+    return _rate([(cid, ch, "", 1.0 if cid in handed_off else 0.0) for cid, ch in rows],
+                 group_by)
 
 
 def _handoffs(since: datetime, until: datetime):

@@ -251,3 +251,18 @@ def test_rule_changes_are_versioned_with_who_changed_what():
         rule_save(rule=rule, data={"metric": "nope"}, by="alice")
     assert "metric" in err.value.message_dict
     assert Rule.objects.get(pk=rule.pk).metric == "sla_met"
+
+
+def test_handoff_rate_rule_counts_the_conversations_of_the_window_handed_off(hook):
+    now = timezone.now()
+    rule = make_rule(kind="metric", metric="handoff_rate", threshold=30, comparison="above",
+                     window_minutes=60, min_sample=4, group_by="channel")
+    for _ in range(2):
+        handoff(at=now - timedelta(minutes=10))  # a conversation and its handoff
+        conversation(at=now - timedelta(minutes=10))  # one the AI kept
+    handoff(at=now - timedelta(minutes=90))  # before the window
+    alerts_evaluate(now=now)
+    [alert] = firing(rule)
+    assert alert.sample == 4 and alert.value == 50.0
+    assert "Handoff rate on whatsapp was 50.0% over the last 1 h (4 in the sample)" in (
+        alert.summary)
