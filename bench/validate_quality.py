@@ -22,7 +22,12 @@ import django  # noqa: E402
 django.setup()
 
 from conversations.quality_set import (  # noqa: E402
-    CHECKS, SPLITS, TARGET_PRECISION, TARGET_RECALL, evaluate, load_cases,
+    CHECKS,
+    SPLITS,
+    TARGET_PRECISION,
+    TARGET_RECALL,
+    evaluate,
+    load_cases,
 )
 
 
