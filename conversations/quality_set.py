@@ -28,7 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .ingest_quality import QualityConfig, QualityDecider
+from .conf import auditor_settings
+from .ingest_quality import QualityConfig, QualityDecider, quality_config
 from .ingest_state import QualityContext
 from .models import AuthorKind
 from .quality.context import Rules
@@ -90,8 +91,10 @@ def _step_row(step: dict[str, Any], external_id: str, message: int,
 
 
 def run_case(case: dict[str, Any], rules: Rules | None = None) -> set[str]:
-    """The flag kinds the decide layer raises on the case's conversation."""
-    base = rules or Rules()
+    """The flag kinds the decide layer raises on the case's conversation, with `rules`
+    (default: the thresholds the applier uses, from HANDOFF_AUDITOR QUALITY_*) and the
+    case's own overrides (a brand's allowed tools)."""
+    base = rules or quality_config(auditor_settings).default
     overrides = dict(case.get("rules") or {})
     if "allowed_tools" in overrides:
         overrides["allowed_tools"] = tuple(overrides["allowed_tools"])
