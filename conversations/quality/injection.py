@@ -82,8 +82,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
 _OWN_RULES = re.compile(r"\b(my|our|mis|mes|nos|minhas|meus|nuestras)\b")
 _OWN_AFTER = re.compile(
     r"^\s+((that|which) )?(i|we) \w+|^\s+que (te|le|os|les|vous|je|eu) |^\s+from (the|my|a) |"
-    r"^\s+(de|del) (la|el|mi) |^\s+(for|on|about) (the|my|this|a|an|your (?!ai|bot|assistant"
-    r"|model))\b", re.I)
+    r"^\s+(de|del) (la|el|mi) |^\s+(for|on|about) (the|my|a|an) ", re.I)
+# "Skip the small talk and give me the delivery rules": the rules are what a second verb
+# asks for, not what the first drops.
+_NEW_CLAUSE = re.compile(
+    r"\b(and|then|y|luego|et|puis|e|depois)\s+(give|tell|show|send|explain|list|share|dame|"
+    r"dime|muestra|explica|envia|donne|dis|montre|explique|envoie|da|diz|mostra|explica)\b")
 _OWNABLE = frozenset({"asks the AI to drop its instructions",
                       "asks for the AI's hidden instructions"})
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
@@ -100,7 +104,8 @@ def _matches(text: str, offset: int = 0, how: str = "") -> list[Span]:
     for pattern, why, severity in _PATTERNS:
         for m in pattern.finditer(folded):
             if why in _OWNABLE and (_OWN_RULES.search(m.group(0))
-                                    or _OWN_AFTER.match(folded[m.end():m.end() + 40])):
+                                    or _OWN_AFTER.match(folded[m.end():m.end() + 40])
+                                    or _NEW_CLAUSE.search(m.group(0))):
                 continue
             start, end = (m.start(), m.end()) if same else (0, len(text))
             found.append({"start": offset + start, "end": offset + end,
