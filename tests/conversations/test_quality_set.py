@@ -25,14 +25,14 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "answer-quality.md"
 # Held-out (tp, fp, fn) per check, as measured by `make validate-quality` and stated in
 # docs/answer-quality.md ("Figures").
 HELD_OUT = {
-    "ungrounded_answer": (32, 6, 3),
-    "weak_retrieval": (12, 2, 0),
-    "tool_failure": (10, 0, 0),
-    "guardrail_tripped": (8, 0, 0),
-    "prompt_injection": (18, 4, 3),
-    "injection_followed": (6, 0, 2),
-    "ai_loop": (11, 2, 2),
-    "excessive_agency": (10, 0, 0),
+    "ungrounded_answer": (34, 6, 3),
+    "weak_retrieval": (13, 2, 0),
+    "tool_failure": (11, 0, 0),
+    "guardrail_tripped": (9, 0, 0),
+    "prompt_injection": (21, 4, 3),
+    "injection_followed": (7, 0, 2),
+    "ai_loop": (12, 2, 2),
+    "excessive_agency": (11, 0, 0),
 }
 
 
