@@ -208,7 +208,7 @@ DEFAULTS: dict[str, Any] = {
     "QUALITY_RETRIEVAL_MIN_SCORE": 0.5,
     # ungrounded_answer: a sentence is supported when this share of its content words
     # appears in one retrieved chunk (or tool result, or customer message).
-    "QUALITY_SUPPORT_MIN": 0.5,
+    "QUALITY_SUPPORT_MIN": 0.4,
     # tool_failure: retries above this count as a failure.
     "QUALITY_TOOL_RETRIES_MAX": 2,
     # excessive_agency / injection_followed: the tools the AI may call ([]: any).
