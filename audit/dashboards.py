@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from conversations.models import Channel
 
+from .access_log import Kind, access_record
 from .dashboard_charts import dashboard_view
 from .dashboard_selectors import PERIODS, dashboard, dashboard_period
 from .export import export_csv_lines
@@ -59,6 +60,10 @@ def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     prefix = request.build_absolute_uri(reverse("audit:replay", args=[0]))[: -len("0/")]
     lines = export_csv_lines(filters=form.filters(), can_pii=can(request.user, PII),
                              replay_url=lambda pk: f"{prefix}{pk}/", reader=request.user)
+    if can(request.user, PII):
+        kept = {k: v for k, v in request.GET.items() if v}
+        access_record(request=request, kind=Kind.EXPORT, what="the conversations CSV",
+                      objects_label=f"filters: {urlencode(kept)}" if kept else "no filters")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.csv"'

@@ -17,6 +17,7 @@ from conversations.models import Channel, Conversation, Flag, RawEvent
 from conversations.selectors import status_events_waiting
 from handoffs.machine import State
 
+from .access_log import Kind, access_record, pii_viewed
 from .labels import state_label
 from .masking import response_mask
 from .outcome_rules import OUTCOME_FILTERS
@@ -155,7 +156,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @requires(VIEW)
 def replay(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=conversation_id)
-    return render(request, "audit/replay.html", replay_context(request, conversation))
+    response = render(request, "audit/replay.html", replay_context(request, conversation))
+    pii_viewed(request=request, what="replay", conversation_ids=[conversation.pk])
+    return response
 
 
 def replay_context(request: HttpRequest, conversation: Conversation,
@@ -231,6 +234,9 @@ def raw_events(request: HttpRequest, conversation_id: int) -> HttpResponse:
     ids |= set(conversation.ai_steps.values_list("raw_event_id", flat=True))
     ids |= set(conversation.outcomes.values_list("raw_event_id", flat=True))
     events = RawEvent.objects.filter(pk__in=[i for i in ids if i]).order_by("received_at", "id")
-    return render(request, "audit/raw_events.html", {
+    response = render(request, "audit/raw_events.html", {
         "conversation": conversation, "events": events, **_viewer(request),
     })
+    access_record(request=request, kind=Kind.RAW_EVENTS, what="raw events page",
+                  conversation_ids=[conversation.pk])
+    return response
