@@ -15,6 +15,7 @@ from .access_log import Kind, access_record
 from .dashboard_charts import dashboard_view
 from .dashboard_selectors import PERIODS, dashboard, dashboard_period
 from .export import export_csv_lines
+from .quality_figures import quality_figures, quality_tables
 from .roles import EXPORT, PII, VIEW, can
 from .views import InboxFilterForm, _viewer, requires
 
@@ -37,8 +38,10 @@ def dashboards(request: HttpRequest) -> HttpResponse:
     board = dashboard(period=period, brand=data.get("brand") or "")
     brand = {"brand": board.tone.brand} if board.tone and len(board.tone.brands) > 1 else {}
     kept = {"channel": period.channel} if period.channel else {}
+    view = dashboard_view(board)
+    view.tables[-1:-1] = quality_tables(quality_figures(period=period))  # before day by day
     return render(request, "audit/dashboards.html", {
-        "form": form, "board": board, "view": dashboard_view(board),
+        "form": form, "board": board, "view": view,
         "period_urls": [(d, f"?{urlencode({**kept, **brand, 'days': d})}") for d in PERIODS],
         "channel_urls": [("", "All", f"?{urlencode({'days': period.days, **brand})}")] + [
             (value, label, f"?{urlencode({'days': period.days, 'channel': value, **brand})}")

@@ -6,6 +6,7 @@ from django.db import models
 from .access_models import AccessEntry  # noqa: F401  (the access log)
 from .outcome_models import OutcomeDaily  # noqa: F401  (outcome reports)
 from .qa_models import QueueItem, QueueSlot, ReviewQueue  # noqa: F401  (QA queues)
+from .quality_models import QualityDaily  # noqa: F401  (answer-quality rates)
 
 
 class AuditorAccess(models.Model):
