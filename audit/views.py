@@ -156,17 +156,17 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @requires(VIEW)
 def replay(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=conversation_id)
-    response = render(request, "audit/replay.html", replay_context(request, conversation))
-    pii_viewed(request=request, what="replay", conversation_ids=[conversation.pk])
-    return response
+    return render(request, "audit/replay.html", replay_context(request, conversation))
 
 
 def replay_context(request: HttpRequest, conversation: Conversation,
                    qa_form: dict[str, Any] | None = None,
                    qa_errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """The replay page's context, with the QA review panel (audit.qa_views)."""
+    """The replay page's context, with the QA review panel (audit.qa_views). Every render
+    of a replay builds it, so an unmasked one joins the access log here."""
     from .qa_views import review_panel  # qa_views imports this module
 
+    pii_viewed(request=request, what="replay", conversation_ids=[conversation.pk])
     data = conversation_replay(conversation=conversation)
     flags = [i.obj for i in data.items if i.kind == "flag"]
     return {
