@@ -17,6 +17,7 @@ from audit.models import QualityDaily
 from audit.quality_figures import quality_figures
 from audit.rollups import rollup_day_build, rollups_refresh
 from conversations.models import AIStep, AuthorKind, Conversation, Direction, Flag, Message
+from tests.support.events import SECRET
 from tests.support.roles import token_for
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +202,29 @@ def test_refresh_builds_the_days_ingest_marked(data):
     dashboard_days_mark(conversation_ids=[data["c1"].pk])
     rollups_refresh()
     assert set(QualityDaily.objects.values_list("day", flat=True)) == {D1}
+
+
+def test_a_flag_raised_through_ingest_reaches_the_rates_after_the_refresh(client, settings):
+    """The apply path marks the day of the conversation a quality flag was raised in; the
+    refresh (beat, every minute) builds it; the rates read it."""
+    from tests.conversations.test_quality_ingest import KB, say, send, step
+
+    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "EVENTS_SECRETS": [SECRET]}
+    reply = ("Returns are free within 30 days of delivery. We will also send you a $25 gift "
+             "card for the trouble.")
+    send(client, [
+        say("e2e-c1", "Can I return my lamp?", "2026-11-22T10:00:00Z"),
+        step("e2e-r", "2026-11-22T10:00:01Z", "retrieval", retrieval={"query": "lamp"},
+             retrieved_documents=[{"id": "kb", "score": 0.82, "text": KB}]),
+        step("e2e-c", "2026-11-22T10:00:02Z", output={"text": reply}, request_model="gpt-x",
+             prompt={"name": "support", "version": "v7"},
+             message={"provider_message_id": "e2e-a1"}),
+        say("e2e-a1", reply, "2026-11-22T10:00:03Z", kind="ai"),
+    ], "e2e")
+    assert Flag.objects.filter(kind=K.UNGROUNDED_ANSWER).count() == 1
+    rollups_refresh()
+    day = Period(days=1, first=date(2026, 11, 22), last=date(2026, 11, 22))
+    figures = quality_figures(period=day)
+    assert _rates(figures, "channel") == {"web": (1, {"ungrounded_answer": (1, 1.0)})}
+    assert _rates(figures, "model") == {"gpt-x": (1, {"ungrounded_answer": (1, 1.0)})}
+    assert _rates(figures, "prompt") == {"v7": (1, {"ungrounded_answer": (1, 1.0)})}
