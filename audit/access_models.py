@@ -1,8 +1,8 @@
 """The access log: who opened raw events or unmasked personal data, when, from where.
 
-Rows are only ever added (audit.access_log.access_record); the admin shows them read-only
-and the model refuses to save an existing row or delete one, so an entry cannot be edited
-through the application."""
+Rows are only ever added (audit.access_log.access_record); the admin shows them read-only,
+the model refuses to save an existing row or delete one, and on PostgreSQL a trigger
+refuses UPDATE (but clearing a removed user) and DELETE (migration 0007)."""
 
 from django.conf import settings
 from django.db import models

@@ -226,3 +226,18 @@ def test_the_schema_documents_the_access_log(as_role):
     names = {p["name"] for p in operation["parameters"]}
     assert {"user", "kind", "since", "until", "conversation", "cursor", "page_size"} <= names
     assert "403" in operation["responses"]
+
+
+def test_the_database_refuses_changes_but_lets_a_removed_user_go(as_role, conversation):
+    from django.db import DatabaseError, connection, transaction
+
+    as_role("manager").get(f"/conversations/{conversation.pk}/raw/")
+    entry = AccessEntry.objects.get()
+    for sql in ("UPDATE audit_accessentry SET username = 'x'",
+                "UPDATE audit_accessentry SET conversation_id = NULL, user_id = NULL",
+                "DELETE FROM audit_accessentry"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as c:
+            c.execute(sql)
+    User.objects.filter(username="user-manager").delete()  # SET NULL on the entry
+    entry = AccessEntry.objects.get()
+    assert entry.user_id is None and entry.username == "user-manager"
