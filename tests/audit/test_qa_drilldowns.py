@@ -9,6 +9,7 @@ from html import unescape
 import pytest
 from django.contrib.auth.models import User
 
+from audit.rollups import rollups_refresh
 from scoring.qa import (
     DEFAULT_CATEGORIES,
     answer_fails,
@@ -35,7 +36,8 @@ def _answers(**changed) -> dict:
 def reviewed(week):
     """rita: B fails (accuracy, critical: no); D failed on version 1, then passed on
     version 2 (only the latest counts); C on the sales scorecard (upsell: no, not
-    critical). sam: B passes; A passes with empathy 2 of 5 (a failing answer)."""
+    critical). sam: B passes; A passes with empathy 2 of 5 (a failing answer), and A on
+    the sales scorecard (upsell: yes): a review per scorecard counts."""
     rita, sam = User.objects.create(username="rita"), User.objects.create(username="sam")
     v1 = default_card()
     review_submit(reviewer=rita, conversation=week["conv-b"], version=v1,
@@ -51,6 +53,9 @@ def reviewed(week):
         {"key": "upsell", "label": "Offered the matching accessory", "scale": "yes_no"}])
     review_submit(reviewer=rita, conversation=week["conv-c"], version=sales,
                   answers={"upsell": {"value": 0}})
+    review_submit(reviewer=sam, conversation=week["conv-a"], version=sales,
+                  answers={"upsell": {"value": 1}})
+    rollups_refresh()
     return week
 
 
@@ -68,21 +73,25 @@ def _links(body: str) -> list[tuple[str, int, str]]:
 
 def test_qa_figures_are_the_hand_worked_ones(reviewed, as_role):
     text = _text(as_role("manager").get("/reports/qa/?days=7"))
-    # Counted: rita B (failed), rita D v2, sam B, sam A (default); rita C (sales).
-    assert "Reviews 5 4 conversations reviewed" in text
-    assert "Pass rate 80% 4 of 5 reviews passed" in text
+    # Counted: rita B (failed), rita D v2, sam B, sam A (default); rita C, sam A (sales).
+    assert "Reviews 6 4 conversations reviewed" in text
+    assert "Pass rate 83% 5 of 6 reviews passed" in text
     assert "Critical failures 1 failing answers in critical categories, in 1 conversations" \
         in text
     assert "Default scorecard 75% 3 of 4 reviews passed" in text
-    assert "Sales check 100% 1 of 1 reviews passed" in text
-    # Empathy: 4 answers (A's 2 of 5 fails), upsell: 1 answer (no).
+    assert "Sales check 100% 2 of 2 reviews passed" in text
+    # Empathy: 4 answers (A's 2 of 5 fails), upsell: 2 answers (C's no fails).
     assert "Empathy Default scorecard 75% 3 of 4 answers passed" in text
-    assert "Offered the matching accessory Sales check 0% 0 of 1 answers passed" in text
+    assert "Offered the matching accessory Sales check 50% 1 of 2 answers passed" in text
     assert "Accuracy / no hallucination Default scorecard · critical 75% 3 of 4" in text
     # The critical failure in words; pairs and categories by their labels.
     assert re.search(r"#\d+ Accuracy / no hallucination No", text)
     assert "Warmth (automated) vs Empathy (reviewers)" in text
     assert "default:" not in text and "→" not in text
+    # The group pages count the same reviews (from the rollups): gpt-4.1 has A's two
+    # (one per scorecard) and D's latest; gpt-4.1-mini B's two.
+    models = _text(as_role("manager").get("/reports/per/model/?days=7"))
+    assert "3 reviews, 0 failed" in models and "2 reviews, 1 failed" in models
 
 
 def test_every_qa_drilldown_lists_exactly_the_conversations_counted(reviewed, as_role):
@@ -126,7 +135,7 @@ def test_api_lists_the_same_conversations(reviewed):
     assert ids("qa=failed") == {w["conv-b"].pk}
     assert ids("qa=critical_failed") == {w["conv-b"].pk}
     assert ids("qa=failed&qa_category=empathy") == {w["conv-a"].pk}
-    assert ids("qa=passed&scorecard=sales") == {w["conv-c"].pk}
+    assert ids("qa=passed&scorecard=sales") == {w["conv-a"].pk, w["conv-c"].pk}
     assert ids("qa=failed&qa_category=upsell") == {w["conv-c"].pk}
     bad = c.get(f"/api/conversations/?{since}&qa=nope", headers=headers)
     assert bad.status_code == 400 and "qa" in bad.json()
