@@ -40,10 +40,13 @@ class PassFigures:
     critical: bool = False
     conversations: set[int] = field(default_factory=set)
     failed_conversations: set[int] = field(default_factory=set)
+    # A category of weight 0 records an answer without scoring it ("Handoff needed?"): its
+    # "no" is not a failure, so it has no pass rate and is never among the weakest.
+    scored_category: bool = True
 
     @property
     def pass_rate(self) -> float | None:
-        return (self.n - self.failed) / self.n if self.n else None
+        return (self.n - self.failed) / self.n if self.n and self.scored_category else None
 
     @property
     def mean(self) -> float | None:
@@ -100,7 +103,7 @@ def qa_results(*, period: Period) -> QAResults:
         "review__conversation__channel", "review__conversation__started_at",
         "review__version__scorecard__key", "review__version__scorecard__name",
         "review__score_100", "review__failed", "category__key", "category__label",
-        "category__scale", "category__critical", "value")
+        "category__scale", "category__critical", "value", "category__weight")
     reviews: dict[int, tuple[Any, ...]] = {r[0]: r for r in rows}
     answers = list(rows)
     conversations = {r[2] for r in reviews.values()}
@@ -152,10 +155,11 @@ def qa_results(*, period: Period) -> QAResults:
     categories: dict[tuple[str, str], PassFigures] = {}
     critical_list = []
     for (review_id, _, cid, _, _, card, _, _, _, key, label, scale, critical,
-         value) in answers:
+         value, weight) in answers:
         f = categories.setdefault((card, key), PassFigures(f"{card}:{key}", label,
-                                                           critical=critical))
-        fails = answer_fails(scale=scale, value=value)
+                                                           critical=critical,
+                                                           scored_category=weight > 0))
+        fails = f.scored_category and answer_fails(scale=scale, value=value)
         f.n += 1
         f.failed += fails
         if fails:
@@ -168,7 +172,8 @@ def qa_results(*, period: Period) -> QAResults:
                                   "category": key, "label": label, "scale": scale,
                                   "value": value})
     ordered = sorted(categories.values(), key=lambda f: f.key)
-    weakest = sorted((f for f in ordered if f.n), key=lambda f: (f.pass_rate, f.mean, f.key))
+    weakest = sorted((f for f in ordered if f.n and f.scored_category),
+                     key=lambda f: (f.pass_rate, f.mean, f.key))
     critical_by = [f for f in ordered if f.critical]
     return QAResults(
         period=period, reviews=total, scorecards=sorted(cards.values(), key=lambda f: f.key),

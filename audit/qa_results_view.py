@@ -86,6 +86,12 @@ def qa_view(r: QAResults) -> ReportView:
         note = cards_named.get(card, card) if len(r.scorecards) > 1 else ""
         if f.critical:
             note = f"{note} · critical" if note else "critical"
+        if not f.scored_category:
+            n = len(f.conversations)
+            href = link(p, **scoped)
+            return [Cell(f.label or f.key, href, note, n),
+                    Cell("—", href, f"recorded, not scored: {f.n} answers", n),
+                    Cell(_mean(f, 100), href, f"n={f.scored}", n), Cell("—")]
         return _row(f, link(p, **scoped), link(p, **scoped, qa="failed"), answers=True,
                     note=note)
 
@@ -152,7 +158,7 @@ def _charts(r: QAResults, width: int) -> list[Chart]:
     cats = bar_chart(
         title="Pass rate per category", x_max=1.0, width=width, color="#0e9384",
         points=[Point(f.label or f.key, f.pass_rate, "", f"{pct(f.pass_rate)} (n={f.n})")
-                for f in r.categories])
+                for f in r.categories if f.scored_category])
     nothing = "No submitted review in this period."
     return [
         Chart("Trend per week", trend, trend, "Weeks start on Monday; reviews count by the "

@@ -84,6 +84,10 @@ def test_qa_figures_are_the_hand_worked_ones(reviewed, as_role):
     assert "Empathy Default scorecard 75% 3 of 4 answers passed" in text
     assert "Offered the matching accessory Sales check 50% 1 of 2 answers passed" in text
     assert "Accuracy / no hallucination Default scorecard · critical 75% 3 of 4" in text
+    # "Handoff needed?" (weight 0) records an answer: its "no" fails nothing.
+    assert "Handoff needed? Default scorecard — recorded, not scored: 4 answers" in text
+    weakest = text.split("Weakest categories", 1)[1].split("Per category", 1)[0]
+    assert "Handoff needed?" not in weakest and "Empathy" in weakest
     # The critical failure in words; pairs and categories by their labels.
     assert re.search(r"#\d+ Accuracy / no hallucination No", text)
     assert "Warmth (automated) vs Empathy (reviewers)" in text
