@@ -110,13 +110,16 @@ def qa_results(*, period: Period) -> QAResults:
     # An agent's conversations as the inbox's `agent=` finds them: a handoff to the agent,
     # or the agent wrote.
     agents: dict[int, set[str]] = defaultdict(set)
-    for cid, agent in Handoff.objects.filter(conversation_id__in=conversations).exclude(
-            agent_id="").values_list("conversation_id", "agent_id"):
+    names: dict[str, str] = {}
+    for cid, agent, name in Handoff.objects.filter(conversation_id__in=conversations).exclude(
+            agent_id="").values_list("conversation_id", "agent_id", "agent_name"):
         agents[cid].add(agent)
-    for cid, agent in Participant.objects.filter(
+        names[agent] = name or names.get(agent, "")
+    for cid, agent, name in Participant.objects.filter(
             conversation_id__in=conversations, kind=AuthorKind.HUMAN).exclude(
-            external_id="").values_list("conversation_id", "external_id"):
+            external_id="").values_list("conversation_id", "external_id", "display_name"):
         agents[cid].add(agent)
+        names[agent] = names.get(agent) or name
     models: dict[int, set[str]] = defaultdict(set)
     prompts: dict[int, set[str]] = defaultdict(set)
     for cid, request, response, prompt in AIStep.objects.filter(
@@ -139,7 +142,8 @@ def qa_results(*, period: Period) -> QAResults:
         targets = [total, cards.setdefault(card, PassFigures(card, card_name))]
         for kind, keys in (("agent", agents[cid]), ("channel", {channel}),
                            ("model", models[cid]), ("prompt", prompts[cid])):
-            targets += [groups[kind].setdefault(k, PassFigures(k)) for k in keys]
+            targets += [groups[kind].setdefault(k, PassFigures(
+                k, names.get(k, "") if kind == "agent" else "")) for k in keys]
         week = _monday(started_at.astimezone(period.since.tzinfo).date())
         if week in week_rows:
             targets.append(week_rows[week])

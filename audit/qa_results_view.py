@@ -120,8 +120,9 @@ def qa_view(r: QAResults) -> ReportView:
                 param = GROUP_PARAM[kind]
                 href = link(p, qa="reviewed", **{param: f.key})
                 failed_href = link(p, qa="failed", **{param: f.key})
-            label = CHANNEL_LABELS.get(f.key, f.key) if kind == "channel" else f.key
-            table.rows.append(_row(replace(f, label=label), href, failed_href))
+            label = CHANNEL_LABELS.get(f.key, f.key) if kind == "channel" else f.label or f.key
+            table.rows.append(_row(replace(f, label=label), href, failed_href,
+                                   note=f.key if label != f.key and kind == "agent" else ""))
         tables.append(table)
     gap = Table("Automated scores vs reviewers (0–100)",
                 ["Automated vs reviewers", "Automated", "Reviewers", "Gap", "n"],

@@ -92,6 +92,7 @@ def test_qa_figures_are_the_hand_worked_ones(reviewed, as_role):
     assert re.search(r"#\d+ Accuracy / no hallucination No", text)
     assert "Warmth (automated) vs Empathy (reviewers)" in text
     assert "default:" not in text and "→" not in text
+    assert "Maya Diaz agent-7 50% 1 of 2 reviews passed" in text  # B's two reviews
     # The group pages count the same reviews (from the rollups): gpt-4.1 has A's two
     # (one per scorecard) and D's latest; gpt-4.1-mini B's two.
     models = _text(as_role("manager").get("/reports/per/model/?days=7"))
