@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from conversations.models import AIStep, AuthorKind, Conversation, Outcome
 from handoffs.models import Handoff, Wait
-from scoring.models import Review, Score
+from scoring.models import Score
+from scoring.qa_counted import reviews_counted
 
 from .outcome_models import OutcomeDaily
 from .outcome_rules import (
@@ -155,15 +156,12 @@ def _details(convs: dict[int, _Conv], since: datetime, until: datetime) -> None:
     for cid, (first, last, count) in first_last.items():
         if count >= 2 and cid in convs:
             convs[cid].warmth = (first, last)
-    latest: dict[tuple[int, int], tuple[float | None, bool]] = {}
-    for cid, reviewer, score, failed in Review.objects.filter(
-            **started, status=Review.Status.SUBMITTED).order_by(
-            "submitted_at", "pk").values_list("conversation_id", "reviewer_id", "score_100",
-                                              "failed"):
-        latest[cid, reviewer] = (score, failed)  # a reviewer's latest review counts
-    for (cid, _), review in latest.items():
+    # The reviews the QA results count (scoring.qa_counted: a reviewer's latest per
+    # scorecard), so a group's QA figures and the QA page agree.
+    for cid, score, failed in reviews_counted().filter(**started).order_by("pk").values_list(
+            "conversation_id", "score_100", "failed"):
         if cid in convs:
-            convs[cid].reviews.append(review)
+            convs[cid].reviews.append((score, failed))
 
 
 def _add(acc: _Acc, c: _Conv, handoffs: list[tuple[Any, ...]]) -> None:

@@ -6,9 +6,9 @@ scores and reviewers' answers per category.
 Read from the submitted reviews of the conversations started in the period (QA reviews are
 written by people: thousands, not millions, so no rollup is needed), in a fixed number of
 queries: answers, the conversations' agents, their AI releases, the auto/human pairs.
-A reviewer's latest review of a conversation counts (one per reviewer, conversation and
-scorecard). An answer fails as scoring.qa.answer_fails says (no; 1 or 2 on 1-5); a review
-passes unless a critical category failed (Review.failed).
+The reviews and answers counted, and what fails, are scoring.qa_counted's (a reviewer's
+latest review of a conversation per scorecard; the inbox's QA filters use the same), so
+each figure's drill-down lists exactly the conversations it counted.
 """
 
 from collections import defaultdict
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from conversations.models import AIStep
+from conversations.models import AIStep, AuthorKind, Participant
 from handoffs.models import Handoff
-from scoring.models import Review, ReviewAnswer
 from scoring.qa import answer_fails, answer_normalize
+from scoring.qa_counted import answers_counted, reviews_counted
 from scoring.qa_selectors import qa_auto_human_gap
 
 from .dashboard_selectors import Period
@@ -39,10 +39,14 @@ class PassFigures:
     scored: int = 0
     critical: bool = False
     conversations: set[int] = field(default_factory=set)
+    failed_conversations: set[int] = field(default_factory=set)
+    # A category of weight 0 records an answer without scoring it ("Handoff needed?"): its
+    # "no" is not a failure, so it has no pass rate and is never among the weakest.
+    scored_category: bool = True
 
     @property
     def pass_rate(self) -> float | None:
-        return (self.n - self.failed) / self.n if self.n else None
+        return (self.n - self.failed) / self.n if self.n and self.scored_category else None
 
     @property
     def mean(self) -> float | None:
@@ -92,30 +96,30 @@ def qa_results(*, period: Period) -> QAResults:
                "review__conversation__started_at__lt": period.until}
     if period.channel:
         started["review__conversation__channel"] = period.channel
-    rows = ReviewAnswer.objects.filter(
-        review__status=Review.Status.SUBMITTED, na=False, value__isnull=False, **started,
+    rows = answers_counted().filter(
+        review__in=reviews_counted(), **started,
     ).order_by("review__submitted_at", "review_id").values_list(
         "review_id", "review__reviewer_id", "review__conversation_id",
         "review__conversation__channel", "review__conversation__started_at",
         "review__version__scorecard__key", "review__version__scorecard__name",
         "review__score_100", "review__failed", "category__key", "category__label",
-        "category__scale", "category__critical", "value")
-    # A reviewer's latest review of a conversation per scorecard.
-    latest: dict[tuple[int, int, str], int] = {}
-    for r in rows:
-        latest[(r[1], r[2], r[5])] = r[0]
-    keep = set(latest.values())
-    reviews: dict[int, tuple[Any, ...]] = {}
-    answers: list[tuple[Any, ...]] = []
-    for r in rows:
-        if r[0] in keep:
-            reviews[r[0]] = r
-            answers.append(r)
+        "category__scale", "category__critical", "value", "category__weight")
+    reviews: dict[int, tuple[Any, ...]] = {r[0]: r for r in rows}
+    answers = list(rows)
     conversations = {r[2] for r in reviews.values()}
+    # An agent's conversations as the inbox's `agent=` finds them: a handoff to the agent,
+    # or the agent wrote.
     agents: dict[int, set[str]] = defaultdict(set)
-    for cid, agent in Handoff.objects.filter(conversation_id__in=conversations).exclude(
-            agent_id="").values_list("conversation_id", "agent_id"):
+    names: dict[str, str] = {}
+    for cid, agent, name in Handoff.objects.filter(conversation_id__in=conversations).exclude(
+            agent_id="").values_list("conversation_id", "agent_id", "agent_name"):
         agents[cid].add(agent)
+        names[agent] = name or names.get(agent, "")
+    for cid, agent, name in Participant.objects.filter(
+            conversation_id__in=conversations, kind=AuthorKind.HUMAN).exclude(
+            external_id="").values_list("conversation_id", "external_id", "display_name"):
+        agents[cid].add(agent)
+        names[agent] = names.get(agent) or name
     models: dict[int, set[str]] = defaultdict(set)
     prompts: dict[int, set[str]] = defaultdict(set)
     for cid, request, response, prompt in AIStep.objects.filter(
@@ -138,7 +142,8 @@ def qa_results(*, period: Period) -> QAResults:
         targets = [total, cards.setdefault(card, PassFigures(card, card_name))]
         for kind, keys in (("agent", agents[cid]), ("channel", {channel}),
                            ("model", models[cid]), ("prompt", prompts[cid])):
-            targets += [groups[kind].setdefault(k, PassFigures(k)) for k in keys]
+            targets += [groups[kind].setdefault(k, PassFigures(
+                k, names.get(k, "") if kind == "agent" else "")) for k in keys]
         week = _monday(started_at.astimezone(period.since.tzinfo).date())
         if week in week_rows:
             targets.append(week_rows[week])
@@ -146,26 +151,33 @@ def qa_results(*, period: Period) -> QAResults:
             f.n += 1
             f.failed += bool(failed)
             f.conversations.add(cid)
+            if failed:
+                f.failed_conversations.add(cid)
             if score is not None:
                 f.score_sum += score
                 f.scored += 1
     categories: dict[tuple[str, str], PassFigures] = {}
     critical_list = []
     for (review_id, _, cid, _, _, card, _, _, _, key, label, scale, critical,
-         value) in answers:
+         value, weight) in answers:
         f = categories.setdefault((card, key), PassFigures(f"{card}:{key}", label,
-                                                           critical=critical))
-        fails = answer_fails(scale=scale, value=value)
+                                                           critical=critical,
+                                                           scored_category=weight > 0))
+        fails = f.scored_category and answer_fails(scale=scale, value=value)
         f.n += 1
         f.failed += fails
+        if fails:
+            f.failed_conversations.add(cid)
         f.score_sum += answer_normalize(scale=scale, value=value)
         f.scored += 1
         f.conversations.add(cid)
         if fails and critical:
             critical_list.append({"conversation": cid, "review": review_id,
-                                  "category": key, "label": label, "value": value})
+                                  "category": key, "label": label, "scale": scale,
+                                  "value": value})
     ordered = sorted(categories.values(), key=lambda f: f.key)
-    weakest = sorted((f for f in ordered if f.n), key=lambda f: (f.pass_rate, f.mean, f.key))
+    weakest = sorted((f for f in ordered if f.n and f.scored_category),
+                     key=lambda f: (f.pass_rate, f.mean, f.key))
     critical_by = [f for f in ordered if f.critical]
     return QAResults(
         period=period, reviews=total, scorecards=sorted(cards.values(), key=lambda f: f.key),

@@ -39,6 +39,7 @@ from handoffs.machine import ACTIVE
 from handoffs.models import Handoff, HandoffTransition, Wait
 from handoffs.policies import policy_calendar
 from scoring.models import BrandVoice, Score
+from scoring.qa_counted import reviews_matching
 from scoring.selectors import brand_conversations
 
 TONE = "brand_tone"  # the overall brand-tone score, 0-1 (shown as 0-100)
@@ -80,6 +81,11 @@ class InboxFilters:
     team: str = ""  # a handoff was assigned to an agent of this team
     outcome: str = ""  # audit.outcome_rules.OUTCOME_FILTERS: what a report figure counts
     dates: str = ""  # "started": since/until on the start (the reports' periods), else activity
+    # The QA results' figures (scoring.qa_counted): qa= a QA_FILTERS key, of a scorecard
+    # (its key) and a category (its key); any of them: a counted review exists.
+    qa: str = ""
+    scorecard: str = ""
+    qa_category: str = ""
 
 
 def day_start(day: date) -> datetime:
@@ -141,6 +147,10 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
         qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"), team=f.team)))
     if f.outcome:
         qs = outcome_filter(qs, f.outcome)
+    if f.qa or f.scorecard or f.qa_category:
+        qs = qs.filter(Exists(reviews_matching(
+            result=f.qa, scorecard=f.scorecard, category=f.qa_category,
+        ).filter(conversation=OuterRef("pk"))))
     if f.model:
         qs = qs.filter(Exists(AIStep.objects.filter(
             Q(request_model=f.model) | Q(response_model=f.model), conversation=OuterRef("pk"))))

@@ -16,6 +16,7 @@ from conversations.flag_text import flag_kind_label
 from conversations.models import Channel, Conversation, Flag, RawEvent
 from conversations.selectors import status_events_waiting
 from handoffs.machine import State
+from scoring.qa_counted import QA_FILTERS
 
 from .access_log import Kind, access_record, pii_viewed
 from .labels import state_label
@@ -108,6 +109,10 @@ class InboxFilterForm(forms.Form):
     team = forms.CharField(required=False, max_length=100)
     outcome = forms.ChoiceField(required=False, choices=[("", "any"),
                                                          *OUTCOME_FILTERS.items()])
+    qa = forms.ChoiceField(required=False, label="QA review",
+                           choices=[("", "any"), *QA_FILTERS.items()])
+    scorecard = forms.SlugField(required=False, max_length=64)
+    qa_category = forms.SlugField(required=False, max_length=48, label="QA category")
     dates = forms.ChoiceField(required=False, label="Dates are",
                               choices=[("", "last activity"), ("started", "start")])
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])

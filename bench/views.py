@@ -65,6 +65,7 @@ AI_STEP_FIELDS = (
     "response_model", "prompt_name", "prompt_version", "parameters", "input_tokens",
     "output_tokens", "cost", "latency_ms", "finish_reason", "tool_name", "tool_error",
     "retrieved_documents", "guardrails", "system_prompt", "system_prompt_hash",
+    "trace_id", "span_id", "parent_span_id",  # events' steps carry no trace
 )
 HANDOFF_FIELDS = (
     "id", "conversation_id", "number", "channel", "state", "state_entered_at", "requested_by",
@@ -119,7 +120,7 @@ def _extras_for(rng: random.Random, row: tuple, ids: dict[str, int], out: dict[s
                 "chat", "Ava", "openai", model, answered, "support", version, "{}",
                 400 + int(rng.random() * 800), 40 + int(rng.random() * 200),
                 Decimal(f"{0.0005 + rng.random() * 0.01:.6f}"), 300 + int(rng.random() * 2000),
-                "stop", "", "", "[]", "[]", "", "",
+                "stop", "", "", "[]", "[]", "", "", "", "", "",
             ))
     if rng.random() < 0.25:
         ids["outcome"] += 1
@@ -190,7 +191,8 @@ def _replay_conversation(messages: int, ids: dict[str, int], now: datetime) -> i
             ids["ai"] += 1
             steps.append((ids["ai"], pk, f"long-{n}", "", "", at, "chat", "Ava", "openai",
                           *MODELS[0], "support", PROMPTS[-1], "{}", 500, 80,
-                          Decimal("0.004"), 900, "stop", "", "", "[]", "[]", "", ""))
+                          Decimal("0.004"), 900, "stop", "", "", "[]", "[]", "", "",
+                          "", "", ""))
     with transaction.atomic():
         copy_rows(Conversation, (
             "id", "channel", "business_address", "customer_address", "status", "subject",

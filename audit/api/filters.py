@@ -19,6 +19,7 @@ from conversations.models import AuthorKind, Channel, Conversation, Direction, F
 from handoffs.machine import State
 from handoffs.models import Handoff
 from scoring.models import Score
+from scoring.qa_counted import QA_FILTERS
 
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
@@ -108,6 +109,14 @@ class ConversationFilter(_PeriodFilterSet):
     team = df.CharFilter(max_length=100, help_text="A handoff was assigned to this team.")
     outcome = df.ChoiceFilter(choices=list(OUTCOME_FILTERS.items()),
                               help_text="What a report figure counts (docs/reports.md).")
+    qa = df.ChoiceFilter(choices=list(QA_FILTERS.items()),
+                         help_text="What a QA results figure counts: reviewed, passed, "
+                         "failed (the review, or with qa_category that category's answer), "
+                         "critical_failed (docs/reports.md).")
+    scorecard = df.CharFilter(max_length=64, help_text="Has a counted review on this "
+                              "scorecard (its key).")
+    qa_category = df.CharFilter(max_length=48, help_text="Has a counted answer in this QA "
+                                "category (its key).")
     dates = df.ChoiceFilter(choices=[("started", "start")],
                             help_text="started: since/until are on the start, not the "
                             "last activity (the reports' periods).")

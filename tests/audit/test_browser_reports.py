@@ -8,7 +8,8 @@ from playwright.sync_api import expect
 
 from audit.roles import roles_ensure
 from audit.rollups import rollups_refresh
-from conversations.models import Message
+from conversations.models import Conversation, Message
+from scoring.qa import review_submit, scorecard_default_ensure
 from scoring.services import messages_score
 from tests.audit.outcome_data import TODAY, deliver, late_events, week_events
 from tests.support.browser import SHOTS, shot, sign_in
@@ -31,7 +32,21 @@ def data(client, settings):
     for role in ("manager", "viewer"):
         user = User.objects.create_user(f"{role}-1", password="correct horse")
         user.groups.add(Group.objects.get(name=role))
+    # A reviewer failed bob's conversation on accuracy (critical) and passed ann's.
+    reviewer = User.objects.create_user("rita")
+    version = scorecard_default_ensure()
+    answers = {c.key: {"value": 1 if c.scale == "yes_no" else 4}
+               for c in version.categories.all()}
+    review_submit(reviewer=reviewer, conversation=_conversation("conv-b"), version=version,
+                  answers={**answers, "accuracy": {"value": 0}})
+    review_submit(reviewer=reviewer, conversation=_conversation("conv-a"), version=version,
+                  answers=answers)
+    rollups_refresh()
     assert TODAY  # the data's own week; the period picker covers it
+
+
+def _conversation(key: str) -> Conversation:
+    return Conversation.objects.get(keys__key=f"events:{key}")
 
 
 def _shots(page, name: str) -> None:
@@ -108,6 +123,15 @@ def test_compare_and_qa_pages(browser, live_server, data, width):
     _shots(page, f"reports-compare-{width}")
     page.goto(f"{live_server.url}/reports/qa/?{DAYS}")
     expect(page.locator("h1")).to_have_text("QA results")
+    expect(page.locator("a.tile").first).to_contain_text("2 conversations reviewed")
+    expect(page.locator("main")).to_contain_text("Accuracy / no hallucination")
     _fits(page)
     _shots(page, f"reports-qa-{width}")
+    # The critical failures open the inbox on exactly the conversation that failed.
+    tile = page.locator("a.tile", has_text="Critical failures")
+    assert tile.get_attribute("data-count") == "1"
+    tile.click()
+    expect(page.locator("[data-conversation]")).to_have_count(1)
+    expect(page.locator("[data-conversation]")).to_contain_text("bob")
+    _fits(page)
     page.close()

@@ -13,24 +13,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.rollups import rollups_refresh
-from conversations.models import Conversation, Message
 from scoring.qa import scorecard_default_ensure
-from scoring.services import messages_score
-from tests.audit.outcome_data import DAY1, TODAY, deliver, late_events, week_events
-from tests.support.events import SECRET
+from tests.audit.outcome_data import DAY1, TODAY
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def week(client, settings, time_machine):
-    settings.HANDOFF_AUDITOR = {**settings.HANDOFF_AUDITOR, "EVENTS_SECRETS": [SECRET]}
-    deliver(client, week_events() + late_events(), "pages-week")
-    messages_score(message_ids=list(Message.objects.values_list("pk", flat=True)))
-    rollups_refresh()
-    rollups_refresh()
-    time_machine.move_to(f"{TODAY.isoformat()}T12:00:00Z", tick=False)
-    return {c.keys.get().key.split(":", 1)[1]: c for c in Conversation.objects.all()}
 
 
 def _text(response) -> str:

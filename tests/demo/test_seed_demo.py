@@ -23,6 +23,7 @@ from demo.bulk import BulkSeedBusy, demo_bulk_seed
 from demo.events import EMAIL_THREADS, JOURNEYS, QUALITY_JOURNEYS
 from demo.handoffs import SPREAD_DAYS
 from demo.journeys import SCENARIOS
+from demo.outcomes import REPORT_JOURNEYS
 from demo.replay import DemoOutbound, DemoWebhook, scenario_timeline
 from demo.scenarios import KINDS, scenario_conversation, scenario_verify
 from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
@@ -47,8 +48,10 @@ def table_counts() -> tuple[int, ...]:
 
 
 def journeys():
-    """The hand-written journeys' conversations, without the handoff scenarios'."""
-    return Conversation.objects.exclude(keys__key__startswith="events:scn-")
+    """The hand-written journeys' conversations, without the handoff scenarios' and the
+    reports' (demo/outcomes.py)."""
+    return Conversation.objects.exclude(keys__key__startswith="events:scn-").exclude(
+        keys__key__startswith="events:web-report-")
 
 
 def sid_of(scenario_key: str, index: int) -> str:
@@ -186,7 +189,8 @@ def test_default_mode_replays_the_journeys_through_the_ingest_path():
 def test_default_mode_twice_adds_nothing():
     seed()
     before = table_counts()
-    count = len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(HANDOFF_SCENARIOS)
+    count = (len(SCENARIOS) + len(WEB_JOURNEYS) + len(EMAIL_THREADS) + len(REPORT_JOURNEYS)
+             + len(HANDOFF_SCENARIOS))
     assert seed() == f"demo data already present ({count} journeys)\n"
     assert table_counts() == before
 
@@ -284,20 +288,22 @@ def test_web_chat_journeys_come_with_ai_steps_handoffs_and_outcomes():
     web = journeys().filter(channel="web")
     assert web.count() == len(WEB_JOURNEYS) == 10
     demo_batches = RawEvent.objects.filter(provider="events",
-                                           dedupe_key__startswith="webhook:demo-")
+                                           dedupe_key__startswith="webhook:demo-").exclude(
+        dedupe_key__startswith="webhook:demo-web-report-")
     assert demo_batches.filter(status="processed").count() == 10
     # Every chat step is linked to the AI message it produced, but the one whose answer a
     # guardrail blocked (web-en-guardrail-blocked: no message went out).
-    chats = AIStep.objects.filter(operation="chat")
+    chats = AIStep.objects.filter(operation="chat", conversation__in=web)
     assert chats.count() == 12
     assert list(chats.filter(message__isnull=True).values_list("finish_reason", flat=True)) \
         == ["content_filter"]
     assert set(chats.exclude(message__isnull=True).values_list(
         "message__author_kind", flat=True)) == {"ai"}
-    assert AIStep.objects.exclude(tool_error="").count() == 2
+    assert AIStep.objects.filter(conversation__in=web).exclude(tool_error="").count() == 2
     assert ConversationEvent.objects.filter(type="handoff.requested",
                                             conversation__in=web).count() == 3
-    assert sorted(Outcome.objects.values_list("csat", flat=True)) == [1, 5, 5]
+    assert sorted(Outcome.objects.filter(conversation__in=web).values_list(
+        "csat", flat=True)) == [1, 5, 5]
     assert web.filter(status="closed").count() == 1
     before = (AIStep.objects.count(), ConversationEvent.objects.count(), RawEvent.objects.count())
     out = StringIO()

@@ -18,6 +18,7 @@ from demo.events import (
 from demo.figures import demo_figures_build
 from demo.handoffs import demo_handoff_scenarios_seed
 from demo.journeys import SCENARIOS
+from demo.outcomes import REPORT_JOURNEYS, demo_report_journeys_seed
 from demo.qa import REVIEWERS, DemoQAReport, demo_qa_seed
 from demo.replay import demo_scenarios_seed
 from demo.scenarios import SCENARIOS as HANDOFF_SCENARIOS
@@ -66,10 +67,11 @@ class Command(BaseCommand):
         report = demo_scenarios_seed()
         web_added, web_failed = demo_web_journeys_seed()
         mail_added, mail_failed = demo_email_threads_seed()
+        outcome_added, outcome_failed = demo_report_journeys_seed()
         # Last: their sweeps also see the journeys above, as beat would.
         handoff_added, handoff_failed = demo_handoff_scenarios_seed()
-        report.failed.extend(web_failed + mail_failed + handoff_failed)
-        report.raw_events += web_added + mail_added + handoff_added
+        report.failed.extend(web_failed + mail_failed + outcome_failed + handoff_failed)
+        report.raw_events += web_added + mail_added + outcome_added + handoff_added
         if report.failed:
             # A journey the normalizer rejects is a bug in the demo data or the parser.
             raise CommandError(
@@ -78,7 +80,7 @@ class Command(BaseCommand):
             )
         journeys = (
             len(SCENARIOS) + len(JOURNEYS) + len(QUALITY_JOURNEYS) + len(EMAIL_THREADS)
-            + len(HANDOFF_SCENARIOS)
+            + len(REPORT_JOURNEYS) + len(HANDOFF_SCENARIOS)
         )
         qa = demo_qa_seed()
         alerts = demo_alerts_seed()
@@ -96,7 +98,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"seeded {report.conversations} conversations, {report.messages} messages, "
             f"{report.status_callbacks} status callbacks, {web_added} web-chat journeys "
-            f"with AI steps, handoff events and outcomes, {mail_added} e-mails, and "
+            f"with AI steps, handoff events and outcomes, {outcome_added} web-chat journeys "
+            f"for the reports (NPS, revenue, teams, two AI releases), {mail_added} e-mails, and "
             f"{len(HANDOFF_SCENARIOS)} handoff scenarios in {handoff_added} deliveries "
             f"({report.raw_events} raw events)"
         )
