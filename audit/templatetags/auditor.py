@@ -93,6 +93,15 @@ def percent_of(part: Any, whole: Any) -> int:
 
 
 @register.filter
+def pretty_body(body: str) -> str:
+    """A raw event's body for reading: JSON indented, anything else (a form) as it came."""
+    try:
+        return pretty(json.loads(body))
+    except (TypeError, ValueError):
+        return body
+
+
+@register.filter
 def pretty(value: Any) -> str:
     """JSON for people: indented, unicode kept."""
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
