@@ -93,6 +93,15 @@ def percent_of(part: Any, whole: Any) -> int:
 
 
 @register.filter
+def agreement_words(value: float | None) -> str:
+    """A kappa or alpha in words, on the page's own scale: above 0.8 good, under 0.67 the
+    category's wording or training needs work."""
+    if value is None:
+        return ""
+    return "good" if value >= 0.8 else ("fair" if value >= 0.667 else "needs work")
+
+
+@register.filter
 def pretty_body(body: str) -> str:
     """A raw event's body for reading: JSON indented, anything else (a form) as it came."""
     try:
