@@ -183,7 +183,8 @@ def test_every_main_page_runs_under_the_policy_with_no_violation(browser, live_s
     page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:"))
             else outside.append(r.url))
     w.goto(f"{base}/api/redoc/")
-    expect(page.locator("h1").first).to_contain_text("Handoff Auditor")
+    # Redoc draws after fetching and reading the whole schema: slow on a loaded machine.
+    expect(page.locator("h1").first).to_contain_text("Handoff Auditor", timeout=60_000)
     # Redoc's bundle draws its maker's logo from their CDN: the bundle we serve has that
     # address emptied, so the page asks the internet for nothing (and nothing is refused).
     w.settle()
