@@ -14,7 +14,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 LOCAL_ONLY_SECRET_KEY := insecure-local-only-handoff-auditor-demo-key-change-me
 
-.PHONY: run test install install-run screenshots lint bench-ingest bench-events bench-events-cpu bench-backlog bench-sweep bench-views bench-scoring bench-qa bench-alerts validate-scoring seed-large clean
+.PHONY: run test install install-run screenshots lint bench-ingest bench-events bench-events-cpu bench-backlog bench-sweep bench-views bench-scoring bench-qa bench-alerts validate-scoring validate-quality seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ lint: install
 
 # Benchmarks (figures printed; see bench/README.md): local tools, so the local-only key.
 bench-ingest bench-events bench-events-cpu bench-sweep bench-views bench-scoring bench-qa \
-bench-otlp bench-alerts bench-backlog validate-scoring seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
+bench-otlp bench-alerts bench-backlog validate-scoring validate-quality seed-large: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
 bench-ingest: install
 	$(PY) bench/ingest.py
 
@@ -118,6 +118,12 @@ $(ICWSM_SDIST):
 
 validate-scoring: install $(ICWSM_SDIST)
 	ICWSM_TARBALL=$(ICWSM_SDIST) $(PY) bench/validate_scoring.py
+
+# Precision and recall of the answer-quality checks on the hand-written labelled set in
+# tests/fixtures/quality/ (docs/answer-quality.md); VALIDATE_QUALITY_MISSES=1 names the
+# tune split's misses.
+validate-quality: install
+	$(PY) bench/validate_quality.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -16,6 +16,11 @@ class AuditConfig(AppConfig):
 
         post_migrate.connect(roles_ensure, sender=self, dispatch_uid="audit.roles")
         user_logged_in.connect(staff_session_limit, dispatch_uid="audit.staff_session")
+        from conversations.signals import admin_record_viewed
+
+        from .access_log import admin_record_viewed as log_admin_view
+
+        admin_record_viewed.connect(log_admin_view, dispatch_uid="audit.access_log")
 
 
 def staff_session_limit(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:

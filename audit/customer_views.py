@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 from conversations.flag_text import flag_summary
 from conversations.models import Customer
 
+from .access_log import pii_viewed
 from .customer_selectors import channel_switch_metric, customer_timeline, customers_list
 from .roles import VIEW
 from .views import _viewer, requires
@@ -28,6 +29,8 @@ def customer(request: HttpRequest, customer_id: int) -> HttpResponse:
     for _, kind, row in timeline.entries:
         if kind == "flag":
             row.sentence = flag_summary(row)
-    return render(request, "audit/customer.html", {
+    response = render(request, "audit/customer.html", {
         "person": person, "timeline": timeline,
         "identities": person.identities.order_by("kind", "value"), **_viewer(request)})
+    pii_viewed(request=request, what="customer page", objects_label=f"customer #{person.pk}")
+    return response

@@ -11,9 +11,11 @@ from django.views.decorators.http import require_GET
 
 from conversations.models import Channel
 
+from .access_log import Kind, access_record
 from .dashboard_charts import dashboard_view
 from .dashboard_selectors import PERIODS, dashboard, dashboard_period
 from .export import export_csv_lines
+from .quality_figures import quality_figures, quality_tables
 from .roles import EXPORT, PII, VIEW, can
 from .views import InboxFilterForm, _viewer, requires
 
@@ -36,8 +38,10 @@ def dashboards(request: HttpRequest) -> HttpResponse:
     board = dashboard(period=period, brand=data.get("brand") or "")
     brand = {"brand": board.tone.brand} if board.tone and len(board.tone.brands) > 1 else {}
     kept = {"channel": period.channel} if period.channel else {}
+    view = dashboard_view(board)
+    view.tables[-1:-1] = quality_tables(quality_figures(period=period))  # before day by day
     return render(request, "audit/dashboards.html", {
-        "form": form, "board": board, "view": dashboard_view(board),
+        "form": form, "board": board, "view": view,
         "period_urls": [(d, f"?{urlencode({**kept, **brand, 'days': d})}") for d in PERIODS],
         "channel_urls": [("", "All", f"?{urlencode({'days': period.days, **brand})}")] + [
             (value, label, f"?{urlencode({'days': period.days, 'channel': value, **brand})}")
@@ -59,6 +63,10 @@ def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     prefix = request.build_absolute_uri(reverse("audit:replay", args=[0]))[: -len("0/")]
     lines = export_csv_lines(filters=form.filters(), can_pii=can(request.user, PII),
                              replay_url=lambda pk: f"{prefix}{pk}/", reader=request.user)
+    if can(request.user, PII):
+        kept = {k: v for k, v in request.GET.items() if v}
+        access_record(request=request, kind=Kind.EXPORT, what="the conversations CSV",
+                      objects_label=f"filters: {urlencode(kept)}" if kept else "no filters")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.csv"'

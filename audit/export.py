@@ -22,6 +22,7 @@ from handoffs.models import Handoff
 
 from .masking import mask_address, mask_text
 from .qa_selectors import User
+from .quality_figures import QUALITY_KIND_VALUES
 from .selectors import (
     SEVERITY_BY_RANK,
     InboxFilters,
@@ -34,6 +35,7 @@ HEADER = (
     "id", "channel", "customer", "started_at", "last_activity_at", "messages", "handoffs",
     "latest_handoff_state", "time_to_human_seconds", "open_flags", "worst_severity",
     "ai_cost", "csat", "replay_url", "open_flags_in_words",
+    "quality_flags", "quality_flags_in_words",
 )
 
 
@@ -104,6 +106,24 @@ def _open_flag_sentences(ids: list[int]) -> dict[int, str]:
             for cid, items in sentences.items()}
 
 
+def _quality_flags(ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
+    """The answer-quality flags of each conversation, whatever their status (as the
+    dashboards' quality rates count them): 'ai_loop:1; ungrounded_answer:2', and in words
+    ('AI repeating itself: <sentence> (resolved)'), in the order they were raised."""
+    counts: dict[int, Counter[str]] = {}
+    words: dict[int, list[str]] = {}
+    for conversation_id, kind, status, evidence in Flag.objects.filter(
+        conversation_id__in=ids, kind__in=QUALITY_KIND_VALUES
+    ).order_by("raised_at", "id").values_list("conversation_id", "kind", "status", "evidence"):
+        counts.setdefault(conversation_id, Counter())[kind] += 1
+        state = "" if status == Flag.Status.OPEN else f" ({Flag.Status(status).label.lower()})"
+        words.setdefault(conversation_id, []).append(
+            f"{flag_kind_label(kind)}: {flag_sentence(kind, evidence)}{state}")
+    return ({cid: "; ".join(f"{k}:{n}" for k, n in sorted(c.items()))
+             for cid, c in counts.items()},
+            {cid: " | ".join(texts) for cid, texts in words.items()})
+
+
 def _open_flags(ids: list[int]) -> dict[int, str]:
     """'handoff_dropped:1; handoff_stalled:2' per conversation (open or acknowledged)."""
     counts: dict[int, Counter[str]] = {}
@@ -166,6 +186,7 @@ def export_csv_lines(
             rows = [r for r in rows if r[0] in seen]
         flags = _open_flags([r[0] for r in rows])
         words = _open_flag_sentences([r[0] for r in rows])
+        quality, quality_words = _quality_flags([r[0] for r in rows])
         for (pk, channel, customer, started, last, messages, handoffs, state, tth, rank,
              cost, csat) in rows:
             yield writer.row((
@@ -176,4 +197,6 @@ def export_csv_lines(
                 "" if cost is None else f"{Decimal(cost):.6f}", "" if csat is None else csat,
                 replay_url(pk),
                 words.get(pk, "") if can_pii else mask_text(words.get(pk, "")),
+                quality.get(pk, ""),
+                quality_words.get(pk, "") if can_pii else mask_text(quality_words.get(pk, "")),
             ))

@@ -3,8 +3,10 @@ QA review queues (qa_models.py)."""
 
 from django.db import models
 
+from .access_models import AccessEntry  # noqa: F401  (the access log)
 from .outcome_models import OutcomeDaily  # noqa: F401  (outcome reports)
 from .qa_models import QueueItem, QueueSlot, ReviewQueue  # noqa: F401  (QA queues)
+from .quality_models import QualityDaily  # noqa: F401  (answer-quality rates)
 
 
 class AuditorAccess(models.Model):
@@ -22,6 +24,7 @@ class AuditorAccess(models.Model):
             ("annotate", "Can annotate conversations (QA scorecards)"),
             ("view_raw_events", "Can see the raw events behind a conversation"),
             ("lead_qa", "Can set up QA queues and see every reviewer's answers"),
+            ("view_access_log", "Can read the access log (who opened raw events and PII)"),
         ]
 
     def __str__(self) -> str:

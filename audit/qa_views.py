@@ -36,6 +36,7 @@ from scoring.qa_selectors import (
     review_get,
 )
 
+from .access_log import Kind, access_record
 from .api import filters
 from .api.filters import DayField, period_check
 from .qa_charts import agreement_view
@@ -429,6 +430,12 @@ def reviews_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     start, end = _bounds(form.cleaned_data.get("since"), form.cleaned_data.get("until"))
     lines = reviews_csv_lines(user=request.user, start=start, end=end,
                               can_pii=can(request.user, PII))
+    if can(request.user, PII):
+        access_record(request=request, kind=Kind.EXPORT, what="the QA reviews CSV",
+                      objects_label=" to ".join(
+                          f"{k} {v}" for k, v in (("from", form.cleaned_data.get("since")),
+                                                  ("until", form.cleaned_data.get("until")))
+                          if v) or "every day")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="qa-reviews-{stamp}.csv"'

@@ -2,7 +2,7 @@
 every migrate. Superusers have every permission.
 
 - manager: everything: flag actions, CSV export, raw events, annotation, QA lead (queues,
-  every reviewer's answers);
+  every reviewer's answers), the access log;
 - qa_reviewer: reads everything unmasked and annotates;
 - viewer: reads, with customer contact details and PII masked.
 """
@@ -12,12 +12,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
 
 APP = "audit"
-VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW, LEAD = (
+VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW, LEAD, ACCESS_LOG = (
     "view_auditor", "view_pii", "act_on_flags", "export_data", "annotate", "view_raw_events",
-    "lead_qa",
+    "lead_qa", "view_access_log",
 )
 ROLES: dict[str, tuple[str, ...]] = {
-    "manager": (VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW, LEAD),
+    "manager": (VIEW, PII, FLAGS, EXPORT, ANNOTATE, RAW, LEAD, ACCESS_LOG),
     "qa_reviewer": (VIEW, PII, ANNOTATE),
     "viewer": (VIEW,),
 }

@@ -4,6 +4,8 @@ whatever the data volume (audit.dashboard_selectors.dashboard).
 
 - ConversationDaily / ReleaseDaily: dashboard_selectors.breakdown_rows for one day (the
   conversations started that day; every figure a count or a sum, so days add up).
+- QualityDaily: answer-quality flag kinds per channel, model and prompt version
+  (audit.quality_figures).
 - HandoffDaily: the handoffs requested that day, per channel, with what makes distinct
   counts, percentiles and SLA figures exact over any set of days (see the model).
 
@@ -31,6 +33,8 @@ from handoffs.models import Handoff, Wait
 from .dashboard_selectors import FLOATS, SLA_KINDS, Period, _jit_off, breakdown_rows
 from .models import ConversationDaily, DashboardDay, HandoffDaily, OutcomeDaily, ReleaseDaily
 from .outcome_rollups import outcome_day_rows
+from .quality_figures import quality_day_rows
+from .quality_models import QualityDaily
 
 _ROLLUP_LOCK = 0x524F4C4C  # "ROLL": pg_advisory_xact_lock(key, day) per day being built
 
@@ -51,7 +55,9 @@ def rollup_day_build(day: date) -> set[date]:
         cells = _handoff_cells(period)
         built = DashboardDay.objects.filter(day=day).values_list("built_at", flat=True).first()
         outcomes, changed = outcome_day_rows(day, built_at=built)
-        for model in (ConversationDaily, ReleaseDaily, HandoffDaily, OutcomeDaily):
+        quality = quality_day_rows(day)
+        for model in (ConversationDaily, ReleaseDaily, HandoffDaily, OutcomeDaily,
+                      QualityDaily):
             model.objects.filter(day=day).delete()
         ConversationDaily.objects.bulk_create(
             ConversationDaily(day=day, channel=channel, bucket=bucket, conversations=n,
@@ -67,6 +73,7 @@ def rollup_day_build(day: date) -> set[date]:
             if kind != "channel")
         HandoffDaily.objects.bulk_create(HandoffDaily(day=day, **cell) for cell in cells)
         OutcomeDaily.objects.bulk_create(outcomes, batch_size=500)
+        QualityDaily.objects.bulk_create(quality, batch_size=500)
         DashboardDay.objects.update_or_create(day=day, defaults={"built_at": timezone.now()})
     return changed
 

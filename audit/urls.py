@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import customer_views, dashboards, qa_views, reports, today_views, views
+from . import access_views, customer_views, dashboards, qa_views, reports, today_views, views
 
 app_name = "audit"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/", views.replay, name="replay"),
     path("conversations/<int:conversation_id>/raw/", views.raw_events, name="raw_events"),
     path("customers/", customer_views.customers, name="customers"),
+    path("access-log/", access_views.access_log, name="access_log"),
     path("customers/<int:customer_id>/", customer_views.customer, name="customer"),
     path("flags/<int:flag_id>/status/", views.flag_status, name="flag_status"),
     path("api/", include("audit.api.urls")),

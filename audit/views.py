@@ -17,6 +17,7 @@ from conversations.models import Channel, Conversation, Flag, RawEvent
 from conversations.selectors import status_events_waiting
 from handoffs.machine import State
 
+from .access_log import Kind, access_record, pii_viewed
 from .labels import state_label
 from .masking import response_mask
 from .outcome_rules import OUTCOME_FILTERS
@@ -161,9 +162,11 @@ def replay(request: HttpRequest, conversation_id: int) -> HttpResponse:
 def replay_context(request: HttpRequest, conversation: Conversation,
                    qa_form: dict[str, Any] | None = None,
                    qa_errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """The replay page's context, with the QA review panel (audit.qa_views)."""
+    """The replay page's context, with the QA review panel (audit.qa_views). Every render
+    of a replay builds it, so an unmasked one joins the access log here."""
     from .qa_views import review_panel  # qa_views imports this module
 
+    pii_viewed(request=request, what="replay", conversation_ids=[conversation.pk])
     data = conversation_replay(conversation=conversation)
     flags = [i.obj for i in data.items if i.kind == "flag"]
     return {
@@ -231,6 +234,9 @@ def raw_events(request: HttpRequest, conversation_id: int) -> HttpResponse:
     ids |= set(conversation.ai_steps.values_list("raw_event_id", flat=True))
     ids |= set(conversation.outcomes.values_list("raw_event_id", flat=True))
     events = RawEvent.objects.filter(pk__in=[i for i in ids if i]).order_by("received_at", "id")
-    return render(request, "audit/raw_events.html", {
+    response = render(request, "audit/raw_events.html", {
         "conversation": conversation, "events": events, **_viewer(request),
     })
+    access_record(request=request, kind=Kind.RAW_EVENTS, what="raw events page",
+                  conversation_ids=[conversation.pk])
+    return response

@@ -13,7 +13,6 @@ handoff_auditor_bench_backlog), dropped and re-created. See bench/README.md.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 
 os.environ.setdefault("BENCH_EVENTS_DB", "handoff_auditor_bench_backlog")

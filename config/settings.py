@@ -267,6 +267,8 @@ HANDOFF_AUDITOR = {
     "ALERTS_ALLOW_PRIVATE_ADDRESSES": env_bool("HANDOFF_AUDITOR_ALERTS_ALLOW_PRIVATE_ADDRESSES"),
     "ALERTS_CLAIM_SECONDS": float(os.environ.get("HANDOFF_AUDITOR_ALERTS_CLAIM_SECONDS", "60")),
     "ALERTS_QUEUE": os.environ.get("HANDOFF_AUDITOR_ALERTS_QUEUE", ""),
+    # The access log's client address, behind TRUSTED_PROXY_COUNT proxies (config/proxy.py).
+    "CLIENT_IP": "config.proxy.client_ip",
     "RETENTION_DAYS": (
         int(os.environ["HANDOFF_AUDITOR_RETENTION_DAYS"])
         if os.environ.get("HANDOFF_AUDITOR_RETENTION_DAYS") else None

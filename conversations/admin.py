@@ -15,6 +15,7 @@ from .models import (
     Participant,
     RawEvent,
 )
+from .signals import admin_record_viewed
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,6 +31,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            obj = self.get_object(request, object_id)
+            conversation_id = (obj.pk if isinstance(obj, Conversation)
+                               else getattr(obj, "conversation_id", None))
+            admin_record_viewed.send(sender=self.model, request=request, object_id=object_id,
+                                     conversation_id=conversation_id)
+        return response
 
 
 class ParticipantInline(admin.TabularInline):

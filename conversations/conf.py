@@ -208,7 +208,7 @@ DEFAULTS: dict[str, Any] = {
     "QUALITY_RETRIEVAL_MIN_SCORE": 0.5,
     # ungrounded_answer: a sentence is supported when this share of its content words
     # appears in one retrieved chunk (or tool result, or customer message).
-    "QUALITY_SUPPORT_MIN": 0.5,
+    "QUALITY_SUPPORT_MIN": 0.4,
     # tool_failure: retries above this count as a failure.
     "QUALITY_TOOL_RETRIES_MAX": 2,
     # excessive_agency / injection_followed: the tools the AI may call ([]: any).
@@ -228,6 +228,11 @@ DEFAULTS: dict[str, Any] = {
     # The API's schema and docs (/api/schema/, /api/docs/, /api/redoc/) for anyone, not only
     # signed-in callers (they describe every field the API has).
     "API_DOCS_PUBLIC": False,
+    # The access log's client address (audit/access_log.py): a dotted path to a callable
+    # taking the request and returning the client's IP, for hosts behind proxies (the
+    # demo host names config.proxy.client_ip, which honours TRUSTED_PROXY_COUNT). Empty:
+    # the socket's REMOTE_ADDR (X-Forwarded-For is never read without a callable).
+    "CLIENT_IP": "",
     # Staff (admin) users' sessions end after this many seconds; others' follow
     # SESSION_COOKIE_AGE. None: no shorter limit.
     "STAFF_SESSION_SECONDS": 8 * 3600,

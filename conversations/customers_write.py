@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from django.db.models import Q
-
 from .ingest_customers import CustomerPlan
 from .models import Conversation, Customer, CustomerIdentity
 
@@ -37,11 +35,13 @@ def customers_write(plan: CustomerPlan, conversation_id: Callable[[int], int | N
         CustomerIdentity.objects.bulk_create(
             [CustomerIdentity(customer_id=c, kind=k, value=v, created_at=now)
              for (k, v), c in sorted(wanted.items())], ignore_conflicts=True)
-        query = Q()
-        for kind, value in wanted:
-            query |= Q(kind=kind, value=value)
-        for kind, value, owner in CustomerIdentity.objects.filter(query).values_list(
-                "kind", "value", "customer_id"):
+        # One read on the (kind, value) key for the lot; pairs the batch did not ask for
+        # (another kind with one of the values) are skipped here.
+        for kind, value, owner in CustomerIdentity.objects.filter(
+                kind__in={k for k, _ in wanted}, value__in={v for _, v in wanted}
+        ).values_list("kind", "value", "customer_id"):
+            if (kind, value) not in wanted:
+                continue
             planned = final(wanted[(kind, value)])
             if owner != planned:
                 merges[planned] = owner
@@ -59,7 +59,11 @@ def customers_write(plan: CustomerPlan, conversation_id: Callable[[int], int | N
         pk = conversation_id(conversation)
         if pk is not None:
             by_customer.setdefault(final(customer), []).append(pk)
-    for customer, conversations in sorted(by_customer.items()):
-        Conversation.objects.filter(pk__in=conversations).update(customer_id=customer)
-        touched.add(customer)
+    # One UPDATE for every link of the batch (a CASE on the conversation's id).
+    Conversation.objects.bulk_update(
+        [Conversation(pk=pk, customer_id=customer)
+         for customer, conversations in sorted(by_customer.items())
+         for pk in sorted(conversations)],
+        ["customer"], batch_size=1000)
+    touched.update(by_customer)
     return touched

@@ -12,11 +12,9 @@ flags (flag_raise, ...), dashboard marks, late status joins, message_record.
 
 from collections.abc import Callable, Iterable
 
-from django.db.models import Q
-
 from .customer_journey import channel_switch_check
 from .dashboard_marks import DayMarks, dashboard_days_mark
-from .events import MessageEvent, NormalizationError, NormalizedEvent
+from .events import NormalizationError, NormalizedEvent
 from .flags import conversations_flag_rank_refresh, flag_raise, flag_set_status
 from .ingest import ingest, message_record
 from .models import ConversationKey, Flag, Message, RawEvent
@@ -63,29 +61,15 @@ def events_apply(*, events: Iterable[NormalizedEvent], raw_event: RawEvent | Non
     _events_apply(list(events), raw_event).write()
 
 
-def _messages_known(events: list[NormalizedEvent]) -> set[int]:
-    """The ids of the batch's messages recorded before it (by provider and provider id)."""
-    wanted: dict[str, set[str]] = {}
-    for event in events:
-        if isinstance(event, MessageEvent) and event.provider_message_id:
-            wanted.setdefault(event.provider, set()).add(event.provider_message_id)
-    if not wanted:
-        return set()
-    query = Q()
-    for provider, ids in wanted.items():
-        query |= Q(provider=provider, provider_message_id__in=ids)
-    return set(Message.objects.filter(query).values_list("pk", flat=True))
-
-
 def _events_apply(events: list[NormalizedEvent], raw_event: RawEvent | None) -> DayMarks:
-    known = _messages_known(events)
     result = ingest(events=events, raw_event=raw_event)
     # The machine sees the messages this batch recorded, not those found again from an
     # earlier delivery or a reprocessing: it saw them when they were recorded, and its state
     # has moved on since (a batch redelivered under a new webhook-id must change nothing).
     # Lifecycle events go to it either way: its log is unique per event, so one it has seen
     # is recognised.
-    fresh = [m for m in result.messages if m.pk not in known]
+    recorded = set(result.new_message_ids)
+    fresh = [m for m in result.messages if m.pk in recorded]
     for message in fresh:
         unverified = (message.metadata or {}).get("sender_unverified")
         if unverified:  # From our address without the ESP's word for it (channels.email)

@@ -16,6 +16,10 @@ otherwise it is absent and `message_id` is the one message.
 content_purged(message_ids): sent by `retention.retention_purge` inside the transaction that
 emptied those messages' bodies; receivers remove their own copies of the text (scoring: the
 quoted words in tone-score explanations).
+
+admin_record_viewed(request, object_id, conversation_id): sent by the admin's read-only
+record pages (`admin.ReadOnlyAdmin.change_view`) when someone opens one record; the audit
+app writes it to its access log.
 """
 
 from django.dispatch import Signal
@@ -23,3 +27,4 @@ from django.dispatch import Signal
 journey_recorded = Signal()
 message_recorded = Signal()
 content_purged = Signal()
+admin_record_viewed = Signal()

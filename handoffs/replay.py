@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Max
 from django.utils import timezone
 
 from conversations.dashboard_marks import DayMarks
@@ -48,18 +48,23 @@ def late_conversations(batch: dict[int, datetime], *, message_ids: Iterable[int]
     hold a row the machine has seen dated at or after that: the batch arrived late."""
     if not batch:
         return set()
-    late_messages = Q()
-    late_events = Q()
-    for cid, since in batch.items():
-        late_messages |= Q(conversation_id=cid, sent_at__gte=since)
-        late_events |= Q(conversation_id=cid, occurred_at__gte=since)
-    found = set(Message.objects.filter(late_messages).exclude(pk__in=list(message_ids))
-                .values_list("conversation_id", flat=True).distinct())
-    rest = set(batch) - found
+    # The latest row of each conversation besides the batch's own, then compared in Python:
+    # one grouped read on the timeline index, whatever the batch's size (an OR of a
+    # condition per conversation cost more to build and plan than to run).
+    ids = list(batch)
+    latest = dict(Message.objects.filter(conversation_id__in=ids)
+                  .exclude(pk__in=list(message_ids)).order_by()
+                  .values("conversation_id").annotate(latest=Max("sent_at"))
+                  .values_list("conversation_id", "latest"))
+    found = {cid for cid, at in latest.items() if at >= batch[cid]}
+    rest = [cid for cid in ids if cid not in found]
     if rest:
-        found |= set(ConversationEvent.objects.filter(
-            late_events, conversation_id__in=rest, type__in=list(EVENT_TRIGGERS)
-        ).exclude(pk__in=list(event_ids)).values_list("conversation_id", flat=True).distinct())
+        latest = dict(ConversationEvent.objects.filter(
+            conversation_id__in=rest, type__in=list(EVENT_TRIGGERS)
+        ).exclude(pk__in=list(event_ids)).order_by()
+            .values("conversation_id").annotate(latest=Max("occurred_at"))
+            .values_list("conversation_id", "latest"))
+        found |= {cid for cid, at in latest.items() if at >= batch[cid]}
     # Retention emptied some conversations' text: replaying them would not find the asks for
     # a human again. They keep what the machine decided when the text was there.
     if found:

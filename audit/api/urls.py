@@ -3,7 +3,7 @@ mounts the audit app under auditor/)."""
 
 from django.urls import path, re_path, register_converter
 
-from . import alerts, brands, qa, reports, views
+from . import access, alerts, brands, qa, quality, reports, views
 
 
 class SignedInt:
@@ -46,6 +46,8 @@ urlpatterns = [
     path("qa/reviews/", qa.ReviewList.as_view(), name="qa_reviews"),
     path("qa/reviews/<auditor_id:pk>/", qa.ReviewDetail.as_view(), name="qa_review"),
     path("metrics/handoffs/", views.HandoffMetricsView.as_view(), name="handoff_metrics"),
+    path("metrics/quality/", quality.QualityMetricsView.as_view(), name="quality_metrics"),
+    path("access-log/", access.AccessLogList.as_view(), name="access_log"),
     path("alerts/", alerts.AlertList.as_view(), name="alerts"),
     path("alerts/<auditor_id:pk>/", alerts.AlertDetail.as_view(), name="alert"),
     path("alerts/<auditor_id:pk>/action/", alerts.AlertAction.as_view(), name="alert_action"),

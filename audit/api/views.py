@@ -35,6 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.access_log import pii_viewed
 from audit.masking import response_mask
 from audit.qa_selectors import scores_visible
 from audit.selectors import conversation_replay
@@ -165,7 +166,9 @@ class ConversationDetail(AuditorAPI, generics.GenericAPIView):
         context = self.get_serializer_context()
         context["trails"] = flag_trails(  # one query for every flag's trail
             user=request.user, flags=[i.obj for i in replay.items if i.kind == "flag"])
-        return Response(self.get_serializer(replay, context=context).data)
+        data = self.get_serializer(replay, context=context).data
+        pii_viewed(request=request, what="API conversation", conversation_ids=[pk])
+        return Response(data)
 
 
 # --- messages, handoffs, flags -----------------------------------------------------------------
@@ -181,6 +184,14 @@ class MessageList(_List):
     serializer_class = s.MessageSerializer
     filterset_class = filters.MessageFilter
     ordering = ("-sent_at", "-id")
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("many") and args:  # the page's conversations join the access log
+            rows = list(args[0])
+            pii_viewed(request=self.request, what="API messages",
+                       conversation_ids=sorted({m.conversation_id for m in rows}))
+            args = (rows, *args[1:])
+        return super().get_serializer(*args, **kwargs)
 
 
 def _handoffs() -> QuerySet[Handoff]:

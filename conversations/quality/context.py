@@ -14,7 +14,7 @@ class Rules:
     overridable through QUALITY_BY_BUSINESS)."""
 
     retrieval_min_score: float = 0.5
-    support_min: float = 0.5
+    support_min: float = 0.4
     tool_retries_max: int = 2
     allowed_tools: tuple[str, ...] = ()  # empty: any tool is allowed
     loop_similarity: float = 0.9

@@ -23,9 +23,9 @@ _NOT_A_CLAIM = re.compile(
 _HEDGE = re.compile(
     r"(not (entirely |completely |100% )?sure|i don'?t know|do not know|don'?t have (that|this|"
     r"enough|the) (info|detail)|(could ?n[o']?t|can ?n?[o']?t|unable to|wasn'?t able to) find|"
-    r"connect you|transfer(ring)? you|hand (you )?over|colleague|human agent|a person|"
+    r"connect you|transfer(ring)? you|hand (you )?over|colleague|human agent|a person\b|"
     r"specialist|team member|escalat|no estoy segur|no (lo )?s[eé]\b|no tengo (esa|esta|"
-    r"informaci)|no encontr[eé]|te (paso|comunico) con|un agente|una persona|compa[nñ]er)", re.I)
+    r"informaci)|no encontr[eé]|te (paso|comunico) con|un agente|una persona\b|compa[nñ]er)", re.I)
 _HANDOFF_TOOL = re.compile(r"handoff|hand_off|transfer|escalat|human", re.I)
 STRONG_FACTS = frozenset({"price", "date", "url", "email", "id"})
 
@@ -45,7 +45,7 @@ def _chunks(turn: Turn) -> list[tuple[str, str, Any, str]]:
 def is_claim(sentence: str) -> bool:
     s = sentence.strip()
     return not (s.endswith("?") or s.endswith("¿") or _NOT_A_CLAIM.search(s)
-                or len(content_stems(s)) < 3)
+                or _HEDGE.search(s) or len(content_stems(s)) < 3)
 
 
 def _match_spans(chunk: str, stems: set[str], limit: int = 20) -> list[Span]:
@@ -76,9 +76,13 @@ def ungrounded_answer(turn: Turn, rules: Rules) -> Finding | None:
     values = source_values(sources)
     folded = source_folded(sources)
 
+    # A sentence that hedges or hands over states nothing as fact ("I'm not 100% sure").
+    hedges = [(s, e) for s, e, t in sentences(text) if _HEDGE.search(t)]
     unsupported_facts: list[Span] = []
     for f in facts(text):
         value = str(f["value"])
+        if any(s <= f["start"] < e for s, e in hedges):  # type: ignore[operator]
+            continue
         if value in values or (f["kind"] in ("name", "url", "email") and value in folded):
             continue
         unsupported_facts.append({"start": f["start"], "end": f["end"], "text": f["text"],

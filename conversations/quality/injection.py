@@ -50,7 +50,46 @@ _PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
      "tries to change the AI's persona", "medium"),
     (r"\b(finge|actua como|haz de cuenta)\b[\w\s]{0,40}\b(sin (reglas|restricciones|"
      r"filtros|limites)|malvad)", "a role-play jailbreak", "high"),
+    # The "grandma" exploit: a dead relative who used to read out secrets.
+    (r"\b(act|pretend|roleplay|role-play|play|be)( to be| as| like)? (my|a|an) (late |dead |"
+     r"deceased )?(grandma|grandmother|granny|grandpa|grandfather|abuela|abuelo)\b",
+     "a role-play jailbreak", "high"),
+    # French
+    (r"\b(ignore[sz]?|oublie[sz]?|contourne[sz]?|neglige[sz]?)\b[\w\s,']{0,30}\b("
+     r"instructions|regles|consignes|directives|prompt)\b",
+     "asks the AI to drop its instructions", "high"),
+    (r"\b(montre|affiche|revele|donne|repete|imprime)[sz]?\b[\w\s,'-]{0,25}\b(ton|tes|votre|"
+     r"vos) (prompt|instructions|consignes|regles)\b", "asks for the AI's hidden instructions",
+     "high"),
+    (r"\b(desormais|a partir de maintenant|maintenant),? tu es\b",
+     "tries to change the AI's persona", "medium"),
+    # Portuguese
+    (r"\b(ignora|ignore|esquece|esqueca|desconsidera|salta)\b[\w\s,]{0,30}\b(instrucoes|"
+     r"regras|indicacoes|prompt)\b", "asks the AI to drop its instructions", "high"),
+    (r"\b(mostra|mostre|revela|revele|diz|diga|repete|repita|imprime|partilha)\b[\w\s,-]{0,25}"
+     r"\b(o teu|os teus|as tuas|o seu|os seus|as suas|teu|tuas|suas) (prompt|instrucoes|"
+     r"regras)\b", "asks for the AI's hidden instructions", "high"),
+    (r"\b(a partir de agora|agora),? (es|sera?s|vais ser) (um|uma|o|a)\b",
+     "tries to change the AI's persona", "medium"),
+    # Any of the four: an assistant "without rules".
+    (r"\b(assistant|assistente|asistente|ai|ia|bot|model|modele|modelo)\b[\w\s]{0,15}\b("
+     r"without|sans|sem|sin) (any |aucune |nenhuma |ninguna )?(rules|regles|regras|reglas|"
+     r"restrictions|restricoes|restricciones|limits|limites|filters|filtres|filtros)\b",
+     "a role-play jailbreak", "high"),
 ]]
+# "Ignore the previous instructions I sent you", "my previous instructions", "the
+# instructions from the courier": instructions of the customer or a third party, not the AI's.
+_OWN_RULES = re.compile(r"\b(my|our|mis|mes|nos|minhas|meus|nuestras)\b")
+_OWN_AFTER = re.compile(
+    r"^\s+((that|which) )?(i|we) \w+|^\s+que (te|le|os|les|vous|je|eu) |^\s+from (the|my|a) |"
+    r"^\s+(de|del) (la|el|mi) |^\s+(for|on|about) (the|my|a|an) ", re.I)
+# "Skip the small talk and give me the delivery rules": the rules are what a second verb
+# asks for, not what the first drops.
+_NEW_CLAUSE = re.compile(
+    r"\b(and|then|y|luego|et|puis|e|depois)\s+(give|tell|show|send|explain|list|share|dame|"
+    r"dime|muestra|explica|envia|donne|dis|montre|explique|envoie|da|diz|mostra|explica)\b")
+_OWNABLE = frozenset({"asks the AI to drop its instructions",
+                      "asks for the AI's hidden instructions"})
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 _HIDDEN = re.compile(
     r"<!--(?P<comment>.*?)-->|<(?P<tag>\w+)[^>]*style\s*=\s*[\"'][^\"']*(display\s*:\s*none|"
@@ -64,6 +103,10 @@ def _matches(text: str, offset: int = 0, how: str = "") -> list[Span]:
     found: list[Span] = []
     for pattern, why, severity in _PATTERNS:
         for m in pattern.finditer(folded):
+            if why in _OWNABLE and (_OWN_RULES.search(m.group(0))
+                                    or _OWN_AFTER.match(folded[m.end():m.end() + 40])
+                                    or _NEW_CLAUSE.search(m.group(0))):
+                continue
             start, end = (m.start(), m.end()) if same else (0, len(text))
             found.append({"start": offset + start, "end": offset + end,
                           "text": text[start:end][:300],

@@ -24,11 +24,23 @@ el la los las un una unos unas y o pero si de del al a en por para con sin sobre
 fue ser está están estar he ha han hay que qué como cómo cuando cuándo donde dónde lo le
 les se su sus mi mis tu tus te me nos yo tú usted ustedes él ella ellos ellas este esta
 estos estas ese esa eso muy más ya no sí hola gracias favor puedo puede pueden
+puedes podemos tienes tiene tenemos tengo hacer antes después despues también tambien así
+aquí todo toda todos todas cada otro otra mismo misma bien solo sólo siempre nunca ahora
+luego hasta desde entre hacia según durante mientras aunque porque pues vez nuestro nuestra
+nuestros nuestras tu tuyo
+le la les des du de et ou un une est sont être etre avoir ai as avez ont je tu il elle nous
+vous ils elles mon ma mes ton ta tes son sa ses notre nos votre vos ce cet cette ces qui que
+quoi quel quelle quels quelles pour par sur dans avec sans pas ne plus très tres aussi
+bonjour merci oui non
+o os as um uma uns umas e ou de do da dos das em no na nos nas por para com sem que é são
+ser estar foi eu tu ele ela nós vós eles elas meu minha meus minhas teu tua seu sua nosso
+nossa isto isso aquilo este esta qual quais muito mais já sim não olá obrigado obrigada
+pode posso podes
 """.split())
 
 _SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "edly", "ies", "ied", "ed",
              "es", "s", "ly", "ción", "ciones", "mente", "ado", "ada", "idos", "idas", "ido",
-             "ida", "ar", "er", "ir")
+             "ida", "iendo", "ando", "amos", "emos", "imos", "ar", "er", "ir")
 
 
 def fold(text: str) -> str:
@@ -43,8 +55,11 @@ def stem(word: str) -> str:
     w = fold(word).replace("’", "'")
     for suffix in _SUFFIXES:
         if len(w) - len(suffix) >= 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
+            w = w[: -len(suffix)]
+            break
+    # A final e goes too: "upgrade" and "upgrades" (stripped to "upgrad") meet, as do
+    # "noche" and "noches".
+    return w[:-1] if len(w) > 4 and w.endswith("e") else w
 
 
 def sentences(text: str) -> Iterator[tuple[int, int, str]]:
@@ -62,9 +77,19 @@ def words(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text)]
 
 
+_ELISION = re.compile(r"^(?:[ldjnmtsc]|qu)['’](?=\w)|['’]s$", re.I)
+
+
 def content_stems(text: str) -> set[str]:
-    """Stems of the words that carry meaning (no stopwords, no one-letter words)."""
-    return {stem(w) for _, _, w in words(text) if len(w) > 1 and fold(w) not in STOPWORDS}
+    """Stems of the words that carry meaning (no stopwords, no one-letter words). An
+    elided article or pronoun ("l'adresse", "qu'il") and a possessive ("company's",
+    "what's") are dropped first."""
+    out = set()
+    for _, _, w in words(text):
+        w = _ELISION.sub("", w)
+        if len(w) > 1 and fold(w) not in STOPWORDS:
+            out.add(stem(w))
+    return out
 
 
 # --- facts --------------------------------------------------------------------------------
@@ -85,6 +110,8 @@ _DATE = re.compile(
 # An id: a token mixing letters and digits, or # followed by one ("A-1043", "#88412", "X200").
 _ID = re.compile(r"(?:#\s?[\w-]*\d[\w-]*|"
                  r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\b)")
+# A number joined to a word ("5-year", "3-seater", "100-night") is a number, not an id.
+_NUMBER_WORD = re.compile(r"\b\d+(?:[.,]\d+)?-[^\W\d_]{3,}\b")
 _PHONE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{6,}\d\b")
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)*\b")
 # Product names: two or more Capitalized words in a row, not at the start of a sentence.
@@ -133,6 +160,8 @@ def facts(text: str) -> list[dict[str, object]]:
         add("date", m, date_value(m.group(0)))
     for m in _PHONE.finditer(text):
         add("number", m, re.sub(r"\D", "", m.group(0)))
+    for m in _NUMBER_WORD.finditer(text):
+        add("number", m, _digits(m.group(0).split("-")[0]))
     for m in _ID.finditer(text):
         add("id", m, re.sub(r"[^0-9a-z]", "", fold(m.group(0))))
     for m in _NUMBER.finditer(text):
