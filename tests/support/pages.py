@@ -24,7 +24,7 @@ def every_page() -> list[str]:
         "/reports/per/queue/", "/reports/per/team/", "/reports/compare/", "/reports/qa/",
         "/alerts/", "/alerts/?state=all", "/alerts/rules/", "/alerts/rules/new/",
         "/alerts/destinations/",
-        "/customers/",
+        "/customers/", "/access-log/",
         "/qa/", "/qa/queues/new/", "/qa/agreement/",
         "/api/redoc/", "/api/docs/",
         "/admin/", "/admin/conversations/flag/", "/admin/conversations/conversation/",
