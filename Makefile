@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# Two stamps: running needs the plugin and the server extra only; the tests, linters and
+# benchmarks add `dev` (pytest, Playwright, ...) and `embeddings` (torch, about 2 GB).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 # `make test` runs against the real servers on this machine (see .ci/run to start them).
@@ -11,16 +14,21 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/handoff_auditor
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 LOCAL_ONLY_SECRET_KEY := insecure-local-only-handoff-auditor-demo-key-change-me
 
-.PHONY: run test install lint bench-ingest bench-events bench-events-cpu bench-backlog bench-sweep bench-views bench-scoring bench-qa bench-alerts bench-alerts-outage validate-scoring validate-quality seed-large clean
+.PHONY: run test install install-run screenshots lint bench-ingest bench-events bench-events-cpu bench-backlog bench-sweep bench-views bench-scoring bench-qa bench-alerts bench-alerts-outage validate-scoring validate-quality seed-large clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[dev,embeddings]'
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[server]'
 	touch $@
 
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[dev,embeddings]'
+	touch $(RUN_STAMP) $@
+
+install-run: $(RUN_STAMP)
 install: $(STAMP)
 
 # The demo's support mailbox, so its e-mail replies read as ours (see README, E-mail).
@@ -28,7 +36,7 @@ run: export HANDOFF_AUDITOR_EMAIL_ADDRESSES ?= support@brisa-home.example
 # A local-only key: without SECRET_KEY and with debug off, Django refuses to start (README,
 # Deploying safely). Only `make run` (and bin/run) supply this one.
 run: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
-run: install
+run: install-run
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
@@ -41,6 +49,13 @@ test: install
 	bin/ensure-chromium
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# PNGs of every page at 1440 and 390 px into docs/screenshots/ (README, Screenshots), from
+# the demo seeded into its own database under var/screenshots/.
+screenshots: export SECRET_KEY ?= $(LOCAL_ONLY_SECRET_KEY)
+screenshots: install
+	bin/ensure-chromium
+	$(PY) bin/screenshots
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from conversations.flag_text import drop_reason_label
 from conversations.models import FLAG_SEVERITY_RANK, Channel, Flag
 from handoffs.models import Handoff
 from scoring.services import conversation_brands_resolve
@@ -72,8 +73,14 @@ def flag_sentence(facts: FlagFacts) -> str:
         parts[-1] += f", waited {_duration(waited)}"
     reasons = facts.evidence.get("reasons") or facts.evidence.get("dropped_reasons")
     if isinstance(reasons, list) and reasons and all(isinstance(r, str) for r in reasons):
-        parts[-1] += f", {', '.join(r.replace('_', ' ') for r in reasons[:3])}"
+        parts[-1] += f": {'; '.join(_lower_first(drop_reason_label(r)) for r in reasons[:3])}"
     return " ".join(parts) + ")."
+
+
+def _lower_first(label: str) -> str:
+    """`Closed before ...` -> `closed before ...`; `AI kept ...`, `WhatsApp ...` stay."""
+    first = label.split(" ", 1)[0]
+    return label if any(c.isupper() for c in first[1:]) else label[:1].lower() + label[1:]
 
 
 def _duration(seconds: float) -> str:

@@ -81,6 +81,30 @@ class RuleForm(forms.Form):
         return data
 
 
+def _value_words(field: forms.Field | None, value: Any) -> str:
+    """One stored value of a rule in the words its form shows ("Handoff dropped", "yes")."""
+    if value is None or value == "" or value == []:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_value_words(field, item) for item in value)
+    choices = dict(getattr(field, "choices", None) or []) if not isinstance(
+        field, forms.ModelMultipleChoiceField) else {}
+    return str(choices.get(value, value))
+
+
+def rule_change_words(changes: dict[str, Any]) -> list[str]:
+    """A rule version's changes as lines people read: `Flag kinds: Handoff stalled →
+    Handoff stalled, Handoff dropped` (never a list's repr or a field's code name)."""
+    lines = []
+    for name, (before, after) in changes.items():
+        field = RuleForm.base_fields.get(name)
+        label = (field.label if field and field.label else name.replace("_", " ").capitalize())
+        lines.append(f"{label}: {_value_words(field, before)} → {_value_words(field, after)}")
+    return lines
+
+
 class DestinationForm(forms.Form):
     name = forms.CharField(max_length=100)
     kind = forms.ChoiceField(choices=Destination.Kind.choices)
@@ -185,7 +209,8 @@ def rule_edit(request: HttpRequest, rule_id: int | None = None) -> HttpResponse:
         form = RuleForm()
     return render(request, "audit/alert_rule_form.html", {
         **_viewer(request), "form": form, "rule": rule,
-        "versions": list(rule.versions.all()[:20]) if rule else []})
+        "versions": [(v, rule_change_words(v.changes)) for v in rule.versions.all()[:20]]
+        if rule else []})
 
 
 @requires(FLAGS)

@@ -274,7 +274,7 @@ def _charts(board: Dashboard, width: int) -> list[Chart]:
     )
     waits = line_chart(
         title=f"Time to human per day, p50 and p90 ({unit})", width=width,
-        y_format=lambda v: f"{v / per:.3g}", y_max=nice_max(longest / per) * per,
+        y_format=lambda v: f"{v / per:.3g}", y_max=nice_max(longest / per) * per, y_scale=per,
         series=[
             Series("p50", [Point(_day_label(m.key), m.time_to_human_p50,
                                  day_link(m.key, handoff_state="any"),

@@ -25,6 +25,8 @@ TRIGGER_LABELS = {
     "resolve": "marked resolved",
     "close": "conversation closed",
 }
+REQUESTER_LABELS = {"ai": "the AI", "customer": "the customer", "rule": "a rule",
+                    "human": "an agent"}
 DIRECTION_LABELS = {"inbound": "from the customer", "outbound": "to the customer"}
 # Channels that report no delivery status: a message there is never "unknown", there is
 # simply nothing to report.
@@ -41,6 +43,11 @@ def wait_label(kind: str) -> str:
 
 def trigger_label(trigger: str) -> str:
     return TRIGGER_LABELS.get(trigger, (trigger or "").replace("_", " "))
+
+
+def requester_label(who: str) -> str:
+    """Who asked for a handoff, as the replay says it: "requested by the AI"."""
+    return REQUESTER_LABELS.get(who, (who or "").replace("_", " "))
 
 
 def delivery_label(status: str, channel: str) -> str:

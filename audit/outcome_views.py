@@ -213,7 +213,7 @@ def _charts(r: OutcomeReport, width: int) -> list[Chart]:
     unit, per = ("hours", 3600) if longest > 3 * 3600 else ("minutes", 60)
     responses = line_chart(
         title=f"First response per day, p50 and p90 ({unit})", width=width,
-        y_format=lambda v: f"{v / per:.3g}", y_max=nice_max(longest / per) * per,
+        y_format=lambda v: f"{v / per:.3g}", y_max=nice_max(longest / per) * per, y_scale=per,
         series=[Series(name, [Point(_day_label(f.key), getattr(f.first_response, name),
                                     day_link(f.key, "responded"),
                                     seconds(getattr(f.first_response, name))) for f in days])

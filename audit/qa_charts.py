@@ -12,6 +12,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from audit.score_words import score_label
+from conversations.flag_text import flag_kind_label
+
 from .charts import PALETTE, Point, Series, bar_chart, line_chart
 from .qa_selectors import disagreements
 
@@ -37,6 +40,11 @@ class AgreementView:
         default_factory=list)
     weeks: int = 0
     csv_query: str = ""
+
+
+def category_words(code: str) -> str:
+    """A scorecard category's code as people read it: `brand_tone` -> `Brand tone`."""
+    return str(code or "").replace("_", " ").capitalize()
 
 
 def _week(day: date) -> str:
@@ -82,7 +90,7 @@ def agreement_view(*, agreement: list[dict[str, Any]], correlation: list[dict[st
         row["fp_href"] = f"{inbox}?{urlencode(dismissed)}"
     view = AgreementView(agreement, correlation, precision, weeks=len(trends),
                          csv_query=urlencode(period))
-    alpha = [Point(r["category"], _clamp(r["krippendorff_alpha"]),
+    alpha = [Point(category_words(r["category"]), _clamp(r["krippendorff_alpha"]),
                    text=fig(r["krippendorff_alpha"]))
              for r in agreement if r["krippendorff_alpha"] is not None]
     if alpha:
@@ -90,8 +98,8 @@ def agreement_view(*, agreement: list[dict[str, Any]], correlation: list[dict[st
             title="Krippendorff's alpha per category", points=alpha, x_max=1.0,
             x_format=fig), "Items reviewed by two or more reviewers; 1 is perfect agreement, "
             "0 is chance.", []))
-    prec = [Point(r["kind"], r["precision"], href=r["href"], text=f"{r['precision']:.0%}")
-            for r in precision]
+    prec = [Point(flag_kind_label(r["kind"]), r["precision"], href=r["href"],
+                  text=f"{r['precision']:.0%}") for r in precision]
     if prec:
         view.charts.append(("Flag precision per kind", bar_chart(
             title="Flag precision per kind", points=prec, x_max=1.0, color="#067647",
@@ -99,13 +107,15 @@ def agreement_view(*, agreement: list[dict[str, Any]], correlation: list[dict[st
             "the flag; each bar links to those conversations.", []))
     if len(trends) >= 2:
         for title, part, name_of, value_of, n_of, note in (
-            ("Agreement per week (alpha)", "agreement", lambda r: r["category"],
+            ("Agreement per week (alpha)", "agreement", lambda r: category_words(r["category"]),
              lambda r: r["krippendorff_alpha"], lambda r: r["alpha_n"],
              "Weekly n are small: hover a point for its n."),
-            ("Flag precision per week", "precision", lambda r: r["kind"],
+            ("Flag precision per week", "precision", lambda r: flag_kind_label(r["kind"]),
              lambda r: r["precision"], lambda r: r["n"], "Confirmed share of verdicts."),
             ("Automated vs human per week (Pearson r)", "correlation",
-             lambda r: f"{r['auto']}~{r['human']}", lambda r: r["pearson"],
+             lambda r: f"{score_label(r['auto']).capitalize()} vs "
+                       f"{category_words(r['human']).lower()}",
+             lambda r: r["pearson"],
              lambda r: r["n"], "Negative r is drawn at 0."),
         ):
             series = _weekly(trends, part, name_of, value_of, n_of)

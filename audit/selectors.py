@@ -300,7 +300,8 @@ def inbox_page(*, filters: InboxFilters, sort: str = "recent", cursor: str = "",
     order = ["-last_activity_at", "-id"]
     if sort == "severity":
         order = ["-open_flag_rank", *order]
-    qs = inbox_queryset(filters=filters, reader=reader).order_by(*order)
+    qs = inbox_queryset(filters=filters, reader=reader).select_related("customer").order_by(
+        *order)
     after = _decode(cursor, sort) if cursor else None
     if not (masked and filters.q):
         conversations = list((qs.filter(_after(after, sort)) if after else qs)[: size + 1])
@@ -421,6 +422,7 @@ class Replay:
     ai_cost: float
     ai_tokens: int
     tone_mean: float | None = None  # mean brand tone of the scored outbound messages, 0-100
+    ai_steps: int = 0
 
     @property
     def flag_count(self) -> int:
@@ -500,4 +502,5 @@ def conversation_replay(*, conversation: Conversation) -> Replay:
         ai_cost=float(sum(s.cost or 0 for s in steps)),
         ai_tokens=sum((s.input_tokens or 0) + (s.output_tokens or 0) for s in steps),
         tone_mean=round(100 * sum(tones) / len(tones)) if tones else None,
+        ai_steps=len(steps),
     )

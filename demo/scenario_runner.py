@@ -38,6 +38,22 @@ BUSINESS = {
     "web": "widget:brisa-home",
 }
 AI = {"kind": "ai", "id": "support-bot", "name": "Ava (AI)"}
+# The scenarios' customers: realistic names (and e-mail addresses made from them), picked
+# from the scenario's key, so the same scenario is always the same person.
+CUSTOMER_NAMES = (
+    "Maria Garcia", "James Okafor", "Sofia Rossi", "Liam O'Brien", "Aisha Khan",
+    "Lucas Martin", "Hannah Schmidt", "Mateo Fernandez", "Chloe Dubois", "Noah Williams",
+    "Yuki Tanaka", "Amara Nwosu", "Elena Popescu", "Daniel Cohen", "Fatima Haddad",
+    "Oliver Brown", "Priya Sharma", "Lars Nielsen", "Ana Souza", "Tom Becker",
+    "Grace Lee", "Omar Farouk", "Isabel Costa", "Jonas Weber", "Nora Lindqvist",
+    "Samuel Mensah", "Clara Jansen", "Diego Alvarez", "Mei Chen", "Ethan Murphy",
+    "Leila Rahimi", "Marco Bianchi", "Zoe Papadopoulos", "Ravi Patel", "Ingrid Berg",
+    "Kwame Asante", "Julia Novak", "Hugo Lefebvre", "Sara Lindberg", "Ben Carter",
+    "Alina Kowalska", "Tariq Aziz", "Emma Visser", "Carlos Mendes", "Ivy Nguyen",
+    "Felix Wagner", "Rosa Moreno", "Adam Horvath", "Lina Haddad", "Victor Petrov",
+    "Nadia Benali", "Paul Schneider", "Hana Sato", "Erik Johansson", "Lucia Romano",
+    "Ahmed Said", "Eva Kralova", "Jack Wilson", "Mira Shah", "Owen Davies", "Ines Pereira",
+)
 # The week scenarios with a weekday (`starts`) are written for: Monday 16 Nov 2026, 10:00
 # UTC. The tests play every scenario in it; the demo moves them to a recent week.
 REFERENCE_WEEK = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
@@ -132,14 +148,23 @@ def _conversation(scenario: Scenario) -> Payload:
     }
 
 
-def scenario_customer(scenario: Scenario) -> str:
+def _digits(scenario: Scenario) -> int:
     # Deterministic across processes (hash() of a str is salted per process).
-    digits = sum(ord(c) * (i + 1) for i, c in enumerate(scenario.key)) % 10000
+    return sum(ord(c) * (i + 1) for i, c in enumerate(scenario.key)) % 10000
+
+
+def scenario_customer_name(scenario: Scenario) -> str:
+    return CUSTOMER_NAMES[_digits(scenario) % len(CUSTOMER_NAMES)]
+
+
+def scenario_customer(scenario: Scenario) -> str:
+    digits = _digits(scenario)
+    email = scenario_customer_name(scenario).lower().replace("'", "").replace(" ", ".")
     return {
         "whatsapp": f"whatsapp:+1415556{digits:04d}",
         "sms": f"+1415556{digits:04d}",
-        "email": f"{scenario.key}@customer.example",
-        "web": f"visitor-{scenario.key}",
+        "email": f"{email}@mail.example",
+        "web": f"visitor-{digits:04d}",
     }[scenario.channel]
 
 
@@ -158,7 +183,7 @@ def step_event(scenario: Scenario, index: int, step: Step, start: datetime) -> P
             "customer": {
                 "kind": "customer",
                 "id": conversation["customer_address"],
-                "name": "Customer",
+                "name": scenario_customer_name(scenario),
             },
             "ai": AI,
             "human": {

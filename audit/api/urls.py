@@ -60,4 +60,5 @@ urlpatterns = [
     path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", views.SwaggerView.as_view(url_name="audit:api:schema"), name="docs"),
     path("redoc/", views.RedocView.as_view(url_name="audit:api:schema"), name="redoc"),
+    path("redoc/redoc.standalone.js", views.redoc_bundle, name="redoc_bundle"),
 ]

@@ -10,7 +10,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from alerts.selectors import alerts_needing_attention
-from audit.labels import delivery_label, state_label, trigger_label, wait_label
+from audit.labels import (
+    delivery_label,
+    requester_label,
+    state_label,
+    trigger_label,
+    wait_label,
+)
 from audit.masking import mask_address, mask_text
 from audit.score_words import score_label, score_words
 from conversations.flag_text import duration_words, flag_kind_label, moment_words
@@ -30,6 +36,15 @@ def alerts_attention() -> int:
 def customer(address: str, can_see_pii: bool) -> str:
     """A customer address, masked unless the viewer may see PII."""
     return address if can_see_pii else mask_address(address or "")
+
+
+@register.filter
+def customer_name(conversation: Any, can_see_pii: bool) -> str:
+    """The customer's name where one is known and the viewer may see it ("" otherwise: the
+    page shows the address, masked for viewers)."""
+    person = getattr(conversation, "customer", None) if can_see_pii else None
+    name = (person.display_name if person else "").strip()
+    return "" if name.lower() in ("", "customer") else name
 
 
 @register.filter
@@ -75,6 +90,24 @@ def percent_of(part: Any, whole: Any) -> int:
         return max(0, min(100, round(100 * float(part) / float(whole))))
     except (TypeError, ValueError, ZeroDivisionError):
         return 0
+
+
+@register.filter
+def agreement_words(value: float | None) -> str:
+    """A kappa or alpha in words, on the page's own scale: above 0.8 good, under 0.67 the
+    category's wording or training needs work."""
+    if value is None:
+        return ""
+    return "good" if value >= 0.8 else ("fair" if value >= 0.667 else "needs work")
+
+
+@register.filter
+def pretty_body(body: str) -> str:
+    """A raw event's body for reading: JSON indented, anything else (a form) as it came."""
+    try:
+        return pretty(json.loads(body))
+    except (TypeError, ValueError):
+        return body
 
 
 @register.filter
@@ -142,6 +175,11 @@ def flag_summary(flag: Any) -> str:
 @register.filter
 def kind_label(kind: str) -> str:
     return flag_kind_label(kind)
+
+
+@register.filter
+def requester_words(who: str) -> str:
+    return requester_label(who)
 
 
 @register.filter

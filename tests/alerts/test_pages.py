@@ -78,7 +78,8 @@ def test_rule_editor_saves_versions_and_names_bad_fields(as_role):
     assert manager.post(f"/alerts/rules/{rule.pk}/edit/",
                         {**form, "threshold": "85"}).status_code == 302
     html = manager.get(f"/alerts/rules/{rule.pk}/edit/").content.decode()
-    assert "threshold: 90.0 → 85.0" in html
+    assert "Threshold: 90.0 → 85.0" in html  # the rule's changes in words, by field label
+    assert "[" not in html.split('id="versions"', 1)[1]
     bad = manager.post("/alerts/rules/new/", {**form, "name": "x", "threshold": ""})
     assert bad.status_code == 200 and "A metric rule needs a threshold." in bad.content.decode()
     rules_page = as_role("viewer").get("/alerts/rules/").content.decode()

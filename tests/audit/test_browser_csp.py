@@ -176,18 +176,21 @@ def test_every_main_page_runs_under_the_policy_with_no_violation(browser, live_s
     expect(page.locator("#result_list")).to_contain_text("boss")
     w.assert_clean("admin")
     w.goto(f"{base}/api/docs/")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Handoff Auditor")
+    # Both docs draw after fetching and reading the whole schema: slow on a loaded machine.
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Handoff Auditor",
+                                                                    timeout=60_000)
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
     w.assert_clean("Swagger UI")
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:"))
+            else outside.append(r.url))
     w.goto(f"{base}/api/redoc/")
-    expect(page.locator("h1").first).to_contain_text("Handoff Auditor")
-    # Redoc's bundle always draws its maker's logo from their CDN; the policy refuses it
-    # (no page here calls the internet) and Redoc drops the image. That one refusal is
-    # expected; anything else fails.
+    # Redoc draws after fetching and reading the whole schema: slow on a loaded machine.
+    expect(page.locator("h1").first).to_contain_text("Handoff Auditor", timeout=60_000)
+    # Redoc's bundle draws its maker's logo from their CDN: the bundle we serve has that
+    # address emptied, so the page asks the internet for nothing (and nothing is refused).
     w.settle()
-    assert w.violations == ["img-src https://cdn.redoc.ly/redoc/logo-mini.svg  0"], w.violations
-    w.violations.clear()
-    w.console = [m for m in w.console if "cdn.redoc.ly/redoc/logo-mini.svg" not in m]
+    assert outside == [], outside
     expect(page.locator("img[alt='redocly logo']")).to_have_count(0)
     w.assert_clean("Redoc")
     w.close()

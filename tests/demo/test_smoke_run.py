@@ -102,6 +102,9 @@ def test_make_run_processes_serve_ingest_and_work_on_the_embedded_defaults(
         output = tail(log, 100_000)
         assert f"Handoff Auditor is starting at {base}/" in output
         assert "Sign in as: demo / demo" in output
+        # The port setting and the demo events secret, as the README's top says.
+        assert f"HANDOFF_AUDITOR_PORT={env['HANDOFF_AUDITOR_PORT']}" in output
+        assert "whsec_ZGVtby1zZWNyZXQtZm9yLWxvY2FsLXVzZS1vbmx5" in output
 
         assert answers(f"{base}/admin/login/")
         assert requests.get(f"{base}/healthz", timeout=5).text == "ok"
@@ -186,9 +189,32 @@ def test_make_run_processes_serve_ingest_and_work_on_the_embedded_defaults(
 
         wait_for("the README's event applied", lambda: body() is not None, log, proc)
         assert body() == ("Can I talk to a person?",)
+
+        # ... and so does its Python example.
+        python = readme.split("Or from Python", 1)[1].split("```python\n", 1)[1]
+        python = python.split("```", 1)[0].replace("127.0.0.1:8000", base[7:])
+        sent = subprocess.run([sys.executable, "-c", python], capture_output=True, text=True,
+                              timeout=30)
+        assert sent.stdout.startswith("200 "), (sent.stdout, sent.stderr)
+        wait_for("the README's Python event applied",
+                 lambda: db_has_message(data_dir, "wc_42_2"), log, proc)
         assert proc.poll() is None, tail(log)
+
+        # Ctrl-C stops web, worker and beat, with no error on the way out.
+        before = len(tail(log, 10**7))
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        ending = tail(log, 10**7)[before:]
+        assert not re.search(r"Traceback|\bERROR\b|CRITICAL|KeyboardInterrupt", ending), ending
+        assert not answers(f"{base}/healthz")
     finally:
         stop(proc)
+
+
+def db_has_message(data_dir: Path, provider_message_id: str) -> bool:
+    with sqlite3.connect(data_dir / "db.sqlite3") as db:
+        return db.execute("SELECT 1 FROM conversations_message WHERE provider_message_id = ?",
+                          [provider_message_id]).fetchone() is not None
 
 
 def stop(proc: subprocess.Popen) -> None:
