@@ -5,12 +5,14 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from conversations.admin import ReadOnly
+
 from .access_models import AccessEntry
 from .roles import ACCESS_LOG, can
 
 
 @admin.register(AccessEntry)
-class AccessEntryAdmin(admin.ModelAdmin):
+class AccessEntryAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("at", "username", "kind", "what", "conversation_id", "objects_label", "ip")
     list_filter = ("kind",)
     search_fields = ("username",)
@@ -22,12 +24,3 @@ class AccessEntryAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return can(request.user, ACCESS_LOG)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

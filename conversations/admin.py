@@ -18,10 +18,8 @@ from .models import (
 from .signals import admin_record_viewed
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Raw and audit records: what happened, as received or as the rules derived it. They
-    are viewed here, never added, changed or deleted by hand (raw events are reprocessed,
-    derived rows rebuilt from them, flags acted on in the app so their history is kept)."""
+class ReadOnly:
+    """An admin that shows records and never adds, changes or deletes one."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -31,6 +29,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    """Raw and audit records: what happened, as received or as the rules derived it. They
+    are viewed here, never added, changed or deleted by hand (raw events are reprocessed,
+    derived rows rebuilt from them, flags acted on in the app so their history is kept)."""
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> Any:
