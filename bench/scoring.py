@@ -205,7 +205,8 @@ def backlog_insert(brand) -> list[int]:  # noqa: ANN001
 
 
 def worker_start(log: Path) -> subprocess.Popen:
-    env = {**os.environ, "LOG_LEVEL": "INFO"}
+    # drain() counts the worker's "succeeded" lines (quiet by default; README, Settings).
+    env = {**os.environ, "LOG_LEVEL": "INFO", "LOG_LEVEL_TASKS": "INFO"}
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", QUEUE,
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",

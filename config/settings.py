@@ -5,6 +5,7 @@ no server. `DATABASE_URL` and `CELERY_BROKER_URL` switch to PostgreSQL and Redis
 """
 
 import json
+import logging
 import os
 import sys
 from datetime import timedelta
@@ -221,8 +222,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# The embedded broker names a host, which the filesystem transport ignores: without one,
+# kombu warns "No hostname was supplied" on every connection (web, worker, beat, seed_demo).
+EMBEDDED_BROKER_URL = "filesystem://localhost/"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", EMBEDDED_BROKER_URL)
 if CELERY_BROKER_URL == "filesystem://":
+    CELERY_BROKER_URL = EMBEDDED_BROKER_URL
+if CELERY_BROKER_URL == EMBEDDED_BROKER_URL:
     _queue_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -319,6 +325,22 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+# Quiet at INFO: no line per task ("Task ... received", "... succeeded in ...", beat's
+# "Sending due task ..."); a task's failure (ERROR) and our own lines still show.
+# LOG_LEVEL_TASKS=INFO brings the per-task lines (and Celery's retry lines) back.
+LOG_LEVEL_TASKS = os.environ.get("LOG_LEVEL_TASKS", "WARNING").strip().upper()
+if LOG_LEVEL_TASKS not in logging.getLevelNamesMapping():
+    raise ImproperlyConfigured(f"LOG_LEVEL_TASKS={LOG_LEVEL_TASKS!r}: not a logging level "
+                               "(DEBUG, INFO, WARNING, ERROR)")
+if logging.getLevelNamesMapping()[LOG_LEVEL_TASKS] > logging.INFO:
+    LOGGING["filters"] = {"no_beat_sends": {"()": "config.log_filters.DropMessages",
+                                            "prefixes": ["Scheduler: Sending due task"]}}
+    LOGGING["loggers"] = {
+        "celery.app.trace": {"level": LOG_LEVEL_TASKS},
+        "celery.worker.strategy": {"level": LOG_LEVEL_TASKS},
+        # beat's own start and stop lines stay ("beat: Starting..."), its sends go.
+        "celery.beat": {"filters": ["no_beat_sends"]},
+    }
 
 # Periodic work (Celery beat). A host project that installs the plugin copies these entries.
 CELERY_BEAT_SCHEDULE = {

@@ -36,6 +36,8 @@ def worker(tmp_path):
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "HANDOFF_AUDITOR_DATA_DIR": str(tmp_path),
+        # The wake test counts the per-task lines (quiet by default; README, Settings).
+        "LOG_LEVEL_TASKS": "INFO",
     }
     log = tmp_path / "worker.log"
     proc = subprocess.Popen(

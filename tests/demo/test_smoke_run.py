@@ -69,6 +69,9 @@ def embedded_env(tmp_path) -> dict[str, str]:
         SECRET_KEY="insecure-local-only-handoff-auditor-demo-key-change-me",  # as make run
         HANDOFF_AUDITOR_HOST="127.0.0.1",
         HANDOFF_AUDITOR_PORT=str(free_port()),
+        # Beat sends a sweep every second, so the run's output would show beat's and the
+        # worker's per-task lines if they were on (checked at the end of the run).
+        HANDOFF_AUDITOR_SWEEP_SECONDS="1",
     )
     return env
 
@@ -142,20 +145,19 @@ def test_make_run_processes_serve_ingest_and_work_on_the_embedded_defaults(
         wait_for("Celery beat",
                  lambda: re.search(r"beat\.1 +\|.*beat: Starting", tail(log, 10**6)), log,
                  proc)
-        # ... and the worker runs a task sent through that broker by another process.
+        # ... and the worker runs a task sent through that broker by another process: the
+        # dashboard rollup of the conversation's day (beat's own rollup is a minute away).
+        day = conversation_day(data_dir, params["MessageSid"])
+        assert rolled_up(data_dir, day) is None
         sent = subprocess.run(
             [sys.executable, "-m", "celery", "-A", "config", "call",
-             "conversations.tasks.reconcile_delivery_statuses"],
+             "audit.tasks.refresh_dashboard_rollups"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
         )
         assert sent.returncode == 0, sent.stderr
-        task_id = sent.stdout.strip().splitlines()[-1]
-        wait_for(
-            "task run by the worker",
-            lambda: re.search(rf"reconcile_delivery_statuses\[{task_id}\] succeeded",
-                              tail(log, 10**6)),
-            log, proc,
-        )
+        wait_for("the rollup task run by the worker",
+                 lambda: rolled_up(data_dir, day) is not None, log, proc)
+        assert rolled_up(data_dir, day) == 1
 
         # The demo login reaches the home page, which lists the conversation.
         session = requests.Session()
@@ -207,8 +209,33 @@ def test_make_run_processes_serve_ingest_and_work_on_the_embedded_defaults(
         ending = tail(log, 10**7)[before:]
         assert not re.search(r"Traceback|\bERROR\b|CRITICAL|KeyboardInterrupt", ending), ending
         assert not answers(f"{base}/healthz")
+
+        # Quiet at INFO over the whole run: no line per task, no kombu hostname warning;
+        # the start-up lines are still there.
+        output = tail(log, 10**7)
+        assert re.search(r"worker\.1 +\|.*@.* ready\.", output)
+        assert not re.search(r"\bTask [\w.]+\[[0-9a-f-]+\] (received|succeeded)", output), output
+        assert "Sending due task" not in output, output
+        assert "No hostname was supplied" not in output, output
     finally:
         stop(proc)
+
+
+def conversation_day(data_dir: Path, provider_message_id: str) -> str:
+    with sqlite3.connect(data_dir / "db.sqlite3") as db:
+        return db.execute(
+            "SELECT date(c.started_at) FROM conversations_conversation c "
+            "JOIN conversations_message m ON m.conversation_id = c.id "
+            "WHERE m.provider_message_id = ?", [provider_message_id]).fetchone()[0]
+
+
+def rolled_up(data_dir: Path, day: str) -> int | None:
+    """The conversations the dashboard rollup counts on `day`; None before it is built."""
+    with sqlite3.connect(data_dir / "db.sqlite3") as db:
+        if db.execute("SELECT 1 FROM audit_dashboardday WHERE day = ?", [day]).fetchone():
+            return db.execute("SELECT COALESCE(SUM(conversations), 0) "
+                              "FROM audit_conversationdaily WHERE day = ?", [day]).fetchone()[0]
+    return None
 
 
 def db_has_message(data_dir: Path, provider_message_id: str) -> bool:

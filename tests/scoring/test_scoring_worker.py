@@ -59,6 +59,8 @@ def workers(tmp_path, queue):
             "DATABASE_URL": _dsn(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "HANDOFF_AUDITOR_DATA_DIR": str(tmp_path),
+            # The test follows one task by its "received" and "succeeded" lines.
+            "LOG_LEVEL_TASKS": "INFO",
             # A killed worker's unacknowledged task goes back to the queue after 2 s, looked
             # for every second (kombu: an hour, looked for every 100 s).
             "CELERY_BROKER_TRANSPORT_OPTIONS": json.dumps({
