@@ -258,3 +258,24 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def test_make_run_seeds_the_demo_on_the_embedded_defaults(embedded_env):
+    """`make run`'s seed_demo on SQLite: every part of the demo (alerts' evaluation and
+    delivery included) goes through the portable writers; a second start adds nothing."""
+    env = embedded_env
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_demo")
+    db = Path(env["HANDOFF_AUDITOR_DATA_DIR"]) / "db.sqlite3"
+
+    def counts() -> dict[str, int]:
+        with sqlite3.connect(db) as conn:
+            return {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                    for table in ("conversations_conversation", "alerts_alert",
+                                  "alerts_alertevent", "alerts_rule")}
+
+    first = counts()
+    assert first["conversations_conversation"] > 0
+    assert first["alerts_rule"] > 0 and first["alerts_alert"] > 0 and first["alerts_alertevent"] > 0
+    manage(env, "seed_demo")
+    assert counts() == first
