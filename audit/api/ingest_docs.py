@@ -14,6 +14,7 @@ endpoint.
 import re
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
 from channels import email
@@ -163,7 +164,8 @@ def events_operation() -> dict[str, Any]:
             "One event, or a batch: a JSON array of 1 to "
             f"{limit} events (`HANDOFF_AUDITOR['EVENTS_MAX_BATCH']`). Signed per the "
             "[Standard Webhooks](https://www.standardwebhooks.com/) spec with a secret of "
-            "`HANDOFF_AUDITOR['EVENTS_SECRETS']`: `webhook-signature` is `v1,` + base64 "
+            "`HANDOFF_AUDITOR_EVENTS_SECRETS` (comma-separated, for rotation): "
+            "`webhook-signature` is `v1,` + base64 "
             "HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<body>`, keyed with the "
             "secret's base64 part after `whsec_`. A timestamp more than 5 minutes off is "
             "refused. The webhook-id is the idempotency key: a retry with the same id "
@@ -380,6 +382,9 @@ def ingest_paths(result: dict[str, Any], generator: Any, request: Any, public: b
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     events = event_components()
+    clash = sorted(set(events) & set(schemas))
+    if clash:  # an API serializer of the same name: neither may hide the other
+        raise ImproperlyConfigured(f"schema component names taken twice: {clash}")
     schemas.update(events)
     refs = {t: REF + component_name(t) for t in sorted(BUILDERS)}
     schemas["IngestEvent"] = {
