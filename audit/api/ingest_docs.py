@@ -41,7 +41,7 @@ def component_name(event_type: str) -> str:
 
 def openapi_schema(node: Any) -> Any:
     """A JSON Schema (2020-12, the keywords channels/schemas use) as an OpenAPI 3.0 schema
-    object: `const` becomes a one-value `enum`, `examples` its first `example`, and the
+    object: `const` becomes a one-value `enum` (typed), `examples` its first `example`, and the
     document keywords ($schema, $id) go."""
     if isinstance(node, list):
         return [openapi_schema(item) for item in node]
@@ -53,6 +53,8 @@ def openapi_schema(node: Any) -> Any:
             continue
         if key == "const":
             out["enum"] = [value]
+            if isinstance(value, str) and "type" not in node:
+                out["type"] = "string"
         elif key == "examples":
             if value:
                 out["example"] = value[0]
@@ -390,11 +392,13 @@ def ingest_paths(result: dict[str, Any], generator: Any, request: Any, public: b
     schemas["IngestEvent"] = {
         "oneOf": [{"$ref": ref} for ref in refs.values()],
         "discriminator": {"propertyName": "type", "mapping": refs},
+        "title": "one event",
         "description": "One event; its `type` says which schema applies.",
     }
     schemas["IngestEventsBody"] = {"oneOf": [
         {"$ref": REF + "IngestEvent"},
-        {"type": "array", "minItems": 1, "maxItems": auditor_settings.EVENTS_MAX_BATCH,
+        {"title": "a batch (a JSON array)", "type": "array", "minItems": 1,
+         "maxItems": auditor_settings.EVENTS_MAX_BATCH,
          "items": {"$ref": REF + "IngestEvent"}},
     ]}
     schemas.update(IngestError=ERROR, IngestEventProblem=PROBLEM,

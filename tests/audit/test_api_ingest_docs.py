@@ -52,7 +52,7 @@ def test_every_ingest_endpoint_and_event_type_is_documented(served):
         component = schemas[ref.rsplit("/", 1)[1]]
         source = event_schema(event_type)
         # The event's own schema: its type, its required fields, its data's.
-        assert component["properties"]["type"] == {"enum": [event_type]}
+        assert component["properties"]["type"] == {"type": "string", "enum": [event_type]}
         assert component["required"] == source["required"]
         assert component["properties"]["data"]["required"] == source["properties"]["data"][
             "required"]
