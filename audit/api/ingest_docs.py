@@ -228,7 +228,7 @@ def twilio_operation(kind: str) -> dict[str, Any]:
     example = ({"MessageSid": "SM9e8d7c6b5a4f43e2d1c0b9a8f7e6d5c4",
                 "From": "whatsapp:+34600111222", "To": "whatsapp:+14155238886",
                 "Body": "Hola, mi pedido no ha llegado", "NumMedia": "0"} if message else
-               {"MessageSid": "SM9e8d7c6b5a4f43e2d1c0b9a8f7e6d5c4",
+               {"MessageSid": "SM5f4e3d2c1b0a49f8e7d6c5b4a3f2e1d0",
                 "From": "whatsapp:+14155238886", "To": "whatsapp:+34600111222",
                 "MessageStatus": "read"})
     return {

@@ -105,3 +105,19 @@ def test_refusals_have_the_documented_shapes(client, served):
         example = documented[status]["content"]["application/json"]["example"]
         assert conforms(served, "IngestEventsRefused" if status == "400" else "IngestError",
                         example) == [], status
+
+
+def test_the_documented_twilio_examples_signed_are_accepted(twilio, twilio_tokens, served):
+    documented = {kind: served["paths"][f"/hooks/twilio/{kind}/"]["post"]
+                  for kind in ("messages", "status")}
+    form = "application/x-www-form-urlencoded"
+    incoming = twilio.message(documented["messages"]["requestBody"]["content"][form]["example"])
+    assert incoming.status_code == 200
+    twiml = documented["messages"]["responses"]["200"]["content"]["text/xml"]["example"]
+    assert incoming.content.decode() == twiml
+    status = twilio.status(documented["status"]["requestBody"]["content"][form]["example"])
+    assert status.status_code == 200
+    unsigned = twilio.client.post("/hooks/twilio/status/", "MessageSid=SM1",
+                                  content_type=form)
+    assert unsigned.status_code == 403
+    assert conforms(served, "IngestError", unsigned.json()) == []
