@@ -62,14 +62,14 @@ PROVIDER = "events"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 
-def _schema(event_type: str) -> dict[str, Any]:
+def event_schema(event_type: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / f"{event_type}.json").read_text(encoding="utf-8"))
 
 
 @cache
 def schema_validator(event_type: str) -> Draft202012Validator:
     """The authority on what is valid, and the one that lists every problem with its path."""
-    return Draft202012Validator(_schema(event_type))
+    return Draft202012Validator(event_schema(event_type))
 
 
 @cache
@@ -80,7 +80,7 @@ def schema_accepts(event_type: str) -> Callable[[Any], Any]:
     the last word and finds every problem. The schemas use only keywords draft 7 shares
     with 2020-12; formats are not asserted (as jsonschema does not by default): times are
     checked by events_problems."""
-    schema = _schema(event_type)
+    schema = event_schema(event_type)
     schema.pop("$schema", None)
     return fastjsonschema.compile(schema, use_formats=False)
 

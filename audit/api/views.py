@@ -350,6 +350,11 @@ SCHEMA_SETTINGS = {
     "VERSION": "1",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(?:.*/)?api/",
+    # The ingest endpoints (channels) and the event schemas, tagged "Ingest".
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "audit.api.ingest_docs.ingest_paths",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "AuthorKindEnum": AuthorKind.choices,
         "ConversationStatusEnum": Conversation.Status.choices,

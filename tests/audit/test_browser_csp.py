@@ -180,6 +180,10 @@ def test_every_main_page_runs_under_the_policy_with_no_violation(browser, live_s
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Handoff Auditor",
                                                                     timeout=60_000)
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    # The ingest endpoints are in the same docs, under their own tag (audit/api/ingest_docs).
+    expect(page.locator(".swagger-ui .opblock-tag[data-tag=Ingest]")).to_be_visible()
+    expect(page.locator(".swagger-ui .opblock-summary-path[data-path='/hooks/events/']")
+           ).to_be_attached()
     w.assert_clean("Swagger UI")
     outside: list[str] = []
     page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:"))
@@ -187,6 +191,8 @@ def test_every_main_page_runs_under_the_policy_with_no_violation(browser, live_s
     w.goto(f"{base}/api/redoc/")
     # Redoc draws after fetching and reading the whole schema: slow on a loaded machine.
     expect(page.locator("h1").first).to_contain_text("Handoff Auditor", timeout=60_000)
+    expect(page.get_by_role("heading", name="Signed events: web chat, the AI platform, "
+                                           "the helpdesk")).to_be_attached()
     # Redoc's bundle draws its maker's logo from their CDN: the bundle we serve has that
     # address emptied, so the page asks the internet for nothing (and nothing is refused).
     w.settle()
