@@ -87,8 +87,10 @@ def _value_words(field: forms.Field | None, value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return ", ".join(_value_words(field, item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_value_words(None, item)}" for key, item in value.items())
     choices = dict(getattr(field, "choices", None) or []) if not isinstance(
         field, forms.ModelMultipleChoiceField) else {}
     return str(choices.get(value, value))
@@ -98,10 +100,18 @@ def rule_change_words(changes: dict[str, Any]) -> list[str]:
     """A rule version's changes as lines people read: `Flag kinds: Handoff stalled →
     Handoff stalled, Handoff dropped` (never a list's repr or a field's code name)."""
     lines = []
-    for name, (before, after) in changes.items():
+    if not isinstance(changes, dict):  # written by something else than rule_save
+        return [_value_words(None, changes)]
+    for name, change in changes.items():
         field = RuleForm.base_fields.get(name)
-        label = (field.label if field and field.label else name.replace("_", " ").capitalize())
-        lines.append(f"{label}: {_value_words(field, before)} → {_value_words(field, after)}")
+        label = (field.label if field and field.label else
+                 str(name).replace("_", " ").capitalize())
+        if isinstance(change, list | tuple) and len(change) == 2:
+            before, after = change
+            lines.append(f"{label}: {_value_words(field, before)} → "
+                         f"{_value_words(field, after)}")
+        else:
+            lines.append(f"{label}: {_value_words(field, change)}")
     return lines
 
 

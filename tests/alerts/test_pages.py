@@ -117,3 +117,16 @@ def test_dead_letters_are_listed_and_can_be_retried(as_role, receiver, local_des
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.attempts == 0
     assert AlertEvent.objects.filter(kind="fired").count() == 1
+
+
+def test_rule_history_reads_as_words_whatever_shape_a_version_stored():
+    """A version's changes are (before, after) pairs from rule_save; a row written by other
+    means (an import, a hand edit) still reads as words on the rule's page, never a 500."""
+    from audit.alerts_views import rule_change_words
+
+    assert rule_change_words({"threshold": [90.0, 85.0], "enabled": [True, False]}) == [
+        "Threshold: 90.0 → 85.0", "Enabled: yes → no"]
+    assert rule_change_words({"threshold": 85.0}) == ["Threshold: 85.0"]
+    assert rule_change_words({"brands": [{"contact": "x"}, "a", "b"]}) == [
+        "Brands: contact: x, a, b"]
+    assert rule_change_words(["not", "a", "dict"]) == ["not, a, dict"]
