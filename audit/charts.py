@@ -244,18 +244,27 @@ def bar_chart(
         parts.append(f'<text x="{label_width - 8}" y="{y + bar_height / 2 + size * 0.35:.1f}" '
                      f'text-anchor="end" font-size="{size}" fill="#1f2933">'
                      f'<title>{escape(p.label)}</title>{escape(label)}</text>')
-        parts.append(f'<rect x="{label_width}" y="{y}" width="{frame.inner_width:.1f}" '
-                     f'height="{bar_height}" rx="3" fill="#eef2f6"/>')
-        if p.value:
-            bar = (f'<rect x="{label_width}" y="{y}" height="{bar_height}" rx="3" fill="{color}" '
-                   f'width="{frame.inner_width * min(p.value, top) / top:.1f}">'
-                   f'<title>{escape(f"{p.label}: {text}")}</title></rect>')
-            parts.append(_link(p.href, bar, f"{p.label}: {text}"))
+        parts += _bar(p, text, x=label_width, y=y, full=frame.inner_width,
+                      height=bar_height, top=top, color=color)
         parts.append(f'<text x="{width - value_width + 6}" '
                      f'y="{y + bar_height / 2 + size * 0.35:.1f}" '
                      f'font-size="{size}" fill="#1f2933">{escape(text)}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
+
+
+def _bar(p: Point, text: str, *, x: float, y: float, full: float, height: int, top: float,
+         color: str) -> list[str]:
+    """One bar of a bar chart: its grey track across `full`, and the value's part of it
+    (linked to the point's conversations, with the label and value as its title)."""
+    parts = [f'<rect x="{x}" y="{y}" width="{full:.1f}" height="{height}" rx="3" '
+             f'fill="#eef2f6"/>']
+    if p.value:
+        bar = (f'<rect x="{x}" y="{y}" height="{height}" rx="3" fill="{color}" '
+               f'width="{full * min(p.value, top) / top:.1f}">'
+               f'<title>{escape(f"{p.label}: {text}")}</title></rect>')
+        parts.append(_link(p.href, bar, f"{p.label}: {text}"))
+    return parts
 
 
 def _bar_chart_stacked(title: str, points: Sequence[Point], width: int, size: int,
@@ -278,12 +287,7 @@ def _bar_chart_stacked(title: str, points: Sequence[Point], width: int, size: in
                      f'{escape(label)}</text>')
         parts.append(f'<text x="{width}" y="{y + size:.1f}" text-anchor="end" '
                      f'font-size="{size}" fill="#1f2933">{escape(text)}</text>')
-        parts.append(f'<rect x="0" y="{y + line}" width="{width}" height="{bar_height}" rx="3" '
-                     f'fill="#eef2f6"/>')
-        if p.value:
-            bar = (f'<rect x="0" y="{y + line}" height="{bar_height}" rx="3" fill="{color}" '
-                   f'width="{width * min(p.value, top) / top:.1f}">'
-                   f'<title>{escape(f"{p.label}: {text}")}</title></rect>')
-            parts.append(_link(p.href, bar, f"{p.label}: {text}"))
+        parts += _bar(p, text, x=0, y=y + line, full=width, height=bar_height, top=top,
+                      color=color)
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
