@@ -170,9 +170,12 @@ def _write_once(firings: list[Firing], clearings: list[Clearing]) -> Written:
         if firing.flag_id is not None:
             matches.append((firing, alert))
     resolved: list[Alert] = []
+    by_rule: dict[int, list[tuple[str, Alert]]] = {}
+    for (rule_id, group), alert in current.items():
+        by_rule.setdefault(rule_id, []).append((group, alert))
     for clearing in clearings:
-        for (rule_id, group), alert in current.items():
-            if (rule_id != clearing.rule.pk or alert.state != Alert.State.FIRING
+        for group, alert in by_rule.get(clearing.rule.pk, ()):
+            if (alert.state != Alert.State.FIRING
                     or (clearing.keep is not None and group in clearing.keep)
                     or (clearing.only is not None and alert.pk not in clearing.only)):
                 continue
