@@ -4,7 +4,11 @@
    reasoning/PII checks) over BENCH_SCORING_INPROCESS synthetic messages on all four
    channels, in batches as the worker runs them; the floor is tokenizing the same messages
    (the least any text scorer does). Then the embeddings extra (exemplar similarity) on
-   its own, model load not counted.
+   its own, model load not counted. Then the answer-quality checks, which run in the
+   applier's decide layer (bench/scoring_quality.py): messages/s through the quality
+   decider against a floor (the applier process's share, read against the same 2,000 msg/s
+   per process target), and, for scale, scoring + deciding each message in one process;
+   with the embeddings variant too.
 2. End to end: (re)create the database `ha_bench_scoring`, migrate, insert a backlog of
    BENCH_SCORING_MESSAGES outbound AI/human messages (default 100,000) in 2,000
    conversations, start ONE Celery worker process (solo pool) on Redis db 8, queue the
@@ -18,7 +22,8 @@
    if the run broke.
 
 Environment: BENCH_SCORING_MESSAGES (100000), BENCH_SCORING_INPROCESS (20000),
-BENCH_SCORING_EMBEDDINGS (512; 0 skips). Needs PostgreSQL and Redis on 127.0.0.1.
+BENCH_SCORING_EMBEDDINGS (512; 0 skips), BENCH_SCORING_QUALITY (20000),
+BENCH_SCORING_QUALITY_EMBEDDINGS (2000; 0 skips). Needs PostgreSQL and Redis on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from pathlib import Path
 
 import ingest as bench  # bench/ is sys.path[0] when run as a script; puts ROOT on sys.path
 from ingest import RunBroken, cli, verdict
+from scoring_quality import quality_in_process, quality_lines
 
 DB_NAME = "ha_bench_scoring"
 DATABASE_URL = f"{bench.PG}/{DB_NAME}"
@@ -322,7 +328,7 @@ def end_to_end(brand) -> dict[str, dict]:  # noqa: ANN001
     return {"floor": floor, "real": real}
 
 
-def report(fig: dict[str, float], floor: dict, real: dict) -> None:
+def report(fig: dict[str, float], floor: dict, real: dict, quality: dict) -> None:
     lat, emb = real["message_latency_s"], fig.get("embeddings")
     ms = {k: v * 1000 for k, v in real["task_s"].items()}
     floor_ms = {k: v * 1000 for k, v in floor["task_s"].items()}
@@ -341,6 +347,7 @@ def report(fig: dict[str, float], floor: dict, real: dict) -> None:
         f"({fig['scorers+checks cpu']:.0f} per CPU-second)",
         f"  embeddings extra           {emb_line}"
         + (f" ({fig['embeddings cpu']:.0f} per CPU-second, torch threads)" if emb else ""),
+        *quality_lines(quality, fig["scorers"], TARGET_PROCESS),
         f"end to end, 1 worker process (solo pool), {MESSAGES} outbound messages, "
         f"{real['tasks']} tasks",
         f"  floor (read-only tasks)    {floor['per_second']:9.0f} msg/s   "
@@ -369,6 +376,8 @@ def report(fig: dict[str, float], floor: dict, real: dict) -> None:
         "targets",
         f"  scorers >= {TARGET_PROCESS:.0f} msg/s per process:   {fig['scorers']:8.0f}   "
         f"{verdict(fig['scorers'] >= TARGET_PROCESS)}",
+        f"  quality decider >= {TARGET_PROCESS:.0f} msg/s per process: {quality['quality']:8.0f}   "
+        f"{verdict(quality['quality'] >= TARGET_PROCESS)}",
         f"  end to end >= {TARGET_WORKER:.0f} msg/s per worker: {real['per_second']:8.0f}   "
         f"{verdict(real['per_second'] >= TARGET_WORKER)}",
     ]
@@ -388,8 +397,11 @@ def main() -> int:
     brand = BrandVoice.objects.create(**BRISA, is_default=True)
     print(f"in one process: {INPROCESS} messages", flush=True)
     fig = in_process(brand)
+    print("answer-quality checks: the labelled conversations through the quality decider",
+          flush=True)
+    quality = quality_in_process()
     e2e = end_to_end(brand)
-    report(fig, e2e["floor"], e2e["real"])
+    report(fig, e2e["floor"], e2e["real"], quality)
     return 0
 
 

@@ -221,9 +221,16 @@ DEFAULTS: dict[str, Any] = {
     # How much of a conversation's past the checks read (messages, AI steps).
     "QUALITY_CONTEXT_MESSAGES": 12,
     "QUALITY_CONTEXT_STEPS": 30,
-    # The embeddings variant of ungrounded_answer (with SCORING_EMBEDDINGS, in Celery after
-    # apply): a sentence whose best cosine similarity to any chunk is under this.
-    "QUALITY_EMBEDDING_SUPPORT_MIN": 0.55,
+    # The embeddings variant of ungrounded_answer (docs/answer-quality.md): with the
+    # `embeddings` extra installed and this on, a sentence the lexical core finds
+    # unsupported is supported after all when its cosine similarity to a sentence of a
+    # retrieved chunk or a tool result reaches QUALITY_EMBEDDING_SUPPORT_MIN. It runs in the
+    # apply path (the decide layer), so it loads torch in every process that applies events.
+    "QUALITY_EMBEDDINGS": False,
+    # The encoder: a dotted path to a callable taking a list of texts and returning unit-length
+    # vectors (all-MiniLM-L6-v2 as the scoring app loads it, offline).
+    "QUALITY_EMBEDDER": "scoring.embeddings.encode",
+    "QUALITY_EMBEDDING_SUPPORT_MIN": 0.7,
     # --- safety (README, Deploying safely) ---
     # The API's schema and docs (/api/schema/, /api/docs/, /api/redoc/) for anyone, not only
     # signed-in callers (they describe every field the API has).

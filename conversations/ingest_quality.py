@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.utils.module_loading import import_string
+
 from .ingest_state import QualityContext
 from .models import AuthorKind
 from .quality.checks import customer_check, orphan_steps_check, reply_check
 from .quality.context import Finding, Rules, Said, Step, Turn
+from .quality.loops import only_asks_to_wait
 
 Key = tuple[str, str]
 STEP_SLACK = timedelta(seconds=5)  # a step may be stamped just after the message it made
@@ -38,13 +41,24 @@ class QualityConfig:
         return self.by_business.get(business.lower(), self.default)
 
 
+def quality_embedder(settings: Any) -> Any:
+    """The encoder of the embeddings variant, or None when QUALITY_EMBEDDINGS is off.
+    Named by a dotted path (QUALITY_EMBEDDER), so this app needs no import of the one that
+    ships the model; the model itself loads on first use."""
+    if not getattr(settings, "QUALITY_EMBEDDINGS", False):
+        return None
+    return import_string(settings.QUALITY_EMBEDDER)
+
+
 def quality_config(settings: Any) -> QualityConfig:
     """The checks' thresholds from the plugin settings (auditor_settings)."""
     base = {"retrieval_min_score": float(settings.QUALITY_RETRIEVAL_MIN_SCORE),
             "support_min": float(settings.QUALITY_SUPPORT_MIN),
             "tool_retries_max": int(settings.QUALITY_TOOL_RETRIES_MAX),
             "allowed_tools": tuple(settings.QUALITY_ALLOWED_TOOLS),
-            "loop_similarity": float(settings.QUALITY_LOOP_SIMILARITY)}
+            "loop_similarity": float(settings.QUALITY_LOOP_SIMILARITY),
+            "embedder": quality_embedder(settings),
+            "embedding_support_min": float(settings.QUALITY_EMBEDDING_SUPPORT_MIN)}
     by_business = {}
     for address, overrides in (settings.QUALITY_BY_BUSINESS or {}).items():
         values = {**base, **overrides}
@@ -194,6 +208,7 @@ class QualityDecider:
             if entries[i].said.author_kind != AuthorKind.AI:
                 continue
             answered = any(e.said.author_kind == AuthorKind.CUSTOMER
+                           and not only_asks_to_wait(e.said.text)
                            for e in entries[i + 1:later])
             earlier.append((entries[i].said, answered))
             later = i

@@ -9,6 +9,7 @@ replies; `Rules` are the thresholds. Modules by concern: text.py (sentences, wor
 grounding.py (ungrounded_answer, weak_retrieval), tools.py (tool_failure,
 guardrail_tripped, excessive_agency), injection.py (prompt_injection,
 injection_followed), loops.py (ai_loop), checks.py (which run on what), sentences.py
-(FLAG_SENTENCES). The embeddings variant of ungrounded_answer runs after apply, in
-Celery (scoring/grounding.py), never in the request. See docs/answer-quality.md.
+(FLAG_SENTENCES). The embeddings variant of ungrounded_answer (QUALITY_EMBEDDINGS) is a
+callable in Rules.embedder, named by a dotted path in the settings, so this package imports
+no model. See docs/answer-quality.md.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ class Rules:
     tool_retries_max: int = 2
     allowed_tools: tuple[str, ...] = ()  # empty: any tool is allowed
     loop_similarity: float = 0.9
+    # The embeddings variant of ungrounded_answer: texts -> unit-length vectors (numpy rows),
+    # or None (the lexical core alone). QUALITY_EMBEDDINGS / QUALITY_EMBEDDER.
+    embedder: Callable[[list[str]], Any] | None = None
+    embedding_support_min: float = 0.7
 
 
 @dataclass(frozen=True)

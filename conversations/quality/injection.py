@@ -16,42 +16,62 @@ _RULES = r"(instructions?|prompts?|rules|directions|guidelines|directives|system
 # (pattern, what it is, severity): matched on accent-folded, lower-cased text.
 _PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(p, re.I), why, sev) for p, why, sev in [
-    (rf"\b(ignore|disregard|forget|override|bypass|skip)\b[\w\s,']{{0,30}}\b(previous|prior|"
-     rf"above|earlier|all|any|your|the|system|original)\b[\w\s,']{{0,20}}\b{_RULES}",
+    # Only qualifiers between the verb and the rules: "override the shipping rules" names
+    # rules of the shop, not the AI's.
+    (rf"\b(ignore|disregard|forget|override|bypass|skip)\b(\s+(everything|all|any|of|the|your|"
+     rf"previous|prior|above|earlier|system|original|initial|existing|current|these|those|"
+     rf"safety|internal|hidden|default|core|programming|you|were|was|given|have|been|and|"
+     rf"guidelines|rules|instructions|prompts?),?){{1,6}}\s*\b{_RULES}",
      "asks the AI to drop its instructions", "high"),
+    (r"\bbypass\b[\w\s]{0,20}\b(verification|security|authentication|identity check|checks|"
+     r"filters?|safety)\b", "asks the AI to skip a safeguard", "medium"),
     (rf"\b(reveal|show|print|repeat|output|display|tell me|share|leak|dump)\b[\w\s,']{{0,25}}"
      rf"\b(system prompt|your prompt|your {_RULES}|hidden {_RULES}|initial {_RULES}|"
      rf"the text above)", "asks for the AI's hidden instructions", "high"),
+    # The prompt asked for as a question ("What is your system prompt?") in any language.
+    (r"\b(system prompt|prompt (del|de|do) (sistema|systeme)|prompt systeme|"
+     r"(initial|original|hidden|secret) (instructions|prompt))\b",
+     "asks for the AI's hidden instructions", "high"),
+    (r"\bwhat (were|have) you (been )?(told|instructed|programmed) to\b",
+     "asks for the AI's hidden instructions", "high"),
     (r"\b(new|updated) (instructions|rules|system prompt)\s*:", "injects new instructions",
      "high"),
     (r"\b(developer|god|jailbreak|dan) mode\b|\bdo anything now\b|\bjailbreak\b",
      "a known jailbreak", "high"),
+    # A persona is an AI without its rules, or a bot by another name: "from now on you will
+    # be talking to me" and "you are a pirate" are not.
     (r"\b(you are|you're) now (an? |the |my )?(ai|assistant|bot|chatbot|dan|developer|"
-     r"unrestricted|unfiltered|uncensored|free|evil|jailbroken|\w*gpt|in \w+ mode|called|"
+     r"unrestricted|unfiltered|uncensored|evil|jailbroken|\w*gpt|\w+bot|in \w+ mode|called|"
      r"named)\b|\b(you are|you're) no longer (bound|restricted|an? (ai|assistant))\b|"
-     r"\bfrom now on,? you (are|will|must)\b",
+     r"\bfrom now on,? you (are|will be|must be|must|will)\b[\w\s,']{0,30}\b(no (rules|limits|"
+     r"restrictions|filters)|without|unrestricted|unfiltered|uncensored|anything|everything|"
+     r"ignore|\w+bot|\w*gpt|dan|ai|assistant|mode)\b|\byou are (an? )?\w+bot\b[\w\s,']{0,30}"
+     r"\b(rules|restrictions|limits|anything|everything|free)\b",
      "tries to change the AI's persona", "medium"),
     (r"\b(pretend|act|roleplay|role-play) (to be|you are|as)\b(?! soon\b| quickly\b| fast\b)"
      r"[\w\s]{0,40}\b(unrestricted|unfiltered|without (any )?(rules|restrictions|limits|"
      r"filters)|evil|dan|no (rules|limits|restrictions)|an? (ai|assistant|model|chatbot) "
      r"(that|which|with|without))", "a role-play jailbreak", "high"),
-    (r"\blet'?s play a game\b[\w\s,:;-]{0,60}\b(you are|you're|pretend|rules)\b",
-     "a role-play jailbreak", "medium"),
+    (r"\blet'?s play a game\b[\w\s,:;'-]{0,80}\b(no (rules|limits|restrictions)|without (any )?"
+     r"(rules|limits|restrictions)|broken free|unrestricted|unfiltered|anything|ignore|rules "
+     r"(no longer|don'?t) apply)\b", "a role-play jailbreak", "medium"),
     (r"\bstay in character\b", "a role-play jailbreak", "medium"),
     (r"<\|?(system|im_start|endoftext)\|?>|\[/?inst\]|<<sys>>", "chat-template tokens",
      "high"),
     # Spanish
     (r"\b(ignora|olvida|omite|salta)\b[\w\s,]{0,30}\b(instrucciones|reglas|indicaciones|"
      r"prompt)\b", "asks the AI to drop its instructions", "high"),
-    (r"\b(muestra|revela|dime|repite|imprime|comparte)\b[\w\s,]{0,25}\b(tu|tus|el) (prompt|"
-     r"instrucciones|reglas)( del sistema| ocultas| iniciales)?\b",
+    (r"\b(muestra|revela|dime|repite|imprime|comparte)(me|nos)?\b[\w\s,]{0,25}\b(tu|tus|el) "
+     r"(prompt|instrucciones|reglas)( del sistema| ocultas| iniciales)?\b",
      "asks for the AI's hidden instructions", "high"),
-    (r"\b(a partir de ahora|desde ahora) (eres|seras|vas a ser|actuaras)\b",
+    (r"\b(a partir de ahora|desde ahora),? (eres|seras|vas a ser|actuaras)\b[\w\s,]{0,30}\b("
+     r"sin|asistente|ia|bot|modelo|modo|\w+bot|\w*gpt|dan|libre|ignora)\b",
      "tries to change the AI's persona", "medium"),
     (r"\b(finge|actua como|haz de cuenta)\b[\w\s]{0,40}\b(sin (reglas|restricciones|"
      r"filtros|limites)|malvad)", "a role-play jailbreak", "high"),
     # The "grandma" exploit: a dead relative who used to read out secrets.
-    (r"\b(act|pretend|roleplay|role-play|play|be)( to be| as| like)? (my|a|an) (late |dead |"
+    (r"\b(act|pretend|roleplay|role-play|play|be|you are|you're)( to be| as| like)? (my|a|an) "
+     r"(late |dead |"
      r"deceased )?(grandma|grandmother|granny|grandpa|grandfather|abuela|abuelo)\b",
      "a role-play jailbreak", "high"),
     # French
@@ -61,7 +81,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
     (r"\b(montre|affiche|revele|donne|repete|imprime)[sz]?\b[\w\s,'-]{0,25}\b(ton|tes|votre|"
      r"vos) (prompt|instructions|consignes|regles)\b", "asks for the AI's hidden instructions",
      "high"),
-    (r"\b(desormais|a partir de maintenant|maintenant),? tu es\b",
+    (r"\b(desormais|a partir de maintenant|maintenant),? tu (es|seras)\b[\w\s,']{0,30}\b(sans|"
+     r"assistant|ia|bot|modele|mode|\w+bot|\w*gpt|dan|libre|ignore)",
      "tries to change the AI's persona", "medium"),
     # Portuguese
     (r"\b(ignora|ignore|esquece|esqueca|desconsidera|salta)\b[\w\s,]{0,30}\b(instrucoes|"
@@ -69,7 +90,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
     (r"\b(mostra|mostre|revela|revele|diz|diga|repete|repita|imprime|partilha)\b[\w\s,-]{0,25}"
      r"\b(o teu|os teus|as tuas|o seu|os seus|as suas|teu|tuas|suas) (prompt|instrucoes|"
      r"regras)\b", "asks for the AI's hidden instructions", "high"),
-    (r"\b(a partir de agora|agora),? (es|sera?s|vais ser) (um|uma|o|a)\b",
+    (r"\b(a partir de agora|agora),? (voce e|tu es|es|sera?s|vais ser)\b[\w\s,]{0,30}\b(sem|"
+     r"assistente|ia|bot|modelo|modo|\w+bot|\w*gpt|dan|livre|ignora)",
      "tries to change the AI's persona", "medium"),
     # Any of the four: an assistant "without rules".
     (r"\b(assistant|assistente|asistente|ai|ia|bot|model|modele|modelo)\b[\w\s]{0,15}\b("

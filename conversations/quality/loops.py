@@ -7,19 +7,43 @@ import re
 from difflib import SequenceMatcher
 
 from .context import Finding, Rules, Span, Turn
-from .text import content_stems, facts, fold, sentences
+from .text import content_stems, facts, fold, sentences, stem
 
 # Closings said at the end of many replies are not a loop.
+# Matched on accent-folded text. English, Spanish, French, Portuguese.
 _BOILERPLATE = re.compile(
     r"(anything else|let me know|happy to help|you'?re welcome|have a (great|nice|good)|"
-    r"thank|algo m[aá]s|con gusto|de nada|gracias|que tengas)", re.I)
+    r"thank|algo mas|con gusto|de nada|gracias|que tengas|autre chose|avec plaisir|"
+    r"je vous en prie|bonne (journee|soiree)|merci|mais alguma|outra coisa|de nada|obrigad|"
+    r"com todo o gosto|com prazer|bom dia|boa (tarde|noite))")
 _MIN_WORDS = 5
 _QUESTION_OVERLAP = 0.8
+# The words of asking, not of what is asked: "What is the booking reference?" and "Can
+# you tell me your booking reference?" ask one thing.
+_ASKING = frozenset(stem(w) for w in """
+what which whose tell share give provide confirm send let exactly again please kindly
+cual cuales dices dime decir indicas indica indicar confirmas confirmar puedes podrias
+exactamente nuevo envias
+quel quelle quels quelles pouvez pourriez donner indiquer confirmer preciser dire
+qual quais pode podes poderia dizer diz informar indicar confirmar envia
+""".split())
+# A customer message that asks the AI to wait has not answered its question.
+_WAIT = re.compile(
+    r"^\W*(\w+\W+){0,3}(give me a (moment|minute|sec(ond)?)|hang on|hold on|one (sec|moment|"
+    r"minute)|just a (sec|moment|minute)|wait|let me (check|find|look|get)|i'?ll (need to )?"
+    r"(check|find|look)|un momento|espera|dejame (ver|mirar|buscar)|voy a (mirar|buscar)|"
+    r"un (instant|moment)|attendez|attends|je (cherche|regarde|verifie)|um momento|espera|"
+    r"deixa[- ]me (ver|procurar)|vou (ver|procurar))")
+
+
+def only_asks_to_wait(text: str) -> bool:
+    """True for "give me a moment", "un momento que lo miro": written, not an answer."""
+    return len(text) < 120 and bool(_WAIT.search(fold(text)))
 
 
 def _normal(text: str) -> str:
     """The text without its closings (thanks, anything else...), as lower-case words."""
-    kept = " ".join(t for _, _, t in sentences(text) if not _BOILERPLATE.search(t))
+    kept = " ".join(t for _, _, t in sentences(text) if not _BOILERPLATE.search(fold(t)))
     return " ".join(re.findall(r"\w+", fold(kept)))
 
 
@@ -28,9 +52,12 @@ def _values(text: str) -> set[str]:
 
 
 def _questions(text: str) -> list[tuple[int, int, str, set[str]]]:
-    return [(s, e, t, content_stems(t)) for s, e, t in sentences(text)
-            if t.rstrip().endswith("?") and not _BOILERPLATE.search(t)
-            and len(content_stems(t)) >= 2]
+    out = []
+    for s, e, t in sentences(text):
+        stems = content_stems(t) - _ASKING
+        if t.rstrip().endswith("?") and not _BOILERPLATE.search(fold(t)) and len(stems) >= 2:
+            out.append((s, e, t, stems))
+    return out
 
 
 def ai_loop(turn: Turn, rules: Rules) -> Finding | None:

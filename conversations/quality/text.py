@@ -20,6 +20,8 @@ any both each few more most other some such no nor not only own same than too ve
 just should would could may might must shall about into through during before after above
 below up down out off over under again further once also please let know get got im ive
 youre we're dont cant won't wont it's thats hi hello hey thanks thank sure okay ok yes
+you'll we'll i'll it'll they'll you've we've they've i'd you'd we'd there's here's that's
+let's isn't aren't doesn't don't didn't can't couldn't wasn't weren't haven't hasn't
 el la los las un una unos unas y o pero si de del al a en por para con sin sobre es son
 fue ser está están estar he ha han hay que qué como cómo cuando cuándo donde dónde lo le
 les se su sus mi mis tu tus te me nos yo tú usted ustedes él ella ellos ellas este esta
@@ -43,6 +45,10 @@ _SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "edly", "ies", "
              "ida", "iendo", "ando", "amos", "emos", "imos", "ar", "er", "ir")
 
 
+_PLURALS = ("s", "es")
+_AGAIN = ("er", "ar", "ir")
+
+
 def fold(text: str) -> str:
     """Lower case without accents: "Envío" and "envio" are one word."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -53,10 +59,14 @@ def fold(text: str) -> str:
 def stem(word: str) -> str:
     """A crude suffix strip, enough for "refunds"/"refunded"/"refund" to meet."""
     w = fold(word).replace("’", "'")
+    stripped = ""
     for suffix in _SUFFIXES:
         if len(w) - len(suffix) >= 3 and w.endswith(suffix):
-            w = w[: -len(suffix)]
+            w, stripped = w[: -len(suffix)], suffix
             break
+    # A plural strips again: "retailers" and "retailer" both become "retail".
+    if stripped in _PLURALS and w.endswith(_AGAIN) and len(w) - 2 >= 3:
+        w = w[:-2]
     # A final e goes too: "upgrade" and "upgrades" (stripped to "upgrad") meet, as do
     # "noche" and "noches".
     return w[:-1] if len(w) > 4 and w.endswith("e") else w

@@ -22,17 +22,17 @@ from conversations.quality_set import (
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "answer-quality.md"
 
-# Held-out (tp, fp, fn) per check, as measured by `make validate-quality` and stated in
-# docs/answer-quality.md ("Figures").
+# Held-out (tp, fp, fn) per check, as measured once by `make validate-quality` after the
+# checks were frozen, and stated in docs/answer-quality.md ("Figures").
 HELD_OUT = {
-    "ungrounded_answer": (34, 6, 3),
-    "weak_retrieval": (13, 2, 0),
-    "tool_failure": (11, 0, 0),
+    "ungrounded_answer": (29, 6, 2),
+    "weak_retrieval": (12, 0, 1),
+    "tool_failure": (10, 0, 0),
     "guardrail_tripped": (9, 0, 0),
-    "prompt_injection": (21, 4, 3),
-    "injection_followed": (7, 0, 2),
-    "ai_loop": (12, 2, 2),
-    "excessive_agency": (11, 0, 0),
+    "prompt_injection": (21, 1, 1),
+    "injection_followed": (4, 0, 7),
+    "ai_loop": (13, 0, 2),
+    "excessive_agency": (9, 0, 0),
 }
 
 
@@ -46,19 +46,29 @@ def report(cases):
     return evaluate(cases)
 
 
-def test_the_set_has_300_cases_in_two_languages_and_both_splits(cases):
-    assert len(cases) >= 300
+def test_the_set_has_its_shape_and_split_counts(cases):
+    assert len(cases) == 584
     languages = Counter(c["lang"] for c in cases)
-    assert languages["en"] >= 150
-    assert sum(n for lang, n in languages.items() if lang != "en") >= 100
+    assert languages == {"en": 353, "es": 132, "fr": 49, "pt": 50}
     splits = Counter(c["split"] for c in cases)
-    assert splits["tune"] >= 100 and splits["held_out"] >= 100
+    assert splits == {"tune": 382, "held_out": 202}
+    held_out = [c for c in cases if c["split"] == "held_out"]
+    assert Counter(c["lang"] for c in held_out) == {"en": 109, "es": 36, "fr": 28, "pt": 29}
     positives = Counter((c["split"], k) for c in cases for k in c["expect"])
     for check in CHECKS:  # every check has positives to measure in both splits
         assert positives[("tune", check)] >= 5, check
         assert positives[("held_out", check)] >= 8, check
     negatives = Counter(c["split"] for c in cases if not c["expect"])
     assert negatives["held_out"] >= 40  # near misses: cases that should raise nothing
+
+
+def test_the_fresh_held_out_is_the_heldout2_files_and_nothing_else(cases):
+    """The held-out cases were written after the first held-out had been read, and
+    committed before the checks were tuned again: they are the heldout2_*.json files,
+    and every older case is in the tune split."""
+    for case in cases:
+        fresh = case["file"].startswith("heldout2_")
+        assert fresh == (case["split"] == "held_out") == case["id"].startswith("h2-"), case["id"]
 
 
 def test_held_out_figures_are_the_ones_the_docs_state(report):
