@@ -124,8 +124,9 @@ def _after_commit(plan: Plan, w: Writer, result: Ingested) -> None:
     # A report and its message committed concurrently: the last after-commit join sees both.
     pairs = set(plan.join_after_commit)
     new_ids = set(result.new_message_ids)
+    # Any new message, inbound too: a report names a message, whichever way it went.
     pairs.update((m.provider, m.provider_message_id) for m in result.messages
-                 if m.pk in new_ids and m.provider_message_id and m.direction == "outbound")
+                 if m.pk in new_ids and m.provider_message_id)
     if pairs:
         ordered = sorted(pairs)
         transaction.on_commit(lambda: message_statuses_join_many(pairs=ordered), robust=True)
