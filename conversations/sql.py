@@ -91,11 +91,12 @@ def rows_update(model: type[models.Model], rows: Sequence[tuple[int, dict[str, A
 def _rows_update(model: type[models.Model], fields: list[str],
                  rows: list[tuple[int, dict[str, Any]]], added: tuple[str, ...]) -> None:
     if connection.vendor != "postgresql":
+        attnames = {f: model._meta.get_field(f).attname for f in fields}
         objs = []
         for pk, values in rows:
             obj = model(pk=pk)
             for f, value in values.items():
-                setattr(obj, f, F(f) + value if f in added else value)
+                setattr(obj, attnames[f], F(f) + value if f in added else value)
             objs.append(obj)
         model.objects.bulk_update(objs, fields)
         return
