@@ -117,7 +117,7 @@ def _result(plan: Plan, w: Writer, raw_event: RawEvent | None) -> Ingested:
 
 def _by_id(model: type[models.Model], ids: set[int | None]) -> dict[int, models.Model]:
     ids.discard(None)
-    return {row.pk: row for row in model.objects.filter(pk__in=ids)} if ids else {}
+    return {row.pk: row for row in model.objects.filter(pk__any=ids)} if ids else {}
 
 
 def _after_commit(plan: Plan, w: Writer, result: Ingested) -> None:
