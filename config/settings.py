@@ -258,6 +258,13 @@ HANDOFF_AUDITOR = {
     "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
     # How webhooks wake the applier: "task" (Celery), "inline", "none" (beat only).
     "APPLIER_WAKE": os.environ.get("HANDOFF_AUDITOR_APPLIER_WAKE", "task"),
+    # Raw events one applier transaction takes at most, and from how many partitions
+    # (docs/deploy.md, Tuning the applier).
+    **({"APPLIER_BATCH_SIZE": int(os.environ["HANDOFF_AUDITOR_APPLIER_BATCH_SIZE"])}
+       if os.environ.get("HANDOFF_AUDITOR_APPLIER_BATCH_SIZE") else {}),
+    **({"APPLIER_PARTITIONS_PER_BATCH": int(
+        os.environ["HANDOFF_AUDITOR_APPLIER_PARTITIONS_PER_BATCH"])}
+       if os.environ.get("HANDOFF_AUDITOR_APPLIER_PARTITIONS_PER_BATCH") else {}),
     "EMAIL_ADDRESSES": env_list("HANDOFF_AUDITOR_EMAIL_ADDRESSES"),
     "EMAIL_THREAD_WINDOW_HOURS": int(
         os.environ.get("HANDOFF_AUDITOR_EMAIL_THREAD_WINDOW_HOURS", "72")

@@ -129,7 +129,7 @@ def _apply(events: list[NormalizedEvent]) -> Exception | None:
 
 def _mark(processed: list[int], failed: dict[int, str], at: datetime) -> None:
     if processed:
-        RawEvent.objects.filter(pk__in=processed).update(
+        RawEvent.objects.filter(pk__any=processed).update(
             status=RawEvent.Status.PROCESSED, error="", processed_at=at,
             attempts=F("attempts") + 1)
     for pk, error in failed.items():
@@ -296,7 +296,7 @@ def applier_wake() -> None:
 def raw_events_refresh(raws: Iterable[RawEvent]) -> None:
     """Read back status, error and attempts of raws (after the applier ran)."""
     listed = list(raws)
-    fresh = {r.pk: r for r in RawEvent.objects.filter(pk__in=[r.pk for r in listed]).only(
+    fresh = {r.pk: r for r in RawEvent.objects.filter(pk__any=[r.pk for r in listed]).only(
         "status", "error", "attempts", "processed_at")}
     for raw in listed:
         if raw.pk in fresh:

@@ -9,6 +9,8 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         # Modules that register their flag kinds' sentences (conversations/flag_text.py).
         from . import customer_journey  # noqa: F401
+        from .lookups import lookups_register
         from .quality.sentences import sentences_register
 
+        lookups_register()
         sentences_register()

@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
     # worker with -Q <it> as the applier (docs/deploy.md).
     "APPLIER_QUEUE": "",
     # Raw events claimed and applied in one transaction.
-    "APPLIER_BATCH_SIZE": 200,
+    "APPLIER_BATCH_SIZE": 1000,
     # Raw events are spread over this many partitions by their conversation's addresses (or
     # external id); one applier at a time works a partition, so the events of one
     # conversation are applied in arrival order while N appliers share the rest.

@@ -87,7 +87,7 @@ def channel_switch_check(*, conversation_ids: Iterable[int]) -> int:
     ids = [i for i in set(conversation_ids) if i is not None]
     if not ids:
         return 0
-    customers = Conversation.objects.filter(pk__in=ids, customer__isnull=False).values(
+    customers = Conversation.objects.filter(pk__any=ids, customer__isnull=False).values(
         "customer_id")
     threads = [Thread(*row) for row in Conversation.objects.filter(
         customer_id__in=customers).values_list("id", "customer_id", "channel", "started_at")]
@@ -98,14 +98,14 @@ def channel_switch_check(*, conversation_ids: Iterable[int]) -> int:
     if not threads:
         return 0
     failures = [Failure(*row) for row in Flag.objects.filter(
-        conversation_id__in=[t.id for t in threads], kind__in=FAILURES).values_list(
+        conversation_id__any=[t.id for t in threads], kind__in=FAILURES).values_list(
         "id", "conversation_id", "kind", "raised_at")]
     window = timedelta(hours=auditor_settings.CHANNEL_SWITCH_WINDOW_HOURS)
     switches = channel_switch_decide(threads, failures, window)
     if not switches:
         return 0
     conversations = Conversation.objects.in_bulk([s.conversation_id for s in switches])
-    known = set(Flag.objects.filter(kind=KIND, conversation_id__in=conversations).values_list(
+    known = set(Flag.objects.filter(kind=KIND, conversation_id__any=conversations).values_list(
         "conversation_id", "evidence__failure_flag"))
     raised = 0
     for switch in switches:

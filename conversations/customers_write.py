@@ -9,6 +9,7 @@ from datetime import datetime
 
 from .ingest_customers import CustomerPlan
 from .models import Conversation, Customer, CustomerIdentity
+from .sql import rows_update
 
 
 def customers_write(plan: CustomerPlan, conversation_id: Callable[[int], int | None],
@@ -59,11 +60,9 @@ def customers_write(plan: CustomerPlan, conversation_id: Callable[[int], int | N
         pk = conversation_id(conversation)
         if pk is not None:
             by_customer.setdefault(final(customer), []).append(pk)
-    # One UPDATE for every link of the batch (a CASE on the conversation's id).
-    Conversation.objects.bulk_update(
-        [Conversation(pk=pk, customer_id=customer)
-         for customer, conversations in sorted(by_customer.items())
-         for pk in sorted(conversations)],
-        ["customer"], batch_size=1000)
+    # One UPDATE for every link of the batch.
+    rows_update(Conversation, [(pk, {"customer": customer})
+                               for customer, conversations in sorted(by_customer.items())
+                               for pk in sorted(conversations)])
     touched.update(by_customer)
     return touched

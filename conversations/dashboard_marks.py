@@ -55,7 +55,7 @@ class DayMarks:
     def write(self) -> None:
         wanted = set(self.days)
         if self.ids:
-            rows = Conversation.objects.filter(pk__in=sorted(self.ids)).values_list(
+            rows = Conversation.objects.filter(pk__any=sorted(self.ids)).values_list(
                 "pk", "started_at", "message_count")
             starts = {pk: (at, count) for pk, at, count in rows}
             wanted.update(timezone.localdate(at) for at, _ in starts.values())
@@ -91,8 +91,8 @@ def _start_days_left(starts: dict[int, tuple[datetime, int]],
              if cid in starts and starts[cid][0] == at and starts[cid][1] > len(in_batch[cid])]
     if not moved:
         return set()
-    earlier = (Message.objects.filter(conversation_id__in=moved)
-               .exclude(pk__in=[m.pk for m in messages])
+    earlier = (Message.objects.filter(conversation_id__any=moved)
+               .exclude(pk__any=[m.pk for m in messages])
                .values("conversation_id").annotate(first=Min("sent_at")))
     return {day for row in earlier
             if (day := timezone.localdate(row["first"])) != timezone.localdate(

@@ -117,15 +117,16 @@ def _result(plan: Plan, w: Writer, raw_event: RawEvent | None) -> Ingested:
 
 def _by_id(model: type[models.Model], ids: set[int | None]) -> dict[int, models.Model]:
     ids.discard(None)
-    return {row.pk: row for row in model.objects.filter(pk__in=ids)} if ids else {}
+    return {row.pk: row for row in model.objects.filter(pk__any=ids)} if ids else {}
 
 
 def _after_commit(plan: Plan, w: Writer, result: Ingested) -> None:
     # A report and its message committed concurrently: the last after-commit join sees both.
     pairs = set(plan.join_after_commit)
     new_ids = set(result.new_message_ids)
+    # Any new message, inbound too: a report names a message, whichever way it went.
     pairs.update((m.provider, m.provider_message_id) for m in result.messages
-                 if m.pk in new_ids and m.provider_message_id and m.direction == "outbound")
+                 if m.pk in new_ids and m.provider_message_id)
     if pairs:
         ordered = sorted(pairs)
         transaction.on_commit(lambda: message_statuses_join_many(pairs=ordered), robust=True)

@@ -370,4 +370,4 @@ def customers_load(state: IngestState, events: Sequence[NormalizedEvent],
             query).values_list("kind", "value", "customer_id")}
     if identify and conversations:
         state.conversation_customers = dict(Conversation.objects.filter(
-            pk__in=conversations, customer__isnull=False).values_list("pk", "customer_id"))
+            pk__any=conversations, customer__isnull=False).values_list("pk", "customer_id"))

@@ -162,8 +162,9 @@ class Conversation(models.Model):
 
 
 class Participant(models.Model):
+    # No index of its own: the model's composite indexes start with the conversation.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="participants"
+        Conversation, on_delete=models.CASCADE, related_name="participants", db_index=False
     )
     kind = models.CharField(max_length=16, choices=AuthorKind.choices)
     # Address or platform id of this participant (phone, e-mail, agent id, model name).
@@ -233,8 +234,9 @@ class RawEvent(models.Model):
 
 
 class Message(models.Model):
+    # No index of its own: the model's composite indexes start with the conversation.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     participant = models.ForeignKey(
         Participant, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
@@ -386,7 +388,9 @@ class Flag(models.Model):
 
     ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flags")
+    # No index of its own: flag_conversation (conversation, status) starts with it.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="flags",
+                                     db_index=False)
     kind = models.CharField(max_length=64, choices=Kind.choices)
     severity = models.CharField(max_length=16, choices=Severity.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -563,8 +567,9 @@ class ConversationEvent(models.Model):
     """A handoff or conversation lifecycle event (handoff.requested, conversation.closed...),
     kept as reported; the handoff state machine consumes them."""
 
+    # No index of its own: the model's composite indexes start with the conversation.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="events"
+        Conversation, on_delete=models.CASCADE, related_name="events", db_index=False
     )
     external_id = models.CharField(max_length=255)
     type = models.CharField(max_length=64)

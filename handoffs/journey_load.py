@@ -106,13 +106,13 @@ def journey_load(
     # One unlocked look decides which conversations have work; most inbound messages in
     # conversations without a handoff have none and cost nothing more.
     active = set(Handoff.objects.filter(
-        conversation_id__in=by_conversation, state__in=sorted(ACTIVE)
+        conversation_id__any=by_conversation, state__in=sorted(ACTIVE)
     ).values_list("conversation_id", flat=True))
     watching: set[int] = set()
     if any(i.trigger is not None or (i.message is not None and is_ai_reply(i.message))
            for items in by_conversation.values() for i in items):
         watching = set(HumanAsk.objects.filter(
-            conversation_id__in=by_conversation, status=HumanAsk.Status.WATCHING
+            conversation_id__any=by_conversation, status=HumanAsk.Status.WATCHING
         ).values_list("conversation_id", flat=True))
     triggered = {cid for cid, items in by_conversation.items()
                  if any(i.trigger is not None for i in items)}
@@ -128,7 +128,7 @@ def journey_load(
     conversations = {
         pk: ConversationState(pk=pk, channel=channel, last_customer_message_at=last)
         for pk, channel, last in Conversation.objects.select_for_update()
-        .filter(pk__in=work).order_by("pk")
+        .filter(pk__any=work).order_by("pk")
         .values_list("pk", "channel", "last_customer_message_at")
     }
     since = min(i.at for cid in work for i in items[cid])
@@ -155,7 +155,7 @@ def journey_load(
         [m.pk for m in (*batch_messages, *later_messages) if is_human_reply(m)],
     )
     customers = {m.pk for m in (*batch_messages, *later_messages) if is_customer(m)}
-    waited = set(Wait.objects.filter(source_message_id__in=customers).values_list(
+    waited = set(Wait.objects.filter(source_message_id__any=customers).values_list(
         "source_message_id", flat=True)) if customers else set()
     # Asks matter where one is watched or made, or where a handoff may open or end.
     asks_for = sorted((watching & set(work)) | asking | set(extra))
@@ -178,7 +178,7 @@ def _handoffs_load(
     """Every handoff of the conversations; the one in progress with its open waits and the
     reply waits it ended since `since` (a customer message they covered was answered)."""
     by_pk: dict[int, HandoffRow] = {}
-    for values in Handoff.objects.filter(conversation_id__in=list(conversations)).order_by(
+    for values in Handoff.objects.filter(conversation_id__any=list(conversations)).order_by(
         "conversation_id", "number"
     ).values("id", *_HANDOFF_FIELDS):
         pk = values.pop("id")
@@ -190,7 +190,7 @@ def _handoffs_load(
             conversation.active = handoff
     active = {c.active.pk: c.active for c in conversations.values() if c.active is not None}
     if active:
-        for values in Wait.objects.filter(handoff_id__in=list(active)).filter(
+        for values in Wait.objects.filter(handoff_id__any=list(active)).filter(
             Q(ended_at__isnull=True) | Q(kind=Wait.Kind.REPLY, ended_at__gte=since)
         ).order_by("started_at", "id").values("id", "handoff_id", *_WAIT_FIELDS):
             handoff = active[values.pop("handoff_id")]
@@ -208,13 +208,13 @@ def _later_load(
     messages = [
         MessageRow(pk=v.pop("id"), agent=(v.pop("participant__external_id") or "",
                                           v.pop("participant__display_name") or ""), **v)
-        for v in Message.objects.filter(conversation_id__in=ids, sent_at__gte=since)
+        for v in Message.objects.filter(conversation_id__any=ids, sent_at__gte=since)
         .order_by("sent_at", "id")
         .values("id", *_MESSAGE_FIELDS, "participant__external_id", "participant__display_name")
     ]
     events = [
         _event_row(e) for e in ConversationEvent.objects.filter(
-            conversation_id__in=ids, occurred_at__gte=since, type__in=CATCH_UP_TYPES
+            conversation_id__any=ids, occurred_at__gte=since, type__in=CATCH_UP_TYPES
         ).order_by("occurred_at", "id")
     ]
     for m in messages:
@@ -227,12 +227,12 @@ def _later_load(
     # Whether the AI was in charge before a reply: the latest AI message and step before
     # `since` stand for all earlier ones.
     for cid, latest in Message.objects.filter(
-        conversation_id__in=ids, author_kind=AuthorKind.AI, sent_at__lt=since
+        conversation_id__any=ids, author_kind=AuthorKind.AI, sent_at__lt=since
     ).values("conversation_id").annotate(latest=Max("sent_at")).values_list(
         "conversation_id", "latest"
     ):
         conversations[cid].ai_times.append(latest)
-    steps = AIStep.objects.filter(conversation_id__in=ids)
+    steps = AIStep.objects.filter(conversation_id__any=ids)
     for cid, latest in steps.filter(occurred_at__lt=since).values("conversation_id").annotate(
         latest=Max("occurred_at")
     ).values_list("conversation_id", "latest"):
@@ -247,14 +247,14 @@ def _seen_load(event_ids: list[int], message_ids: list[int]) -> set[tuple[str, i
     if not event_ids and not message_ids:
         return set()
     rows = HandoffTransition.objects.filter(
-        Q(source_type=EVENT, source_id__in=event_ids)
-        | Q(source_type=MESSAGE, source_id__in=message_ids)
+        Q(source_type=EVENT, source_id__any=event_ids)
+        | Q(source_type=MESSAGE, source_id__any=message_ids)
     ).values_list("source_type", "source_id")
     return {(t, i) for t, i in rows}
 
 
 def _asks_load(conversations: dict[int, ConversationState], ids: list[int]) -> None:
-    for values in HumanAsk.objects.filter(conversation_id__in=ids).order_by("id").values(
+    for values in HumanAsk.objects.filter(conversation_id__any=ids).order_by("id").values(
         "id", *_ASK_FIELDS, "message__body"
     ):
         body = values.pop("message__body") or ""
@@ -270,10 +270,10 @@ def _flags_load(conversations: dict[int, ConversationState],
     condition = Q()
     if handoffs:
         condition |= Q(kind__in=[STALLED, DROPPED], subject_type=Flag.SubjectType.HANDOFF,
-                       subject_id__in=list(handoffs))
+                       subject_id__any=list(handoffs))
     if asked:
         condition |= Q(kind=MISSED, subject_type=Flag.SubjectType.MESSAGE,
-                       subject_id__in=list(asked))
+                       subject_id__any=list(asked))
     if not condition:
         return
     for values in Flag.objects.filter(condition, status__in=Flag.ACTIVE_STATUSES).values(

@@ -11,13 +11,10 @@ per set of changed columns: on PostgreSQL `UPDATE … FROM json_to_recordset`, e
 Django's bulk_update (the same rows).
 """
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model
+from django.db import IntegrityError, transaction
 
 from conversations.dashboard_marks import DayMarks
 from conversations.models import Conversation, Flag, FlagEvent
@@ -26,6 +23,7 @@ from conversations.services import (
     flag_raise,
     flag_set_status,
 )
+from conversations.sql import rows_update
 
 from .flags import WAIT_END_FIELDS
 from .journey_state import BatchState, FlagRow, HandoffRow, Plan
@@ -71,7 +69,7 @@ def journey_write(plan: Plan, state: BatchState) -> DayMarks:
                  stalled_at=w.stalled_at)
             for w in plan.new_waits
         ])
-    _grouped_update(Wait, [(w.pk, {f: getattr(w, f) for f in WAIT_END_FIELDS})
+    rows_update(Wait, [(w.pk, {f: getattr(w, f) for f in WAIT_END_FIELDS})
                            for w in plan.ended_waits])
     if plan.new_asks:
         HumanAsk.objects.bulk_create([
@@ -83,7 +81,7 @@ def journey_write(plan: Plan, state: BatchState) -> DayMarks:
             for a in plan.new_asks
         ])
     # Asks change only under their conversation's lock: one UPDATE with every counter.
-    _grouped_update(HumanAsk, [
+    rows_update(HumanAsk, [
         (a.pk, {**{f: getattr(a, f) for f in _ASK_UPDATE[:-1]},
                 "handoff_id": a.handoff.pk if a.handoff is not None else a.handoff_id})
         for a in plan.changed_asks
@@ -100,48 +98,7 @@ def _handoffs_update(handoffs: Sequence[HandoffRow], state: BatchState) -> None:
             values[f] = (h.stalls if f == "stalled_count"
                          else state.now if f == "updated_at" else getattr(h, f))
         rows.append((h.pk, values))
-    _grouped_update(Handoff, rows, added=("stalled_count",))
-
-
-def _grouped_update(model: type[Model], rows: list[tuple[int, dict[str, Any]]],
-                    added: tuple[str, ...] = ()) -> None:
-    """One UPDATE per set of changed fields (a batch has a few such sets); `added` fields
-    hold an amount to add to the stored value."""
-    groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-    for pk, values in rows:
-        if values:
-            groups[tuple(sorted(values))].append((pk, values))
-    for fields, group in groups.items():
-        _update(model, list(fields), group, added)
-
-
-def _update(model: type[Model], fields: list[str], rows: list[tuple[int, dict[str, Any]]],
-            added: tuple[str, ...]) -> None:
-    """On PostgreSQL one `UPDATE … FROM json_to_recordset(…)` (a parameter of JSON, less
-    work in Python than bulk_update's CASE per row and column); elsewhere bulk_update,
-    which writes the same rows."""
-    if connection.vendor != "postgresql":
-        objs = []
-        for pk, values in rows:
-            obj = model(pk=pk)
-            for f, value in values.items():
-                setattr(obj, f, F(f) + value if f in added else value)
-            objs.append(obj)
-        model.objects.bulk_update(objs, fields)
-        return
-    columns = [model._meta.get_field(f) for f in fields]
-    sets = ", ".join(
-        f'"{c.column}" = t."{c.column}" + v."{c.column}"' if c.name in added
-        else f'"{c.column}" = v."{c.column}"'
-        for c in columns
-    )
-    types = ", ".join(f'"{c.column}" {c.db_type(connection)}' for c in columns)
-    sql = (f'UPDATE "{model._meta.db_table}" t SET {sets} '
-           f"FROM json_to_recordset(%s::json) AS v(id bigint, {types}) WHERE t.id = v.id")
-    payload = [{"id": pk, **{model._meta.get_field(f).column: v for f, v in values.items()}}
-               for pk, values in rows]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [orjson.dumps(payload).decode()])
+    rows_update(Handoff, rows, added=("stalled_count",))
 
 
 def _flag(flag: FlagRow) -> Flag:
@@ -159,7 +116,7 @@ def _flags_write(plan: Plan) -> None:
     """Flags changed, then raised; the conversations' rank once. An active flag raised
     concurrently (by the sweep) makes the INSERT fail: the new ones are then merged one
     by one, as flag_raise does."""
-    _grouped_update(Flag, [(f.pk, {k: getattr(f, k) for k in f.changed})
+    rows_update(Flag, [(f.pk, {k: getattr(f, k) for k in f.changed})
                            for f in plan.changed_flags])
     # Status changes the machine makes join each flag's triage trail, as people's do.
     FlagEvent.objects.bulk_create([

@@ -133,8 +133,9 @@ class SLAPolicy(models.Model):
 class Handoff(models.Model):
     """One episode in which control passes from the AI to a human."""
 
+    # No index of its own: handoff_number (conversation, number) starts with it.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="handoffs"
+        Conversation, on_delete=models.CASCADE, related_name="handoffs", db_index=False
     )
     number = models.PositiveIntegerField(help_text="1 for the conversation's first handoff.")
     channel = models.CharField(max_length=16, choices=Channel.choices)
@@ -207,7 +208,9 @@ class HandoffTransition(models.Model):
         MESSAGE = "message", "Message"
         SWEEP = "sweep", "Sweep"
 
-    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="transitions")
+    # No index of its own: handoff_transition_log (handoff, time) starts with it.
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="transitions",
+                                db_index=False)
     trigger = models.CharField(max_length=16, choices=[(t.value, t.value) for t in Trigger])
     from_state = models.CharField(max_length=16, blank=True)  # "" when it opened the handoff
     to_state = models.CharField(max_length=16, blank=True)  # "" when not applied
@@ -249,7 +252,9 @@ class Wait(models.Model):
         ASSIGNED = "assigned", "Assigned (first reply)"
         REPLY = "reply", "Reply while engaged"
 
-    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="waits")
+    # No index of its own: wait_handoff (handoff, time) starts with it.
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="waits",
+                                db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     started_at = models.DateTimeField()
     allowed_seconds = models.FloatField(null=True, blank=True)  # null: no limit

@@ -52,23 +52,23 @@ def late_conversations(batch: dict[int, datetime], *, message_ids: Iterable[int]
     # one grouped read on the timeline index, whatever the batch's size (an OR of a
     # condition per conversation cost more to build and plan than to run).
     ids = list(batch)
-    latest = dict(Message.objects.filter(conversation_id__in=ids)
-                  .exclude(pk__in=list(message_ids)).order_by()
+    latest = dict(Message.objects.filter(conversation_id__any=ids)
+                  .exclude(pk__any=list(message_ids)).order_by()
                   .values("conversation_id").annotate(latest=Max("sent_at"))
                   .values_list("conversation_id", "latest"))
     found = {cid for cid, at in latest.items() if at >= batch[cid]}
     rest = [cid for cid in ids if cid not in found]
     if rest:
         latest = dict(ConversationEvent.objects.filter(
-            conversation_id__in=rest, type__in=list(EVENT_TRIGGERS)
-        ).exclude(pk__in=list(event_ids)).order_by()
+            conversation_id__any=rest, type__in=list(EVENT_TRIGGERS)
+        ).exclude(pk__any=list(event_ids)).order_by()
             .values("conversation_id").annotate(latest=Max("occurred_at"))
             .values_list("conversation_id", "latest"))
         found |= {cid for cid, at in latest.items() if at >= batch[cid]}
     # Retention emptied some conversations' text: replaying them would not find the asks for
     # a human again. They keep what the machine decided when the text was there.
     if found:
-        found -= set(Message.objects.filter(conversation_id__in=found, purged_at__isnull=False)
+        found -= set(Message.objects.filter(conversation_id__any=found, purged_at__isnull=False)
                      .values_list("conversation_id", flat=True).distinct())
     return found
 
@@ -84,10 +84,10 @@ def replay_prepare(conversation_ids: Iterable[int]) -> tuple[
     ids = sorted(set(conversation_ids))
     parked = _flags_park(ids)
     days = handoff_days(ids)
-    Handoff.objects.filter(conversation_id__in=ids).delete()
-    HumanAsk.objects.filter(conversation_id__in=ids).delete()
-    messages = list(Message.objects.filter(conversation_id__in=ids).order_by("sent_at", "id"))
-    events = list(ConversationEvent.objects.filter(conversation_id__in=ids)
+    Handoff.objects.filter(conversation_id__any=ids).delete()
+    HumanAsk.objects.filter(conversation_id__any=ids).delete()
+    messages = list(Message.objects.filter(conversation_id__any=ids).order_by("sent_at", "id"))
+    events = list(ConversationEvent.objects.filter(conversation_id__any=ids)
                   .order_by("occurred_at", "id"))
     return parked, messages, events, days
 
@@ -99,7 +99,7 @@ def replay_finish(conversation_ids: Iterable[int], parked: Parked) -> None:
 
 
 def _handoff_numbers(ids: list[int]) -> dict[int, int]:
-    return dict(Handoff.objects.filter(conversation_id__in=ids).values_list("pk", "number"))
+    return dict(Handoff.objects.filter(conversation_id__any=ids).values_list("pk", "number"))
 
 
 def _key(flag: Flag, numbers: dict[int, int]) -> FlagKey:
@@ -112,7 +112,7 @@ def _flags_park(ids: list[int]) -> Parked:
     """The machine's flags of these conversations, by finding, each with its status; set
     aside (status `replaying`) so the replay raises its findings afresh."""
     numbers = _handoff_numbers(ids)
-    flags = list(Flag.objects.filter(conversation_id__in=ids, kind__in=MACHINE_KINDS)
+    flags = list(Flag.objects.filter(conversation_id__any=ids, kind__in=MACHINE_KINDS)
                  .order_by("raised_at", "id"))
     parked: Parked = {}
     for flag in flags:
@@ -121,13 +121,13 @@ def _flags_park(ids: list[int]) -> Parked:
         # the key; earlier ones are matched by nothing and handled as gone.
         parked[(*key, flag.pk)] = (flag, flag.status)
     if flags:
-        Flag.objects.filter(pk__in=[f.pk for f in flags]).update(status=_PARKED)
+        Flag.objects.filter(pk__any=[f.pk for f in flags]).update(status=_PARKED)
     return parked
 
 
 def _flags_reconcile(ids: list[int], parked: Parked) -> None:
     numbers = _handoff_numbers(ids)
-    raised = list(Flag.objects.filter(conversation_id__in=ids, kind__in=MACHINE_KINDS)
+    raised = list(Flag.objects.filter(conversation_id__any=ids, kind__in=MACHINE_KINDS)
                   .exclude(status=_PARKED).order_by("raised_at", "id"))
     by_key: dict[FlagKey, list[tuple[Flag, str]]] = {}
     for (*key, _pk), entry in parked.items():

@@ -23,7 +23,7 @@ def handoff_days(conversation_ids: Iterable[int]) -> DayMarks:
     ids = sorted(set(conversation_ids))
     if not ids:
         return DayMarks()
-    return DayMarks().add(ids, Handoff.objects.filter(conversation_id__in=ids).values_list(
+    return DayMarks().add(ids, Handoff.objects.filter(conversation_id__any=ids).values_list(
         "requested_at", flat=True))
 
 

@@ -235,7 +235,7 @@ def _due_windows(now: datetime, limit: int) -> list[HandoffFacts]:
 
 def _active_flags(kind: str, handoff_ids: list[int]) -> dict[tuple[str, int], ActiveFlag]:
     rows = Flag.objects.filter(
-        kind=kind, subject_type=Flag.SubjectType.HANDOFF, subject_id__in=handoff_ids,
+        kind=kind, subject_type=Flag.SubjectType.HANDOFF, subject_id__any=handoff_ids,
         status__in=Flag.ACTIVE_STATUSES,
     ).values_list("subject_id", "id", "severity", "evidence")
     return {(kind, h): ActiveFlag(pk, severity, evidence) for h, pk, severity, evidence in rows}
@@ -310,11 +310,11 @@ def _write_postgres(plan: SweepPlan, now: datetime) -> None:
 
 def _write_portable(plan: SweepPlan, now: datetime) -> None:
     if plan.waits_stalled:
-        Wait.objects.filter(pk__in=plan.waits_stalled).update(stalled_at=now)
+        Wait.objects.filter(pk__any=plan.waits_stalled).update(stalled_at=now)
     for n, ids in _by_count(plan.stalled_counts).items():
-        Handoff.objects.filter(pk__in=ids).update(stalled_count=F("stalled_count") + n)
+        Handoff.objects.filter(pk__any=ids).update(stalled_count=F("stalled_count") + n)
     if plan.windows_cleared:
-        Handoff.objects.filter(pk__in=plan.windows_cleared).update(window_expires_at=None)
+        Handoff.objects.filter(pk__any=plan.windows_cleared).update(window_expires_at=None)
     if plan.drops:
         Handoff.objects.bulk_update(
             [Handoff(pk=pk, dropped_reasons=reasons, dropped_at=at)

@@ -237,3 +237,57 @@ def test_several_appliers_at_once_give_one_applier_s_result(client, stored_only,
     assert sum(r.failed for r in results) == 0
     assert sum(1 for r in results if r.batches) >= 2, "the appliers shared the work"
     assert snapshot() == alone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_applied_beside_its_inbound_message_by_another_applier_is_joined(
+        client, stored_only):
+    """Two appliers, two partitions: the report's (its message id) and the message's (its
+    thread). The report is written while the message's batch is still open, and commits
+    first, so neither sees the other inside its transaction; the message's batch, which
+    commits last, must join the waiting report after its commit — for an inbound message
+    as for an outbound one."""
+    if connection.vendor != "postgresql":
+        pytest.fail("make test runs on PostgreSQL")
+    from django.db import transaction
+
+    from conversations.models import MessageStatusEvent
+    from conversations.services import events_apply
+
+    created = message("in-1", "visitor-9", at="2026-11-22T10:00:00Z")
+    report = {"type": "message.status", "data": {
+        "provider_message_id": "in-1", "status": "read", "occurred_at": "2026-11-22T10:00:05Z"}}
+    assert post(client, body([created]), msg_id="join-message").status_code == 200
+    assert post(client, body([report]), msg_id="join-report").status_code == 200
+    raw_message, raw_report = RawEvent.objects.order_by("pk")
+    assert raw_message.partition != raw_report.partition
+    message_applied, report_committed = threading.Event(), threading.Event()
+    problems: list[BaseException] = []
+
+    def apply(raw: RawEvent, before=None, after=None) -> None:
+        try:
+            if before:
+                assert before.wait(30)
+            with transaction.atomic():
+                events_apply(events=applier._normalized(raw))
+                if after:
+                    after()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            problems.append(exc)
+        finally:
+            connection.close()
+
+    message_side = threading.Thread(target=apply, args=(raw_message,), kwargs={
+        "after": lambda: (message_applied.set(), report_committed.wait(30))})
+    report_side = threading.Thread(target=apply, args=(raw_report,), kwargs={
+        "before": message_applied})
+    message_side.start()
+    report_side.start()
+    report_side.join(60)
+    report_committed.set()
+    message_side.join(60)
+    assert not problems, problems
+    stored = MessageStatusEvent.objects.get(provider_message_id="in-1")
+    kept = Message.objects.get(provider_message_id="in-1")
+    assert stored.message_id == kept.pk
+    assert kept.status == "read"
