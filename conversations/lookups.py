@@ -4,12 +4,12 @@
 the sweep looks up, building, splitting and planning that text cost more than running the
 query. `__any` binds the whole list once — PostgreSQL `= ANY(%s)` with an array, SQLite
 `IN (SELECT value FROM json_each(%s))` with a JSON array — and matches the same rows.
-Registered on every field and relation in ConversationsConfig.ready().
+Registered on integer and character fields and on relations in ConversationsConfig.ready().
 """
 
 import json
 
-from django.db.models import Field, ForeignObject, Lookup
+from django.db.models import CharField, ForeignObject, IntegerField, Lookup
 
 
 class AnyOf(Lookup):
@@ -30,5 +30,6 @@ class AnyOf(Lookup):
 
 
 def lookups_register() -> None:
-    Field.register_lookup(AnyOf)
-    ForeignObject.register_lookup(AnyOf)  # relations keep a lookup list of their own
+    # Ids and keys only: on a JSONField `__any` stays the key "any".
+    for field in (IntegerField, CharField, ForeignObject):
+        field.register_lookup(AnyOf)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from .conf import auditor_settings
@@ -84,13 +84,15 @@ def raw_events_store(
         params += [provider, spec.kind, spec.dedupe_key, spec.body, spec.content_type,
                    db_value(RawEvent, "headers", spec.headers), spec.url, received_db,
                    RawEvent.Status.PENDING, "", 0, partition]
-    with transaction.atomic():
-        with Statements() as sql:
-            inserted = {key: pk for pk, key in sql.all(_insert_sql(len(specs)), params)}
-        missing = [s.dedupe_key for s in specs if s.dedupe_key not in inserted]
-        # ON CONFLICT waited for a concurrent delivery to commit; its rows are visible now.
-        earlier = {raw.dedupe_key: raw for raw in RawEvent.objects.filter(
-            provider=provider, dedupe_key__in=missing)} if missing else {}
+    # One statement: in autocommit it is its own transaction, committed (durable) before
+    # it answers, with no BEGIN and COMMIT round trips; inside a caller's transaction it
+    # joins that one.
+    with Statements() as sql:
+        inserted = {key: pk for pk, key in sql.all(_insert_sql(len(specs)), params)}
+    missing = [s.dedupe_key for s in specs if s.dedupe_key not in inserted]
+    # ON CONFLICT waited for a concurrent delivery to commit; its rows are visible now.
+    earlier = {raw.dedupe_key: raw for raw in RawEvent.objects.filter(
+        provider=provider, dedupe_key__in=missing)} if missing else {}
     rows: list[RawEvent] = []
     duplicate: list[bool] = []
     for spec, partition in zip(specs, partitions, strict=True):

@@ -62,3 +62,12 @@ def test_any_takes_thousands_of_ids_as_one_parameter(rows, django_assert_num_que
     sql = context.captured_queries[0]["sql"]
     assert "= ANY(" in sql or "json_each(" in sql
     assert " IN (" not in sql.replace("IN (SELECT value FROM json_each(", "")
+
+
+@pytest.mark.django_db
+def test_a_json_key_named_any_is_still_a_key(rows):
+    conversation = rows[0]
+    Flag.objects.create(conversation=conversation, kind="handoff_stalled", severity="high",
+                        subject_type="conversation", subject_id=conversation.pk,
+                        evidence={"any": "thing"}, raised_at=timezone.now())
+    assert Flag.objects.filter(evidence__any="thing").count() == 1
