@@ -6,8 +6,9 @@ week. Each visitor gives an e-mail address in the chat (a `customer.identified` 
 widget sends once the visitor is known), so the returning ones are one customer, and the
 chat ends when the visitor leaves (`conversation.closed`): the product keeps one open thread
 per customer and widget, so a visitor's next chat, under a new external id, is a new
-conversation, counted as a repeat contact of the earlier one. Twelve days ago a new release (gpt-4.1-mini with prompt v14) started taking every
-other conversation, so the release comparison has two sides with figures.
+conversation, counted as a repeat contact of the earlier one. Twelve days ago a new release
+(gpt-4.1-mini with prompt v14) started taking every other conversation, so the release
+comparison has two sides with figures.
 
 One batch per journey, its webhook id derived from the journey key: a second run adds
 nothing (demo/events.py's path).

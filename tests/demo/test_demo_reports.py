@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from conversations.models import AIStep, Conversation, Outcome, RawEvent
 from audit.outcome_rules import outcome_filter
+from conversations.models import AIStep, Conversation, Outcome, RawEvent
 from demo.outcomes import REPORT_JOURNEYS, returns
 from handoffs.models import Handoff
 from tests.support.roles import user_in
