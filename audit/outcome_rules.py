@@ -1,7 +1,7 @@
 """What each outcome figure means for one conversation, written once as ORM expressions.
 
 The daily outcome rollups (audit.outcome_rollups) annotate a day's conversations with these
-expressions and add them up; the inbox's drill-down filters (audit.selectors, `outcome=`)
+expressions and add them up; the inbox's drill-down filters (audit.inbox_filters, `outcome=`)
 filter with the very same expressions, so the conversations a figure links to are the ones
 it counted. Definitions, in people's words, are in docs/reports.md and on the pages.
 """

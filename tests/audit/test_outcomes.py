@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 
 from audit.dashboard_selectors import dashboard_period
+from audit.inbox_filters import InboxFilters, inbox_queryset
 from audit.outcome_models import OutcomeDaily
 from audit.rollups import rollups_rebuild, rollups_refresh
-from audit.selectors import InboxFilters, inbox_queryset
 from audit.selectors_outcomes import (
     Side,
     before_after,
