@@ -10,10 +10,10 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from alerts.selectors import alert_conversation_ids
-from audit.outcome_rules import outcome_filter
+from audit.outcome_rules import agent_q, outcome_filter
 from audit.problems import problem_q
 from audit.qa_selectors import User, flag_status_q
-from conversations.models import AIStep, Conversation, Flag, Message, Outcome, Participant
+from conversations.models import AIStep, Conversation, Flag, Message, Outcome
 from handoffs.models import Handoff
 from scoring.models import BrandVoice
 from scoring.qa_counted import reviews_matching
@@ -103,11 +103,7 @@ def inbox_queryset(*, filters: InboxFilters, reader: User | None = None
         )
         qs = qs.filter(resolved if f.resolved == "yes" else ~resolved)
     if f.agent:
-        qs = qs.filter(
-            Exists(Handoff.objects.filter(conversation=OuterRef("pk"), agent_id=f.agent))
-            | Exists(Participant.objects.filter(conversation=OuterRef("pk"), kind="human",
-                                                external_id=f.agent))
-        )
+        qs = qs.filter(agent_q(f.agent))
     if f.queue:
         qs = qs.filter(Exists(Handoff.objects.filter(conversation=OuterRef("pk"), queue=f.queue)))
     if f.team:
