@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import numpy
@@ -37,10 +38,14 @@ GROUP_KINDS = ("agent", "queue", "team", "model", "prompt")
 Z95 = 1.959963984540054
 
 
+SHOWN = (50, 90, 99)  # the percentiles the pages, the API and the CSV show
+
+
 @dataclass(frozen=True)
 class Distribution:
     """Seconds: how many, and the 50th, 90th and 99th percentiles (linear interpolation
-    between closest ranks, as PostgreSQL's PERCENTILE_CONT)."""
+    between closest ranks, as PostgreSQL's PERCENTILE_CONT). The three are found together,
+    once (one partial sort of the values), however often a page asks for them."""
 
     values: numpy.ndarray
 
@@ -48,8 +53,19 @@ class Distribution:
     def n(self) -> int:
         return int(len(self.values))
 
+    @cached_property
+    def _shown(self) -> dict[float, float]:
+        if not len(self.values):
+            return {}
+        return dict(zip(SHOWN, (float(v) for v in numpy.percentile(self.values, SHOWN)),
+                        strict=True))
+
     def percentile(self, q: float) -> float | None:
-        return float(numpy.percentile(self.values, q)) if len(self.values) else None
+        if not len(self.values):
+            return None
+        if q in SHOWN:
+            return self._shown[q]
+        return float(numpy.percentile(self.values, q))
 
     @property
     def p50(self) -> float | None:
@@ -82,8 +98,11 @@ class OutcomeFigures:
     parts: dict[str, list[numpy.ndarray]] = field(
         default_factory=lambda: {name: [] for name in ARRAYS})
     worst: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    # Each distribution built once (the parts joined) until a row is added.
+    _distributions: dict[str, Distribution] = field(default_factory=dict, repr=False)
 
     def add(self, row: dict[str, Any]) -> None:
+        self._distributions.clear()
         self.label = row.get("label") or self.label
         self.conversations += row["conversations"]
         for name in COUNTS:
@@ -106,8 +125,12 @@ class OutcomeFigures:
         raise AttributeError(name)
 
     def distribution(self, name: str) -> Distribution:
-        parts = self.parts[name]
-        return Distribution(numpy.concatenate(parts) if parts else numpy.empty(0))
+        found = self._distributions.get(name)
+        if found is None:
+            parts = self.parts[name]
+            found = self._distributions[name] = Distribution(
+                numpy.concatenate(parts) if parts else numpy.empty(0))
+        return found
 
     @property
     def first_response(self) -> Distribution:
@@ -193,10 +216,12 @@ _FIELDS = ("day", "channel", "kind", "key", "label", "conversations", *COUNTS, *
 
 
 def _rows(period: Period, **where: Any) -> Iterable[dict[str, Any]]:
+    """The period's rows, fetched at once (a few hundred rows a page: no server-side
+    cursor, which PostgreSQL would first copy whole for a cursor held past the query)."""
     qs = OutcomeDaily.objects.filter(day__gte=period.first, day__lte=period.last, **where)
     if period.channel:
         qs = qs.filter(channel=period.channel)
-    return qs.values(*_FIELDS).iterator(chunk_size=2000)
+    return qs.values(*_FIELDS)
 
 
 @dataclass
@@ -210,15 +235,15 @@ class OutcomeReport:
 
 def outcome_report(*, period: Period) -> OutcomeReport:
     """Customer outcomes of the conversations started in the period (and channel): one
-    query."""
+    query. It reads the rows per handoff outcome (`bucket`) only: each conversation is in
+    exactly one bucket, so a day and channel's buckets add up to its `channel` row (counts,
+    sums, times, worst cases alike), and reading both would carry every time twice."""
     total = OutcomeFigures(key="all")
     channels: dict[str, OutcomeFigures] = {}
     buckets: dict[str, OutcomeFigures] = {}
     days = {d: OutcomeFigures(key=d.isoformat()) for d in period.day_list()}
-    for row in _rows(period, kind__in=["channel", "bucket"]):
-        if row["kind"] == "bucket":
-            buckets.setdefault(row["key"], OutcomeFigures(key=row["key"])).add(row)
-            continue
+    for row in _rows(period, kind="bucket"):
+        buckets.setdefault(row["key"], OutcomeFigures(key=row["key"])).add(row)
         total.add(row)
         channels.setdefault(row["channel"], OutcomeFigures(key=row["channel"])).add(row)
         if row["day"] in days:
