@@ -20,15 +20,11 @@ from conversations.flag_text import flag_kind_label, flag_sentence
 from conversations.models import FLAG_SEVERITY_RANK, AIStep, Conversation, Flag, Outcome
 from handoffs.models import Handoff
 
+from .inbox_filters import InboxFilters, inbox_queryset
 from .masking import mask_address, mask_text
 from .qa_selectors import User
 from .quality_figures import QUALITY_KIND_VALUES
-from .selectors import (
-    SEVERITY_BY_RANK,
-    InboxFilters,
-    conversations_masked_match,
-    inbox_queryset,
-)
+from .selectors import SEVERITY_BY_RANK, conversations_masked_match
 
 BATCH = 2000
 HEADER = (

@@ -31,6 +31,7 @@ from .outcome_models import OutcomeDaily
 from .outcome_rules import (
     DETRACTOR_MAX,
     PROMOTER_MIN,
+    conversation_agents,
     handoff_bucket,
     outcome_annotate,
     repeat_days,
@@ -64,6 +65,7 @@ class _Conv:
     revenue: dict[str, Decimal] = field(default_factory=dict)
     warmth: tuple[float, float] | None = None
     handoffs: list[tuple[Any, ...]] = field(default_factory=list)
+    agents: dict[str, str] = field(default_factory=dict)  # id -> name (outcome_rules)
     reviews: list[tuple[float | None, bool]] = field(default_factory=list)
 
 
@@ -142,6 +144,10 @@ def _details(convs: dict[int, _Conv], since: datetime, until: datetime) -> None:
             convs[cid].handoffs.append((agent_id, agent_name, queue, state,
                                         engaged_at is not None, tth, stalled > 0,
                                         dropped_at is not None, waits.get(pk, []), team))
+    for cid, agent, name in conversation_agents(started_at__gte=since, started_at__lt=until):
+        if cid in convs:
+            agents = convs[cid].agents
+            agents[agent] = agents.get(agent) or name
     first_last: dict[int, list[Any]] = {}  # [first, last, how many]
     for cid, value in Score.objects.filter(
             **started, name="warmth", source=Score.Source.AUTO,
@@ -239,17 +245,14 @@ def _groups(c: _Conv) -> Iterable[tuple[str, str, str, list[tuple[Any, ...]]]]:
         yield "model", m, "", c.handoffs
     for p in sorted(c.prompts):
         yield "prompt", p, "", c.handoffs
-    agents: dict[str, str] = {}
     queues: set[str] = set()
     teams: set[str] = set()
     for h in c.handoffs:
-        if h[0]:
-            agents[h[0]] = h[1] or agents.get(h[0], "")
         if h[2]:
             queues.add(h[2])
         if h[9]:
             teams.add(h[9])
-    for agent, name in sorted(agents.items()):
+    for agent, name in sorted(c.agents.items()):
         yield "agent", agent, name, [h for h in c.handoffs if h[0] == agent]
     for queue in sorted(queues):
         yield "queue", queue, "", [h for h in c.handoffs if h[2] == queue]
@@ -270,7 +273,9 @@ def outcome_day_rows(day: date, *, built_at: datetime | None) -> tuple[
     accs: dict[tuple[str, str, str], _Acc] = {}
     for c in convs.values():
         for kind, key, label, handoffs in _groups(c):
-            acc = accs.setdefault((c.channel, kind, key), _Acc())
+            acc = accs.get((c.channel, kind, key))
+            if acc is None:
+                acc = accs[c.channel, kind, key] = _Acc()
             acc.label = label or acc.label
             _add(acc, c, handoffs)
     rows = [

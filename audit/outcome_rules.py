@@ -1,11 +1,12 @@
 """What each outcome figure means for one conversation, written once as ORM expressions.
 
 The daily outcome rollups (audit.outcome_rollups) annotate a day's conversations with these
-expressions and add them up; the inbox's drill-down filters (audit.selectors, `outcome=`)
+expressions and add them up; the inbox's drill-down filters (audit.inbox_filters, `outcome=`)
 filter with the very same expressions, so the conversations a figure links to are the ones
 it counted. Definitions, in people's words, are in docs/reports.md and on the pages.
 """
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,14 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Least
 
 from conversations.conf import auditor_settings
-from conversations.models import AuthorKind, Conversation, Direction, Message, Outcome
+from conversations.models import (
+    AuthorKind,
+    Conversation,
+    Direction,
+    Message,
+    Outcome,
+    Participant,
+)
 from handoffs.models import Handoff
 from scoring.models import Score
 
@@ -63,6 +71,36 @@ def repeat_q() -> Q:
         started_at__gt=OuterRef("started_at"),
         started_at__lte=OuterRef("started_at") + timedelta(days=repeat_days()))
     return Q(Exists(later))
+
+
+# An agent's conversations: one of its handoffs was assigned to the agent, or the agent wrote
+# in it (a human participant with the agent's id, handoff or not). The per-agent reports
+# (audit.outcome_rollups), the QA results per agent (audit.qa_results) and the inbox's
+# `agent=` filter all read it from here, so a per-agent figure's link lists what it counted.
+# (model, the agent's id, the agent's name, further conditions)
+AGENT_SOURCES: tuple[tuple[Any, str, str, dict[str, Any]], ...] = (
+    (Handoff, "agent_id", "agent_name", {}),
+    (Participant, "external_id", "display_name", {"kind": AuthorKind.HUMAN}),
+)
+
+
+def agent_q(agent: str) -> Q:
+    """The conversations of `agent` (AGENT_SOURCES)."""
+    q = Q()
+    for model, key, _, where in AGENT_SOURCES:
+        q |= Q(Exists(model.objects.filter(conversation=OuterRef("pk"), **{key: agent},
+                                           **where)))
+    return q
+
+
+def conversation_agents(**conversations: Any) -> Iterator[tuple[int, str, str]]:
+    """(conversation id, agent id, agent name or "") for every agent of the conversations
+    the lookups select (e.g. `started_at__gte=...`, `id__in=[...]`): one query per source,
+    handoffs first (their names win)."""
+    where = {f"conversation__{k}": v for k, v in conversations.items()}
+    for model, key, name, more in AGENT_SOURCES:
+        yield from model.objects.filter(**where, **more).exclude(**{key: ""}).order_by(
+            "pk").values_list("conversation_id", key, name)
 
 
 def converted_q() -> Q:

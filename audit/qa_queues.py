@@ -22,8 +22,8 @@ from conversations.models import Conversation, Flag
 from scoring.models import Review, ScorecardVersion
 from scoring.qa import review_submit, review_verdicts_apply
 
+from .inbox_filters import InboxFilters, day_start, inbox_queryset
 from .qa_models import QueueItem, QueueSlot, ReviewQueue
-from .selectors import InboxFilters, day_start, inbox_queryset
 
 DROPPED = Flag.Kind.HANDOFF_DROPPED
 # Knuth's multiplicative hash: spreads consecutive ids over 0..2^32, so `% 100` is an even

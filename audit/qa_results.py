@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from conversations.models import AIStep, AuthorKind, Participant
-from handoffs.models import Handoff
+from conversations.models import AIStep
 from scoring.qa import answer_fails, answer_normalize
 from scoring.qa_counted import answers_counted, reviews_counted
 from scoring.qa_selectors import qa_auto_human_gap
 
 from .dashboard_selectors import Period
+from .outcome_rules import conversation_agents
 
 WEAKEST_N = 5
 CRITICAL_LIST_N = 20
@@ -107,17 +107,10 @@ def qa_results(*, period: Period) -> QAResults:
     reviews: dict[int, tuple[Any, ...]] = {r[0]: r for r in rows}
     answers = list(rows)
     conversations = {r[2] for r in reviews.values()}
-    # An agent's conversations as the inbox's `agent=` finds them: a handoff to the agent,
-    # or the agent wrote.
+    # An agent's conversations as the reports and the inbox's `agent=` define them.
     agents: dict[int, set[str]] = defaultdict(set)
     names: dict[str, str] = {}
-    for cid, agent, name in Handoff.objects.filter(conversation_id__in=conversations).exclude(
-            agent_id="").values_list("conversation_id", "agent_id", "agent_name"):
-        agents[cid].add(agent)
-        names[agent] = name or names.get(agent, "")
-    for cid, agent, name in Participant.objects.filter(
-            conversation_id__in=conversations, kind=AuthorKind.HUMAN).exclude(
-            external_id="").values_list("conversation_id", "external_id", "display_name"):
+    for cid, agent, name in conversation_agents(id__in=conversations):
         agents[cid].add(agent)
         names[agent] = names.get(agent) or name
     models: dict[int, set[str]] = defaultdict(set)

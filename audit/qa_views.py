@@ -39,6 +39,7 @@ from scoring.qa_selectors import (
 from .access_log import Kind, access_record
 from .api import filters
 from .api.filters import DayField, period_check
+from .inbox_filters import day_start
 from .qa_charts import agreement_view
 from .qa_export import reviews_csv_lines
 from .qa_models import QueueSlot, ReviewQueue
@@ -55,7 +56,6 @@ from .qa_selectors import (
     slots_of,
 )
 from .roles import ANNOTATE, EXPORT, LEAD, PII, ROLES, can
-from .selectors import day_start
 from .views import FLAG_KINDS, _viewer, requires
 
 

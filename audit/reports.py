@@ -17,6 +17,7 @@ from conversations.models import Channel
 
 from .dashboard_selectors import PERIODS, Period, dashboard_period
 from .export import CsvLines
+from .outcome_export import comparison_dict, figures_dict, flat_rows, report_dict
 from .outcome_rules import repeat_days
 from .outcome_views import (
     GROUP_LABELS,
@@ -34,14 +35,10 @@ from .selectors_outcomes import (
     GROUP_KINDS,
     Side,
     before_after,
-    comparison_dict,
-    figures_dict,
-    flat_rows,
     outcome_compare,
     outcome_groups,
     outcome_report,
     release_keys,
-    report_dict,
 )
 from .views import _viewer, requires
 

@@ -29,9 +29,9 @@ from conversations.flag_text import duration_words, flag_kind_label, flag_summar
 from conversations.models import FLAG_SEVERITY_RANK, Conversation, Flag
 from handoffs.selectors import handoff_metrics
 
+from .inbox_filters import InboxFilters, inbox_queryset, problem_flags
 from .problems import ANY_HANDOFF, Problem, problems_all
 from .qa_selectors import User, flag_status_q, flags_blind_mask
-from .selectors import InboxFilters, inbox_queryset, problem_flags
 
 PERIODS = {"today": ("Today", 1, 0), "yesterday": ("Yesterday", 1, 1),
            "7d": ("Last 7 days", 7, 0)}

@@ -1,4 +1,5 @@
-"""The pages: thin views over audit.selectors; every one checks the viewer's permission."""
+"""The pages: thin views over audit.selectors (inbox) and audit.replay_selectors; every one
+checks the viewer's permission."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -19,19 +20,15 @@ from handoffs.machine import State
 from scoring.qa_counted import QA_FILTERS
 
 from .access_log import Kind, access_record, pii_viewed
+from .inbox_filters import InboxFilters
+from .keyset import SORTS, BadCursor
 from .labels import state_label
 from .masking import response_mask
 from .outcome_rules import OUTCOME_FILTERS
 from .problems import problem_choices
+from .replay_selectors import conversation_replay
 from .roles import EXPORT, FLAGS, PII, RAW, VIEW, can, role_of
-from .selectors import (
-    SORTS,
-    BadCursor,
-    InboxFilters,
-    InboxPage,
-    conversation_replay,
-    inbox_page,
-)
+from .selectors import InboxPage, inbox_page
 from .triage import TriageError, flag_owners, flag_trails, triage_apply
 
 View = Callable[..., HttpResponse]

@@ -2,8 +2,13 @@
 the last three weeks, customers ask about products, orders and invoices; the AI answers
 some alone and hands others to people in three teams; outcomes carry CSAT, NPS (0-10),
 conversions with revenue in euros, dollars and pounds; some customers come back within a
-week. Twelve days ago a new release (gpt-4.1-mini with prompt v14) started taking every
-other conversation, so the release comparison has two sides with figures.
+week. Each visitor gives an e-mail address in the chat (a `customer.identified` event, as a
+widget sends once the visitor is known), so the returning ones are one customer, and the
+chat ends when the visitor leaves (`conversation.closed`): the product keeps one open thread
+per customer and widget, so a visitor's next chat, under a new external id, is a new
+conversation, counted as a repeat contact of the earlier one. Twelve days ago a new release
+(gpt-4.1-mini with prompt v14) started taking every other conversation, so the release
+comparison has two sides with figures.
 
 One batch per journey, its webhook id derived from the journey key: a second run adds
 nothing (demo/events.py's path).
@@ -46,10 +51,22 @@ CUSTOMERS = (
 
 def _customer_of(i: int) -> tuple[str, str, str]:
     """(visitor id, name, currency) of the i-th journey."""
-    if i % 5 == 2 and i >= 2:
+    if returns(i):
         return _customer_of(i - 2)
     name, currency = CUSTOMERS[i % len(CUSTOMERS)]
     return f"visitor-r{i:02d}", name, currency
+
+
+def returns(i: int) -> bool:
+    """The i-th journey is a customer's second chat (the first was two journeys before)."""
+    return i % 5 == 2 and i >= 2
+
+
+def email_of(visitor: str, name: str) -> str:
+    """The address the visitor gives in the chat: the same for each of their chats."""
+    ascii_name = name.encode("ascii", "ignore").decode().lower() or "visitor"
+    return f"{ascii_name}.{visitor.removeprefix('visitor-')}@example.com"
+
 
 # Stories: (customer's opener, AI's answer, customer's reply, how it ends)
 STORIES: tuple[tuple[str, str, str, str], ...] = (
@@ -117,6 +134,8 @@ def _journey(i: int) -> WebJourney:
                                          opener.format(order=order))),
         (first - 0.05, "ai.step", _chat(release, 1300 + 40 * (i % 7))),
         (first, "message.created", _msg("outbound", AVA, answer.format(order=order))),
+        (first + 1, "customer.identified", {"customer": {
+            "email": email_of(visitor, name), "name": name}}),
         (first + 2, "message.created", _customer(visitor, name, reply)),
     ]
     end = first + 3
@@ -160,6 +179,8 @@ def _journey(i: int) -> WebJourney:
     outcome["csat"] = max(1, min(5, outcome["csat"]))
     outcome["nps"] = max(0, min(10, outcome["nps"]))
     steps.append((end, "outcome.recorded", outcome))
+    if not any(kind == "conversation.closed" for _, kind, _ in steps):
+        steps.append((end + 1, "conversation.closed", {}))  # the visitor left the chat
     return WebJourney(f"web-report-{i:02d}", visitor, ago,
                       tuple(sorted(steps, key=lambda step: step[0])))
 

@@ -1,5 +1,5 @@
 """Which reviews and answers the QA results count, written once as ORM filters: the QA
-results page (audit.qa_results) adds them up, and the inbox's QA filters (audit.selectors,
+results page (audit.qa_results) adds them up, and the inbox's QA filters (audit.inbox_filters,
 `qa=`, `scorecard=`, `qa_category=`) list the conversations behind each figure with the
 very same filters, so a drill-down holds exactly the conversations its figure counted.
 

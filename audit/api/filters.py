@@ -11,9 +11,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from audit.inbox_filters import InboxFilters, day_start
+from audit.keyset import SORTS
 from audit.outcome_rules import OUTCOME_FILTERS
 from audit.qa_selectors import flag_status_q
-from audit.selectors import SORTS, InboxFilters, day_start
 from audit.views import FLAG_KINDS
 from conversations.models import AuthorKind, Channel, Conversation, Direction, Flag, Message
 from handoffs.machine import State
@@ -85,7 +86,7 @@ class _InConversationFilterSet(_PeriodFilterSet):
 
 
 class ConversationFilter(_PeriodFilterSet):
-    """The inbox's filters (audit.selectors.InboxFilters), validated here and applied by
+    """The inbox's filters (audit.inbox_filters.InboxFilters), validated here and applied by
     audit.selectors.inbox_page; `since`/`until` are on the last activity."""
 
     period_field = "last_activity_at"

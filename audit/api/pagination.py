@@ -12,15 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from audit.inbox_filters import InboxFilters
+from audit.keyset import BadCursor, cursor_datetime, cursor_int
 from audit.roles import PII, can
-from audit.selectors import (
-    BadCursor,
-    InboxFilters,
-    InboxPage,
-    cursor_datetime,
-    cursor_int,
-    inbox_page,
-)
+from audit.selectors import InboxPage, inbox_page
 
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 BAD_CURSOR = "this page link is not valid any more; start from the first page"

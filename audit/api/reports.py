@@ -12,18 +12,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.dashboard_selectors import Period
+from audit.outcome_export import comparison_dict, figures_dict, report_dict
 from audit.qa_results import PassFigures, qa_results
 from audit.selectors_outcomes import (
     GROUP_KINDS,
     WORST,
     Side,
     before_after,
-    comparison_dict,
-    figures_dict,
     outcome_compare,
     outcome_groups,
     outcome_report,
-    report_dict,
 )
 from conversations.models import Channel
 
@@ -76,7 +74,7 @@ class CountSerializer(serializers.Serializer):
 
 
 class FiguresSerializer(serializers.Serializer):
-    """audit.selectors_outcomes.figures_dict: one group's figures (docs/reports.md)."""
+    """audit.outcome_export.figures_dict: one group's figures (docs/reports.md)."""
 
     key = serializers.CharField()
     label = serializers.CharField(allow_blank=True)

@@ -353,7 +353,7 @@ class JourneyItemSerializer(serializers.Serializer):
 
 
 class ConversationDetailSerializer(serializers.Serializer):
-    """A conversation's whole journey in time order (audit.selectors.Replay)."""
+    """A conversation's whole journey in time order (audit.replay_selectors.Replay)."""
 
     conversation = ConversationSerializer()
     ai_cost = serializers.FloatField()

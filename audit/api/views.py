@@ -1,4 +1,5 @@
-"""The API views: thin, over audit.selectors, handoffs.selectors and conversations.services.
+"""The API views: thin, over audit.selectors (inbox), audit.replay_selectors,
+handoffs.selectors and conversations.services.
 
 Every view: token auth (then session auth, for the browsable API), the auditor's view
 permission, JSON errors. Query counts do not grow with the page size: one query for a page
@@ -38,7 +39,7 @@ from rest_framework.views import APIView
 from audit.access_log import pii_viewed
 from audit.masking import response_mask
 from audit.qa_selectors import scores_visible
-from audit.selectors import conversation_replay
+from audit.replay_selectors import conversation_replay
 from audit.triage import TriageError, flag_trails, triage_apply
 from conversations.models import (
     AuthorKind,

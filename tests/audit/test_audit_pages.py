@@ -112,7 +112,8 @@ def test_severity_sort_and_keyset_pages_walk_everything_once(as_role):
                        severity="high" if i % 8 == 0 else "medium",
                        subject_type="conversation", subject_id=conversation.pk, evidence={"i": i})
     manager = as_role("manager")
-    from audit.selectors import InboxFilters, inbox_page
+    from audit.inbox_filters import InboxFilters
+    from audit.selectors import inbox_page
 
     for sort in ("recent", "severity"):
         seen, cursor = [], ""

@@ -21,9 +21,9 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.charts import Point, Series, bar_chart, line_chart, nice_max
 from audit.dashboard_selectors import dashboard, dashboard_period
+from audit.inbox_filters import InboxFilters, inbox_queryset
 from audit.masking import mask_address
 from audit.rollups import rollups_refresh
-from audit.selectors import InboxFilters, inbox_queryset
 from conversations.models import Conversation
 from demo.scenarios import BUSINESS, REFERENCE_WEEK, scenario_customer, scenario_get
 from scoring.models import BrandVoice, ScoreDaily

@@ -3,17 +3,19 @@ events webhook and the daily rollups; NPS and revenue in outcome.recorded; the t
 handoff.assigned agent; a late conversation that changes an earlier day (repeat contact);
 drill-down links whose inbox counts equal their figure; the comparison statistics."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from scipy import stats
 
 from audit.dashboard_selectors import dashboard_period
+from audit.inbox_filters import InboxFilters, inbox_queryset
 from audit.outcome_models import OutcomeDaily
 from audit.rollups import rollups_rebuild, rollups_refresh
-from audit.selectors import InboxFilters, inbox_queryset
 from audit.selectors_outcomes import (
     Side,
     before_after,
@@ -262,3 +264,65 @@ def test_a_conversation_counts_once_whatever_its_handoffs_and_outcomes(client, w
     for rate in (t.resolved_rate, t.contained_rate, t.escalation_rate, t.repeat_rate,
                  t.conversion_rate):
         assert 0 <= rate <= 1
+
+
+def test_an_agent_who_wrote_without_a_handoff_counts_where_the_inbox_lists_him(
+        client, week, as_role):
+    """Maya (agent-7) also writes in C, which had no handoff (and gets none: C's customer
+    never heard from the AI), and Leo (agent-9) writes in D: each counts under the agent on
+    the per-agent page, and every counted number of that page
+    opens an inbox that lists exactly that many conversations (one definition of an agent's
+    conversations: outcome_rules.AGENT_SOURCES)."""
+    from tests.audit.outcome_data import at, msg
+
+    leo = msg("conv-d", "dan", "d3", "human", at(DAY2, "12:03:00"))
+    leo["data"]["author"] = {"kind": "human", "id": "agent-9", "name": "Leo Park"}
+    deliver(client, [msg("conv-c", "cat", "c2", "human", at(DAY2, "08:30:00")), leo],
+            "outcomes-humans-without-handoff")
+    rollups_refresh()
+    groups = {g.key: g for g in outcome_groups(period=period(), kind="agent")}
+    assert (groups["agent-7"].conversations, groups["agent-7"].handoffs) == (2, 1)
+    assert not Handoff.objects.filter(conversation=week["conv-c"]).exists()
+    assert groups["agent-9"].conversations == 1
+    assert groups["agent-9"].label == "Leo Park"
+
+    manager = as_role("manager")
+    body = manager.get("/reports/per/agent/?days=30").content.decode()
+    links = re.findall(r'<a href="([^"]+)" data-count="(\d+)">', body)
+    assert len(links) >= 8  # per agent: conversations, resolved, CSAT, NPS, ...
+    for href, count in links:
+        inbox = manager.get(unescape(href)).content.decode()
+        assert inbox.count("<tr data-conversation=") == int(count), unescape(href)
+    assert any("agent=agent-9" in unescape(h) and c == "1" for h, c in links)
+
+
+def test_the_report_read_from_the_buckets_equals_the_channel_rows(client, week):
+    """The outcomes page reads only the rows per handoff outcome: every conversation is in
+    one bucket, so per channel and in total they equal the `channel` rows, times and worst
+    cases included (with the late conversation and a second channel)."""
+    from audit.selectors_outcomes import ARRAYS, side_figures
+    from tests.audit.outcome_data import at, msg
+
+    deliver(client, late_events(), "outcomes-late")
+    email = msg("conv-e", "eve", "e9", "customer", at(DAY2, "15:00:00"), "Hello?")
+    email["data"]["conversation"]["channel"] = email["data"]["channel"] = "sms"
+    email["data"]["conversation"]["customer_address"] = "+34600111222"
+    deliver(client, [email], "outcomes-sms")
+    rollups_refresh()
+    rollups_refresh()
+    p = period()
+    report = outcome_report(period=p)
+    assert {f.key for f in report.by_channel} == {"web", "sms"}
+    pairs = [(report.total, Side("channel", "", p))] + [
+        (f, Side("channel", "", dashboard_period(days=7, today=TODAY, channel=f.key)))
+        for f in report.by_channel]
+    for got, side in pairs:
+        want = side_figures(side)
+        assert (got.conversations, got.counts, got.sums, got.cost, got.revenue) == (
+            want.conversations, want.counts, want.sums, want.cost, want.revenue)
+        for name in ARRAYS:
+            assert sorted(got.distribution(name).values) == sorted(
+                want.distribution(name).values), name
+        for name in ("expensive", "slowest", "lowest_csat", "longest_wait"):
+            assert got.worst_cases(name) == want.worst_cases(name), name
+    assert report.total.conversations == 6

@@ -9,8 +9,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from audit.outcome_rules import outcome_filter
 from conversations.models import AIStep, Conversation, Outcome, RawEvent
-from demo.outcomes import REPORT_JOURNEYS
+from demo.outcomes import REPORT_JOURNEYS, returns
 from handoffs.models import Handoff
 from tests.support.roles import user_in
 
@@ -64,3 +65,35 @@ def test_the_demo_fills_every_report(client):
     before = (RawEvent.objects.count(), Outcome.objects.count(), AIStep.objects.count())
     call_command("seed_demo", stdout=StringIO())
     assert before == (RawEvent.objects.count(), Outcome.objects.count(), AIStep.objects.count())
+
+
+def test_the_demos_returning_visitors_are_repeat_contacts(client):
+    """A returning web-chat visitor is identified (one customer) and their next chat is a new
+    conversation, so the outcomes page counts the earlier chat as a repeat contact and its
+    link lists exactly those conversations."""
+    call_command("seed_demo", stdout=StringIO())
+    by_key = {k: c for c in Conversation.objects.filter(
+        keys__key__startswith="events:web-report-").prefetch_related("keys")
+        for k in c.keys.values_list("key", flat=True)}
+    assert len(by_key) == len(REPORT_JOURNEYS) == len(set(by_key.values()))
+    pairs = [(by_key[f"events:web-report-{i - 2:02d}"], by_key[f"events:web-report-{i:02d}"])
+             for i in range(len(REPORT_JOURNEYS)) if returns(i)]
+    assert pairs
+    for first, again in pairs:
+        assert first.customer_id is not None and first.customer_id == again.customer_id
+        assert first.customer_address == again.customer_address
+        assert first.closed_at is not None and again.started_at > first.closed_at
+    reports = Conversation.objects.filter(pk__in=[c.pk for c in by_key.values()])
+    assert set(outcome_filter(reports, "repeat")) == {first for first, _ in pairs}
+
+    client.force_login(user_in("manager", "demo-manager"))
+    page = client.get("/reports/?days=30")
+    text = _text(page)
+    came_back = re.search(r"Repeat contact \S+ (\d+) of (\d+) came back", text)
+    assert came_back, "Repeat contact tile"
+    repeats = int(came_back.group(1))
+    assert repeats >= len(pairs)
+    href = unescape(re.search(r'href="([^"]*outcome=repeat[^"]*)"',
+                              page.content.decode()).group(1))
+    listed = re.findall(r"<tr data-conversation=", client.get(href).content.decode())
+    assert len(listed) == repeats
