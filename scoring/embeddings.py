@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .scorers import Result, ScoringInput
+from .tone import Warmth
 
 _lock = threading.Lock()
 _model: Any = None
@@ -117,19 +118,23 @@ class WarmthEmbedding:
     default linear model's (labelled as such), which ranks the same text's words."""
 
     name = "warmth"
-    version = "e1"
-    languages = frozenset({"en"})
+    version = "e2"  # e2: other languages as the default Warmth scores them
+    languages = Warmth.languages
 
     def score_batch(self, items: Sequence[ScoringInput]) -> list[Result]:
         from .scorers import _band_fit
-        from .tone import Warmth
 
         if not items:
             return []
         lexical = Warmth()
-        values = warmth_minilm_predict([i.text for i in items])
+        english = [i for i in items if i.language == "en"]
+        values = iter(warmth_minilm_predict([i.text for i in english]) if english else [])
         out = []
-        for item, level in zip(items, values, strict=True):
+        for item in items:
+            if item.language != "en":  # MiniLM is English-only: the lexicon scorer
+                out.append(lexical.score(item))
+                continue
+            level = next(values)
             _, words = lexical.level(item.text)
             brand = item.brand
             fit = _band_fit(level, brand.warmth_min, brand.warmth_max)
