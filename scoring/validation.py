@@ -232,10 +232,15 @@ def icwsm_report(tarball: Path, *, limit: int | None = None,
         sets = {k: random.Random(3).sample(v, min(limit, len(v))) for k, v in sets.items()}
     extra = {}
     if embeddings:
-        from .embeddings import embeddings_available, warmth_minilm_predict
+        from .embeddings import (
+            embeddings_available,
+            warmth_embedding_predict,
+            warmth_minilm_predict,
+        )
 
         if embeddings_available():
-            extra["embeddings"] = warmth_minilm_predict
+            extra["embeddings_minilm_alone"] = warmth_minilm_predict
+            extra["embeddings"] = warmth_embedding_predict  # warmth e3, the blend
     return warmth_icwsm(sets, extra)
 
 

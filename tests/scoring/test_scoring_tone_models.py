@@ -95,3 +95,23 @@ def test_warmth_orders_warm_neutral_and_cold_replies():
     cold = one(Warmth(), "No. That is your problem, not ours.").value
     assert warm > 0.55
     assert warm > neutral + 0.05 and neutral > cold + 0.1
+
+
+def test_embeddings_warmth_is_the_blend_with_the_default_and_scores_other_languages():
+    # The embeddings extra's warmth (e3): BLEND x the MiniLM ridge + (1 - BLEND) x the
+    # default learned model in English, words from the linear model; other languages as
+    # the default scores them (the lexicon), not "not scored".
+    from scoring.embeddings import BLEND, WarmthEmbedding, warmth_minilm_predict
+
+    en = ScoringInput("Thanks so much, we're happy to help!", "web", "ai", BRAND, "en")
+    pt = ScoringInput("Muito obrigado, foi ótimo!", "web", "ai", BRAND, "pt")
+    blended, other = WarmthEmbedding().score_batch([en, pt])
+    (minilm,) = warmth_minilm_predict([en.text])
+    learned = Warmth().score(en).value
+    assert BLEND == 0.3
+    assert blended.value == pytest.approx(0.3 * minilm + 0.7 * learned)
+    assert blended.explanations["parts"] == {"minilm": round(minilm, 4),
+                                             "learned": round(learned, 4),
+                                             "minilm_weight": 0.3}
+    assert blended.explanations["up"][0]["text"] in {"Thanks", "happy"}
+    assert other.value == Warmth().score(pt).value and other.explanations["model"] == "lexicon-pt"
