@@ -210,14 +210,18 @@ def _tone_table(board: Dashboard) -> list[Table]:
 
 def _language_table(t: Any) -> Table:
     table = Table(f"Tone by language ({t.label})",
-                  ["Language", "Messages", "Brand tone", "Not scored: language"],
+                  ["Language", "Messages", "Brand tone", "Warmth", "Formality",
+                   "Not scored: language"],
                   empty="No message with a detected language in this period.")
     for row in t.languages:
+        also = row.get("also") or {}
         table.rows.append([
             Cell(row["name"].capitalize()), Cell(str(row["messages"])),
             Cell(tone(row["mean"]), note=f"{row['scored']} scored"),
+            *[Cell(tone(also.get(d)) if also.get(d) is not None else "not scored")
+              for d in ("warmth", "formality")],
             Cell(str(row["not_scored"]),
-                 note="messages scored without warmth, formality and politeness"
+                 note="messages scored without the dimensions this language lacks"
                  if row["not_scored"] else ""),
         ])
     return table

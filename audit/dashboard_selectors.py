@@ -187,7 +187,8 @@ class Tone:
     by_author: dict[str, dict[str, dict[str, Any]]]  # channel -> author kind -> same
     consistency_index: float | None  # across channels (scoring.stats.consistency_index)
     daily: dict[str, dict[str, float]]  # channel -> ISO day -> mean
-    # Per detected language: messages, scored, not scored (language), mean brand tone.
+    # Per detected language: messages, scored, not scored (language), mean brand tone,
+    # and mean warmth and formality ("also").
     languages: list[dict[str, Any]] = field(default_factory=list)
     # Channels' brand-tone distributions compared pairwise (Wasserstein, KS, sizes).
     distributions: dict[str, Any] = field(default_factory=dict)
@@ -222,7 +223,8 @@ def dashboard_tone(*, period: Period, brand: str = "") -> Tone | None:
         brands=[(b.name, b.display_name or b.name) for b in brands],
         per_channel=mine(summary["per_channel"]), by_author=mine(summary["channels"]),
         consistency_index=summary["consistency_index"], daily=daily,
-        languages=language_summary(brand=voice, start=period.since, end=period.until),
+        languages=language_summary(brand=voice, start=period.since, end=period.until,
+                                   also=("warmth", "formality")),
         distributions=channel_distributions(brand=voice, start=period.since,
                                             end=period.until),
     )

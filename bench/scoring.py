@@ -128,7 +128,7 @@ def in_process(brand) -> dict[str, float]:  # noqa: ANN001
     from scoring.language import language_detect
     from scoring.scorer_set import DEFAULT_SCORERS, BrandTone
     from scoring.scorers import ScoringInput
-    from scoring.services import scorer_set_current
+    from scoring.services import scorer_set_current, scorers_warm
     from scoring.textmodel import tokens
     from scoring.tone import score_for_languages
 
@@ -160,7 +160,10 @@ def in_process(brand) -> dict[str, float]:  # noqa: ANN001
             reasoning_leak_check(check)
             pii_leak_check(check)
 
-    scorers()  # warm caches (compiled patterns, the VADER lexicon)
+    # As a worker starts (scoring/tasks.py, worker_init): models loaded, then frozen out of
+    # the garbage collector's way; then one pass to warm the remaining caches.
+    scorers_warm()
+    scorers()
     figures = {}
     for label, fn in (("floor", floor), ("scorers", scorers), ("scorers+checks", with_checks)):
         start, cpu = time.perf_counter(), time.process_time()

@@ -16,7 +16,12 @@ import django  # noqa: E402
 
 django.setup()
 
-from scoring.validation import icwsm_report, own_split_report, validation_report  # noqa: E402
+from scoring.validation import (  # noqa: E402
+    icwsm_report,
+    own_split_report,
+    tone_languages_report,
+    validation_report,
+)
 
 
 def rounded(value):
@@ -28,15 +33,20 @@ def rounded(value):
 
 
 limit = int(os.environ.get("VALIDATE_LIMIT", "0")) or None
-print("1/3 wheel corpora (held-out tweets, CMU dictionary, register proxy)...", flush=True)
+print("1/4 wheel corpora (held-out tweets, CMU dictionary, register proxy)...", flush=True)
 report = validation_report(limit=limit)
-print("2/3 own held-out split of the training corpora...", flush=True)
+print("2/4 own held-out split of the training corpora...", flush=True)
 report["own_held_out"] = own_split_report(limit=limit)
 tarball = os.environ.get("ICWSM_TARBALL")
 if tarball:
-    print("3/3 ICWSM 2014 human-rated sentence sets (test only)...", flush=True)
+    print("3/4 ICWSM 2014 human-rated sentence sets (test only)...", flush=True)
     report["icwsm_2014"] = icwsm_report(Path(tarball), limit=limit,
                                         embeddings=os.environ.get("VALIDATE_EMBEDDINGS") == "1")
 else:
-    print("3/3 skipped: set ICWSM_TARBALL (make validate-scoring fetches it)", flush=True)
+    print("3/4 skipped: set ICWSM_TARBALL (make validate-scoring fetches it)", flush=True)
+print("4/4 Spanish, Portuguese, French, German: the hand-labelled set's held-out part...",
+      flush=True)
+rows = json.loads((ROOT / "tests" / "fixtures" / "scoring" / "tone_languages.json")
+                  .read_text())["rows"]
+report["languages_held_out"] = tone_languages_report(rows, split="test")
 print(json.dumps(rounded(report), indent=2))

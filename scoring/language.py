@@ -15,7 +15,9 @@ from functools import cache
 from typing import Any
 
 # What each dimension can score; the others are "not scored: language".
-TONE_LANGUAGES = frozenset({"en"})
+# Politeness and formality (phrase lists); warmth and frustration also need the language's
+# lexicon wheel (scoring/tone_lexicon.py: Portuguese, French, German; no Spanish one ships).
+TONE_LANGUAGES = frozenset({"en", "es", "pt", "fr", "de"})
 READABILITY_LANGUAGES = frozenset({"en", "es", "pt", "fr", "de"})
 MIN_CONFIDENCE = 0.3
 UNDETERMINED = "und"

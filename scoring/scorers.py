@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
+from . import tone_phrases
 from .models import BrandVoice
+from .phrases import phrase_pattern as _phrase_pattern
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,6 @@ def _band_fit(level: float, low: float, high: float) -> float:
         return 1.0
     distance = low - level if level < low else level - high
     return _clamp(1.0 - 2.0 * distance)
-
-
-def _phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str] | None:
-    phrases = [p for p in phrases if p and p.strip()]
-    if not phrases:
-        return None
-    alternatives = "|".join(
-        r"\s+".join(re.escape(word) for word in p.split())
-        for p in sorted(phrases, key=len, reverse=True)
-    )
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
 def _hits(pattern: re.Pattern[str] | None, text: str) -> list[dict[str, Any]]:
@@ -148,25 +139,30 @@ class Formality(_PerItem):
     clamped, an F-score-like measure of how context-free the wording is."""
 
     name = "formality"
-    version = 3  # 3: emoji as EmojiPolicy v2 counts them
-    languages = frozenset({"en"})
+    version = 4  # 4: Spanish, Portuguese, French, German (markers only); 3: emoji v2
+    languages = frozenset({"en"}) | frozenset(tone_phrases.FORMAL)
 
     def score(self, item: ScoringInput) -> Result:
         text = item.text
+        english = item.language == "en"
+        informal_words = _INFORMAL_WORDS if english else tone_phrases.INFORMAL[item.language]
+        formal_words = _FORMAL_WORDS if english else tone_phrases.FORMAL[item.language]
         informal = (
-            [dict(h, rule="informal_word") for h in _hits(_INFORMAL_WORDS, text)]
-            + [dict(h, rule="contraction") for h in _hits(_CONTRACTION, text)]
+            [dict(h, rule="informal_word") for h in _hits(informal_words, text)]
+            + [dict(h, rule="contraction") for h in _hits(_CONTRACTION if english else None,
+                                                          text)]
             + [dict(h, rule="shouting") for h in _hits(_SHOUTING, text)]
             + [dict(h, rule="emoticon") for h in _hits(_EMOTICON, text)]
             + [dict(h, rule="emoji") for h in emoji_hits(text)]
         )
-        formal = [dict(h, rule="formal_word") for h in _hits(_FORMAL_WORDS, text)]
+        formal = [dict(h, rule="formal_word") for h in _hits(formal_words, text)]
         markers = (len(formal) + 1) / (len(formal) + len(informal) + 2)
-        words = _LOWER_WORD.findall(text.lower())
+        words = _LOWER_WORD.findall(text.lower()) if english else []
         nondeictic = sum(w in _NONDEICTIC for w in words)
         deictic = sum(w in _DEICTIC for w in words)
         density = _clamp(0.5 + 1.5 * (nondeictic - deictic) / len(words)) if words else 0.5
-        level = (markers + density) / 2
+        # Density needs each language's function words; outside English, markers alone.
+        level = (markers + density) / 2 if english else markers
         brand = item.brand
         fit = _band_fit(level, brand.formality_min, brand.formality_max)
         return Result(self.name, level, fit, {

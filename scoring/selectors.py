@@ -4,6 +4,7 @@ per-channel figures the dashboards show."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -155,10 +156,12 @@ def channel_distributions(
 
 
 def language_summary(*, brand: BrandVoice, start: datetime, end: datetime,
-                     name: str = "brand_tone") -> list[dict[str, Any]]:
+                     name: str = "brand_tone", also: Sequence[str] = ()
+                     ) -> list[dict[str, Any]]:
     """Per detected language: messages, how many of them had dimensions left out because
     of their language ("not scored: language"), how many have the dimension `name` and its
-    mean; most messages first."""
+    mean, and the mean of each dimension in `also` (None where none was scored); most
+    messages first."""
     rows = (Score.objects.filter(brand=brand, name="language", source=Score.Source.AUTO,
                                  author=_language_author(), occurred_at__gte=start,
                                  occurred_at__lt=end)
@@ -167,22 +170,29 @@ def language_summary(*, brand: BrandVoice, start: datetime, end: datetime,
         mid: (code or "und", bool(skipped)) for mid, code, skipped in rows}
     if not languages:
         return []
-    scored: dict[int, float] = dict(
-        Score.objects.filter(brand=brand, name=name, source=Score.Source.AUTO,
-                             message_id__in=list(languages), occurred_at__gte=start,
-                             occurred_at__lt=end)
-        .order_by("message_id", "created_at").values_list("message_id", "value")
-    )
+    scored: dict[str, dict[int, float]] = defaultdict(dict)
+    for dimension, message_id, value in (
+            Score.objects.filter(brand=brand, name__in=[name, *also],
+                                 source=Score.Source.AUTO, message_id__in=list(languages),
+                                 occurred_at__gte=start, occurred_at__lt=end)
+            .order_by("message_id", "created_at").values_list("name", "message_id", "value")):
+        scored[dimension][message_id] = value
     acc: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    extra: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for message_id, (code, skipped) in languages.items():
         row = acc[code]
         row[0] += 1
         row[1] += skipped
-        if message_id in scored:
+        if message_id in scored[name]:
             row[2] += 1
-            row[3] += scored[message_id]
+            row[3] += scored[name][message_id]
+        for dimension in also:
+            if message_id in scored[dimension]:
+                extra[code][dimension].append(scored[dimension][message_id])
     out = [{"language": code, "name": language_name(code), "messages": n, "not_scored": k,
-            "scored": m, "mean": round(total / m, 4) if m else None}
+            "scored": m, "mean": round(total / m, 4) if m else None,
+            "also": {d: round(sum(v) / len(v), 4) if (v := extra[code][d]) else None
+                     for d in also}}
            for code, (n, k, m, total) in acc.items()]
     return sorted(out, key=lambda r: (-r["messages"], r["language"]))
 

@@ -6,11 +6,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_init
 from django.utils import timezone
 
 from conversations.conf import auditor_settings
 
 from . import selectors, services
+
+
+@worker_init.connect
+def scorers_warm_on_start(**_kwargs: object) -> None:
+    """Models loaded and frozen out of the garbage collector's way once per worker, before
+    any prefork child forks (services.scorers_warm)."""
+    services.scorers_warm()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

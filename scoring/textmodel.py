@@ -64,14 +64,24 @@ class LinearTextModel:
     def features(self, text: str) -> tuple[list[tuple[str, int, int]],
                                            dict[str, float], dict[str, list[int]]]:
         """Tokens, the tf-idf vector (n-gram -> value) and each n-gram's token indexes."""
+        # The hot loop of every learned scorer (bench/scoring.py): local names, and a
+        # gram's token indexes appended as a tuple rather than through range().
         toks = tokens(text)
+        vocab = self.vocab
         counts: dict[str, int] = {}
         where: dict[str, list[int]] = {}
         for gram, first, last in ngrams(toks):
-            if gram in self.vocab:
-                counts[gram] = counts.get(gram, 0) + 1
-                where.setdefault(gram, []).extend(range(first, last + 1))
-        vector = {g: (1.0 + math.log(c)) * self.vocab[g][0] for g, c in counts.items()}
+            if gram not in vocab:
+                continue
+            span = (first,) if first == last else (first, last)
+            if gram in counts:
+                counts[gram] += 1
+                where[gram] += span
+            else:
+                counts[gram] = 1
+                where[gram] = list(span)
+        log = math.log
+        vector = {g: (1.0 + log(c)) * vocab[g][0] for g, c in counts.items()}
         norm = math.sqrt(sum(v * v for v in vector.values()))
         if norm:
             vector = {g: v / norm for g, v in vector.items()}
@@ -99,20 +109,22 @@ class LinearTextModel:
             share = self.vocab[gram][1] * value / len(idx)
             for i in idx:
                 per_token[i] += share
-        words = [
-            {"text": text[toks[i][1]:toks[i][2]], "span": [toks[i][1], toks[i][2]],
-             "contribution": round(c, 4)}
-            for i, c in enumerate(per_token) if abs(c) >= 1e-4
-        ]
-        up = sorted((w for w in words if w["contribution"] > 0),
-                    key=lambda w: -w["contribution"])[:top]
-        down = sorted((w for w in words if w["contribution"] < 0),
-                      key=lambda w: w["contribution"])[:top]
+        # (rounded contribution, token index) in token order; the sorts are stable, so
+        # equal contributions keep text order. Only the `top` shown become dicts.
+        ranked = [(round(c, 4), i) for i, c in enumerate(per_token) if abs(c) >= 1e-4]
+        up = sorted((w for w in ranked if w[0] > 0), key=lambda w: -w[0])[:top]
+        down = sorted((w for w in ranked if w[0] < 0), key=lambda w: w[0])[:top]
+
+        def word(contribution: float, i: int) -> dict[str, Any]:
+            start, end = toks[i][1], toks[i][2]
+            return {"text": text[start:end], "span": [start, end],
+                    "contribution": contribution}
+
         return self.to_unit(s), {
             "model": self.meta.get("id", self.name),
             "raw": round(s, 4),
-            "up": up,
-            "down": down,
+            "up": [word(c, i) for c, i in up],
+            "down": [word(c, i) for c, i in down],
             "dense": {k: round(self.dense.get(k, 0.0) * v, 4) for k, v in dense.items()},
         }
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from . import tone_lexicon, tone_phrases
 from .scorers import Result, ScoringInput, _band_fit, _clamp, _PerItem, _phrase_pattern
 from .textmodel import LinearTextModel, model_load
 
@@ -32,19 +33,26 @@ def vader_features(text: str) -> dict[str, float]:
 
 
 class _Learned(_PerItem):
-    """A scorer whose level is a shipped LinearTextModel's output."""
+    """A scorer whose level is a shipped LinearTextModel's output in English, and the
+    lexicon scorer's (scoring/tone_lexicon.py) in the languages whose lexicon wheel is
+    installed (the `languages` extra)."""
 
     model_name = ""
-    languages = frozenset({"en"})
+    languages = frozenset({"en"}) | tone_lexicon.available()
 
     @property
     def model(self) -> LinearTextModel:
         return model_load(self.model_name)
 
-    def level(self, text: str) -> tuple[float, dict[str, Any]]:
+    def level(self, text: str, language: str = "en") -> tuple[float, dict[str, Any]]:
+        if language != "en":
+            return self.lexicon_level(text, language)
         model = self.model
         dense = vader_features(text) if model.dense else None
         return model.explain(text, dense)
+
+    def lexicon_level(self, text: str, language: str) -> tuple[float, dict[str, Any]]:
+        raise NotImplementedError
 
 
 class Warmth(_Learned):
@@ -54,11 +62,14 @@ class Warmth(_Learned):
     brand's warmth band."""
 
     name = "warmth"
-    version = 2  # 2: learned (1 was VADER's compound alone)
+    version = 3  # 3: Portuguese, French, German by lexicon; 2: learned; 1: VADER alone
     model_name = "warmth"
 
+    def lexicon_level(self, text: str, language: str) -> tuple[float, dict[str, Any]]:
+        return tone_lexicon.warmth_level(text, language)
+
     def score(self, item: ScoringInput) -> Result:
-        level, expl = self.level(item.text)
+        level, expl = self.level(item.text, item.language)
         brand = item.brand
         fit = _band_fit(level, brand.warmth_min, brand.warmth_max)
         return Result(self.name, level, fit, {
@@ -73,11 +84,14 @@ class Frustration(_Learned):
     airlines and brands). Customers' messages only; stored as context, no brand fit."""
 
     name = "frustration"
-    version = 1
+    version = 2  # 2: Portuguese, French, German by lexicon
     model_name = "frustration"
 
+    def lexicon_level(self, text: str, language: str) -> tuple[float, dict[str, Any]]:
+        return tone_lexicon.frustration_level(text, language)
+
     def score(self, item: ScoringInput) -> Result:
-        level, expl = self.level(item.text)
+        level, expl = self.level(item.text, item.language)
         return Result(self.name, level, 1.0, {"level": round(level, 4), **expl})
 
 
@@ -120,16 +134,18 @@ _IMPOLITE: dict[str, re.Pattern[str] | None] = {
 
 class Politeness(_PerItem):
     """Politeness and empathy, 0-1: (polite + 1) / (polite + impolite + 2) over the
-    strategies found, each capped at two hits; 0.5 with none. Rules, not a model."""
+    strategies found, each capped at two hits; 0.5 with none. Rules, not a model; the
+    message's language picks the phrase lists (English here, the others in
+    scoring/tone_phrases.py)."""
 
     name = "politeness"
-    version = 1
-    languages = frozenset({"en"})
+    version = 2  # 2: Spanish, Portuguese, French, German (scoring/tone_phrases.py)
+    languages = frozenset({"en"}) | frozenset(tone_phrases.POLITE)
 
     def score(self, item: ScoringInput) -> Result:
         text = item.text
-        polite = self._found(_POLITE, text)
-        impolite = self._found(_IMPOLITE, text)
+        polite = self._found(tone_phrases.POLITE.get(item.language, _POLITE), text)
+        impolite = self._found(tone_phrases.IMPOLITE.get(item.language, _IMPOLITE), text)
         up = sum(min(2, len(v)) for v in polite.values())
         down = sum(min(2, len(v)) for v in impolite.values())
         level = (up + 1) / (up + down + 2)

@@ -288,3 +288,36 @@ def embedding_models_train(*, write: bool = True, progress: Callable[[str], None
         report["bytes"] = path.stat().st_size
         progress(f"warmth_minilm: wrote {report['bytes']:,} bytes")
     return {"warmth_minilm": report}
+
+
+def embedding_blend_choose(*, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Pearson r on the embeddings sample's dev part (the items embedding_warmth_fit tunes
+    on) of BLEND x MiniLM + (1 - BLEND) x the default learned warmth, for BLEND 0..1 in
+    steps of 0.1: how scoring.embeddings.BLEND was chosen (0.3)."""
+    import random
+
+    from .embeddings import warmth_minilm_predict
+    from .models import BrandVoice
+    from .scorers import ScoringInput
+    from .tone import Warmth
+
+    items = warmth_items()
+    rng = random.Random(7)
+    chosen: list[Item] = []
+    for corpus, size in EMBEDDING_SAMPLE.items():
+        pool = [i for i in items if i.corpus == corpus]
+        chosen += rng.sample(pool, min(size, len(pool)))
+    dev = [i for i in chosen if i.split == "dev"]
+    progress(f"blend: encoding {len(dev)} dev items")
+    texts = [i.text[:400] for i in dev]
+    minilm = warmth_minilm_predict(texts)
+    brand = BrandVoice(name="training")
+    learned = [Warmth().score(ScoringInput(t, "web", "ai", brand)).value for t in texts]
+    gold = [i.target for i in dev]
+    tried = {}
+    for step in range(11):
+        blend = step / 10
+        tried[blend] = _pearson([blend * m + (1 - blend) * v
+                                 for m, v in zip(minilm, learned, strict=True)], gold)
+        progress(f"blend {blend:.1f}: dev r {tried[blend]:.4f}")
+    return {"dev_r": tried, "best": max(tried, key=tried.get), "items": len(dev)}

@@ -232,10 +232,15 @@ def icwsm_report(tarball: Path, *, limit: int | None = None,
         sets = {k: random.Random(3).sample(v, min(limit, len(v))) for k, v in sets.items()}
     extra = {}
     if embeddings:
-        from .embeddings import embeddings_available, warmth_minilm_predict
+        from .embeddings import (
+            embeddings_available,
+            warmth_embedding_predict,
+            warmth_minilm_predict,
+        )
 
         if embeddings_available():
-            extra["embeddings"] = warmth_minilm_predict
+            extra["embeddings_minilm_alone"] = warmth_minilm_predict
+            extra["embeddings"] = warmth_embedding_predict  # warmth e3, the blend
     return warmth_icwsm(sets, extra)
 
 
@@ -268,3 +273,48 @@ def own_split_report(*, limit: int | None = None) -> dict[str, Any]:
     out["frustration_auc"] = {"all": float(roc_auc_score([i.target for i in frus], values)),
                               "items": len(frus)}
     return out
+
+
+def tone_languages_report(rows: Sequence[Sequence[Any]], *, split: str = "test"
+                          ) -> dict[str, Any]:
+    """Per language, on the hand-labelled multilingual set (tests/fixtures/scoring/
+    tone_languages.json: language, split, kind, warmth, formal, polite, frustrated, text):
+    how many the detector names right; warmth's Pearson r with the labels (where the
+    language's lexicon is installed); ROC AUC of formality (formal vs familiar replies),
+    politeness (polite vs impolite replies) and frustration (customers). Scored with the
+    labelled language, so a detector miss does not hide a scorer's figure."""
+    from .language import language_detect
+    from .scorer_set import DEFAULT_SCORERS
+    from .tone import Frustration, score_for_languages
+
+    brand = BrandVoice(name="validation")
+    scorers = {s.name: s for s in DEFAULT_SCORERS
+               if s.name in ("warmth", "formality", "politeness")}
+    scorers["frustration"] = Frustration()
+    out: dict[str, Any] = {}
+    for language in ("es", "pt", "fr", "de"):
+        mine = [r for r in rows if r[0] == language and r[1] == split]
+        items = [ScoringInput(r[7], "web", "customer" if r[2] == "customer" else "ai",
+                              brand, language) for r in mine]
+        values = {name: score_for_languages(s, items) for name, s in scorers.items()}
+        warm = [(v.value, r[3]) for v, r in zip(values["warmth"], mine, strict=True)
+                if v is not None]
+        out[language] = {
+            "items": len(mine),
+            "detected": sum(language_detect(r[7])[0] == language for r in mine),
+            "warmth_r": pearson(*zip(*warm, strict=True)) if len(warm) > 2 else None,
+            "formality_auc": _auc_where(values["formality"], mine, 4, "reply"),
+            "politeness_auc": _auc_where(values["politeness"], mine, 5, "reply"),
+            "frustration_auc": _auc_where(values["frustration"], mine, 6, "customer"),
+        }
+    return out
+
+
+def _auc_where(results: Sequence[Any], rows: Sequence[Sequence[Any]], column: int,
+               kind: str) -> float | None:
+    """ROC AUC of the scored values against the 0/1 label in `column`, rows of `kind`."""
+    pairs = [(v.value, r[column]) for v, r in zip(results, rows, strict=True)
+             if v is not None and r[2] == kind]
+    pos = [v for v, y in pairs if y == 1]
+    neg = [v for v, y in pairs if y == 0]
+    return auc(pos, neg) if pos and neg else None

@@ -379,16 +379,20 @@ def test_tone_by_language_and_channel_distributions_from_scored_messages(as_role
     BrandVoice.objects.create(**BRISA, is_default=True)
     texts = ([("Thanks so much for waiting! We're happy to help.", "whatsapp")] * 20
              + [("hey lol calm down ur order is gonna be late", "sms")] * 20
-             + [("Danke für Ihre Geduld! Ihr Paket kommt am Dienstag an.", "sms")] * 2)
+             + [("Muchas gracias por esperar, su pedido llega el martes por la mañana.",
+                 "sms")] * 2)
     ids = [record(t, channel=ch, customer=f"+1212555{i:04d}").pk
            for i, (t, ch) in enumerate(texts)]
     messages_score(message_ids=ids)
     t = dashboard(period=dashboard_period(days=7), now=datetime.now(UTC)).tone
     assert [(r["language"], r["messages"], r["not_scored"]) for r in t.languages] == [
-        ("en", 40, 0), ("de", 2, 2)]  # German: brand tone without the English-only parts
+        ("en", 40, 0), ("es", 2, 2)]  # Spanish: brand tone without warmth (no lexicon)
+    assert t.languages[1]["also"]["warmth"] is None
+    assert t.languages[1]["also"]["formality"] is not None
     (pair,) = t.distributions["pairs"]
     assert (pair["a"], pair["b"], pair["n_a"], pair["n_b"]) == ("sms", "whatsapp", 22, 20)
     html = unescape(as_role("viewer").get("/dashboards/?days=7").content.decode())
     assert "Channels compared as distributions (Brisa Home)" in html
     assert "SMS vs WhatsApp" in html and "22 / 20" in html
-    assert "Tone by language (Brisa Home)" in html and "German" in html
+    assert "Tone by language (Brisa Home)" in html and "Spanish" in html
+    assert "not scored" in html  # Spanish warmth

@@ -95,3 +95,53 @@ def test_warmth_orders_warm_neutral_and_cold_replies():
     cold = one(Warmth(), "No. That is your problem, not ours.").value
     assert warm > 0.55
     assert warm > neutral + 0.05 and neutral > cold + 0.1
+
+
+def test_embeddings_warmth_is_the_blend_with_the_default_and_scores_other_languages():
+    # The embeddings extra's warmth (e3): BLEND x the MiniLM ridge + (1 - BLEND) x the
+    # default learned model in English, words from the linear model; other languages as
+    # the default scores them (the lexicon), not "not scored".
+    from scoring.embeddings import BLEND, WarmthEmbedding, warmth_minilm_predict
+
+    en = ScoringInput("Thanks so much, we're happy to help!", "web", "ai", BRAND, "en")
+    pt = ScoringInput("Muito obrigado, foi ótimo!", "web", "ai", BRAND, "pt")
+    blended, other = WarmthEmbedding().score_batch([en, pt])
+    (minilm,) = warmth_minilm_predict([en.text])
+    learned = Warmth().score(en).value
+    assert BLEND == 0.3
+    assert blended.value == pytest.approx(0.3 * minilm + 0.7 * learned)
+    assert blended.explanations["parts"] == {"minilm": round(minilm, 4),
+                                             "learned": round(learned, 4),
+                                             "minilm_weight": 0.3}
+    assert blended.explanations["up"][0]["text"] in {"Thanks", "happy"}
+    assert other.value == Warmth().score(pt).value and other.explanations["model"] == "lexicon-pt"
+
+
+def test_a_worker_starts_with_the_models_loaded_and_frozen_out_of_the_collector(tmp_path):
+    # scoring.tasks connects services.scorers_warm to Celery's worker_init: the word lists
+    # (~100,000 long-lived objects) are loaded once and moved to the permanent generation,
+    # so full collections stop walking them (a third of the learned scorers' time).
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import django, gc, json; django.setup()\n"
+        "from celery.signals import worker_init\n"
+        "import scoring.tasks\n"
+        "before = gc.get_freeze_count()\n"
+        "worker_init.send(sender=None)\n"
+        "from scoring.textmodel import model_load\n"
+        "print(json.dumps([before, gc.get_freeze_count(), model_load.cache_info().currsize]))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(root),
+           "HANDOFF_AUDITOR_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after, models = json.loads(done.stdout.strip().splitlines()[-1])
+    assert before == 0 and after > 100_000
+    assert models == 2  # warmth and frustration, loaded before the first message
