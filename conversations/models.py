@@ -281,6 +281,10 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "sent_at", "id"], name="message_timeline"),
+            # "A human took part" (audit/outcome_rules.human_q, a day's rollups): read from
+            # the few human messages, not a scan of every message.
+            models.Index(fields=["conversation"], condition=Q(author_kind="human"),
+                         name="message_human"),
         ]
 
     def __str__(self) -> str:
