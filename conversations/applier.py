@@ -56,15 +56,6 @@ _PARTITIONS_LOCK = f"""
                             WHERE r.status = 'pending' AND r.partition = t.p)
                THEN pg_try_advisory_xact_lock({APPLIER_LOCK_SPACE}, t.p) ELSE false END
     LIMIT %s"""
-# The batch's ids: each locked partition's oldest pending rows, by the raw_event_pending index
-# (partition, id), at most the batch size each, then the oldest of those. The same rows as
-# ordering all pending rows of the partitions by id, without reading and sorting all of them
-# (a backlog's quarter, bodies and all, per batch).
-_HEADS = f"""
-    SELECT h.id FROM unnest(%s::int[]) AS p(p) CROSS JOIN LATERAL (
-        SELECT r.id FROM {RawEvent._meta.db_table} r
-        WHERE r.status = 'pending' AND r.partition = p.p ORDER BY r.id LIMIT %s) AS h
-    ORDER BY h.id LIMIT %s"""
 
 
 @dataclass
@@ -103,14 +94,9 @@ def _claim(batch_size: int, only: list[int] | None = None) -> list[RawEvent]:
     if connection.vendor == "postgresql":
         with Statements() as sql:
             partitions = _partitions_lock(sql)
-            if not partitions:
-                return []
-            if only is None:
-                heads = [r[0] for r in sql.all(_HEADS, [partitions, batch_size, batch_size])]
-                pending = pending.filter(pk__any=heads)
-            else:
-                pending = pending.filter(partition__in=partitions)
-        pending = pending.select_for_update(skip_locked=True)
+        if not partitions:
+            return []
+        pending = pending.filter(partition__in=partitions).select_for_update(skip_locked=True)
     return list(pending.order_by("pk")[:batch_size])
 
 
