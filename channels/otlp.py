@@ -53,6 +53,7 @@ from .otlp_mapping import (
     MESSAGE_ID,
     MESSAGE_PROVIDER,
     conversation_of,
+    json_loads,
     nanos_time,
     operation_of,
     step_fields,
@@ -64,6 +65,7 @@ KIND = "span"
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPE = "application/json"
 _ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+CHANNELS = frozenset(Channel.values)  # Channel.values builds its list on every use
 
 
 class WebhookUnauthorized(WebhookError):
@@ -299,7 +301,7 @@ class OTLPTracesView(BearerTokenValidator, WebhookView):
     @classmethod
     def normalize(cls, raw_event: RawEvent) -> list[AIStepEvent]:
         try:
-            doc = json.loads(raw_event.body)
+            doc = json_loads(raw_event.body)
             span = doc["span"]
             attrs = span["attributes"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -314,7 +316,7 @@ class OTLPTracesView(BearerTokenValidator, WebhookView):
         name = auditor_settings.OTLP_CHANNEL_ATTRIBUTE
         channel = str(attrs.get(name) or resource.get(name)
                       or auditor_settings.OTLP_DEFAULT_CHANNEL)
-        if channel not in Channel.values:
+        if channel not in CHANNELS:
             raise NormalizationError(f"{name} {channel!r} is not one of "
                                      f"{', '.join(Channel.values)}")
         ref = ConversationRef(

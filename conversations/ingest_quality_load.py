@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from django.db import connection
 
 from .ingest_state import QualityContext, StoredMessage
@@ -47,7 +48,14 @@ def _statement(name: str, limit: int) -> str:
 
 
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    """A JSON column as the driver hands it (text): orjson, or json for the numbers orjson
+    refuses (integers past 64 bits, which jsonb keeps)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def quality_context_load(sql: Statements, conversations: Sequence[int], *,
