@@ -3,8 +3,8 @@
     webhook ──store──▶ RawEvent (pending) ──wake──▶ applier
     applier: one transaction per batch
       claim   partitions with pending events (PostgreSQL: pg_try_advisory_xact_lock, so one
-              applier at a time works a partition) and their oldest pending rows, in id
-              order, `FOR UPDATE SKIP LOCKED`
+              applier at a time works a partition), each one's oldest pending ids, and the
+              batch's oldest of those, in id order, `FOR UPDATE SKIP LOCKED`
       apply   each raw event through its adapter's normalizer (a failure: that raw event is
               failed), then all their events at once through services.events_apply in a
               savepoint (messages, statuses, AI steps, outcomes, lifecycle events, and the
