@@ -230,18 +230,10 @@ def train_models(*, write: bool = True, progress: Callable[[str], None] = print
 EMBEDDING_SAMPLE = {"tweets": 10000, "imdb": 2500, "vader_lexicon": 7500}
 
 
-def embedding_warmth_fit(*, progress: Callable[[str], None] = print
-                         ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Ridge regression from all-MiniLM-L6-v2 sentence embeddings to the warmth target,
-    on a fixed sample of the same items and splits as the linear model (IMDB reviews cut
-    to their first 400 characters, to keep training minutes on a CPU). Returns the weights
-    (384 numbers and an intercept) and the report."""
+def _embedding_sample() -> list[Item]:
+    """The warmth items the embeddings model is trained and blended on: EMBEDDING_SAMPLE
+    per corpus, drawn with a fixed seed (the same draw for training and for the blend)."""
     import random
-
-    import numpy as np
-    from sklearn.linear_model import Ridge
-
-    from .embeddings import encode
 
     items = warmth_items()
     rng = random.Random(7)
@@ -249,6 +241,21 @@ def embedding_warmth_fit(*, progress: Callable[[str], None] = print
     for corpus, size in EMBEDDING_SAMPLE.items():
         pool = [i for i in items if i.corpus == corpus]
         chosen += rng.sample(pool, min(size, len(pool)))
+    return chosen
+
+
+def embedding_warmth_fit(*, progress: Callable[[str], None] = print
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ridge regression from all-MiniLM-L6-v2 sentence embeddings to the warmth target,
+    on a fixed sample of the same items and splits as the linear model (IMDB reviews cut
+    to their first 400 characters, to keep training minutes on a CPU). Returns the weights
+    (384 numbers and an intercept) and the report."""
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    from .embeddings import encode
+
+    chosen = _embedding_sample()
     split = {s: [i for i in chosen if i.split == s] for s in ("train", "dev", "test")}
     x = {}
     for s, part in split.items():
@@ -294,19 +301,12 @@ def embedding_blend_choose(*, progress: Callable[[str], None] = print) -> dict[s
     """Pearson r on the embeddings sample's dev part (the items embedding_warmth_fit tunes
     on) of BLEND x MiniLM + (1 - BLEND) x the default learned warmth, for BLEND 0..1 in
     steps of 0.1: how scoring.embeddings.BLEND was chosen (0.3)."""
-    import random
-
     from .embeddings import warmth_minilm_predict
     from .models import BrandVoice
     from .scorers import ScoringInput
     from .tone import Warmth
 
-    items = warmth_items()
-    rng = random.Random(7)
-    chosen: list[Item] = []
-    for corpus, size in EMBEDDING_SAMPLE.items():
-        pool = [i for i in items if i.corpus == corpus]
-        chosen += rng.sample(pool, min(size, len(pool)))
+    chosen = _embedding_sample()
     dev = [i for i in chosen if i.split == "dev"]
     progress(f"blend: encoding {len(dev)} dev items")
     texts = [i.text[:400] for i in dev]
