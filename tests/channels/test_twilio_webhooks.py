@@ -456,6 +456,27 @@ def test_database_trouble_answers_503_stores_nothing_and_the_retry_lands(twilio)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_connection_the_database_dropped_is_replaced_and_the_webhook_stored(twilio):
+    """A database restart ends the web process's kept connection. The webhook skips
+    Django's per-request health check (its INSERT is the check): the INSERT fails on the
+    dead connection, and the retry opens a new one: stored, answered 200, no 503."""
+    import psycopg
+    from django.db import connection
+
+    assert twilio.message(twilio_fixture("inbound_sms")).status_code == 200
+    ours = connection.connection.info.backend_pid
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
+                         dbname=db["NAME"], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [ours])
+    params = {**twilio_fixture("inbound_sms"), "MessageSid": "SM" + "d" * 32}
+    response = twilio.message(params)
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.backend_pid != ours
+    assert RawEvent.objects.filter(dedupe_key__contains="d" * 32).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_trouble_applying_keeps_the_event_pending_and_the_applier_lands_it_later(twilio):
     """The webhook only stores: a conversation table that cannot be written does not make
     Twilio retry, and the stored event is neither lost nor marked failed."""
