@@ -43,6 +43,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from conversations.conf import auditor_settings
 from conversations.events import AIStepEvent, ConversationRef, NormalizationError
+from conversations.json_text import json_loads
 from conversations.models import Channel, RawEvent
 from conversations.raw_events import StoreResult
 
@@ -53,7 +54,6 @@ from .otlp_mapping import (
     MESSAGE_ID,
     MESSAGE_PROVIDER,
     conversation_of,
-    json_loads,
     nanos_time,
     operation_of,
     step_fields,

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from conversations.json_text import json_loads
+
 # Operation names as the conventions spell them -> AIStep.Operation.
 GEN_AI_OPERATIONS = {
     "chat": "chat", "text_completion": "chat", "generate_content": "chat",
@@ -92,15 +94,6 @@ def _count(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 0 <= number <= MAX_INT else None
-
-
-def json_loads(text: str | bytes) -> Any:
-    """JSON text as Python: orjson, and the standard library for what orjson refuses and
-    Python's json takes (NaN, Infinity, integers past 64 bits): the same values, faster."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def _json(value: Any) -> Any:

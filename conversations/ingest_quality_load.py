@@ -9,10 +9,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from django.db import connection
 
 from .ingest_state import QualityContext, StoredMessage
+from .json_text import json_loads
 from .models import AIStep, Message
 from .sql import Statements
 
@@ -48,14 +48,8 @@ def _statement(name: str, limit: int) -> str:
 
 
 def _json(value: Any) -> Any:
-    """A JSON column as the driver hands it (text): orjson, or json for the numbers orjson
-    refuses (integers past 64 bits, which jsonb keeps)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return json.loads(value)
+    """A JSON column as the driver hands it (text), or the value already decoded."""
+    return json_loads(value) if isinstance(value, str) else value
 
 
 def quality_context_load(sql: Statements, conversations: Sequence[int], *,
