@@ -9,10 +9,12 @@ Signatures are checked with the twilio package's RequestValidator against every 
 auth token (rotation), over the URL Twilio called (PUBLIC_BASE_URL behind a proxy).
 """
 
+import hmac
 import logging
 from typing import ClassVar
 
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from conversations.conf import auditor_settings
@@ -20,7 +22,14 @@ from conversations.events import MessageEvent, NormalizationError, StatusEvent
 from conversations.models import AuthorKind, Channel, DeliveryStatus, Direction, RawEvent
 from conversations.raw_events import StoreResult
 
-from .base import RawEventSpec, WebhookError, WebhookForbidden, WebhookView, thread_key
+from .base import (
+    RawEventSpec,
+    WebhookError,
+    WebhookForbidden,
+    WebhookView,
+    form_fields,
+    thread_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +89,7 @@ def _clean(text: str) -> str:
 
 def _params(raw_event: RawEvent) -> dict[str, str]:
     """The form fields of a stored request; a repeated field keeps its last value."""
-    return {_clean(k): _clean(v) for k, v in QueryDict(raw_event.body).items()}
+    return {_clean(k): _clean(v) for k, v in form_fields(raw_event.body).items()}
 
 
 def _require(params: dict[str, str], *names: str) -> None:
@@ -89,7 +98,7 @@ def _require(params: dict[str, str], *names: str) -> None:
         raise NormalizationError(f"missing Twilio parameter(s): {', '.join(missing)}")
 
 
-def _message_sid(params: QueryDict | dict[str, str]) -> str:
+def _message_sid(params: MultiValueDict | dict[str, str]) -> str:
     return params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid") or ""
 
 
@@ -119,7 +128,7 @@ class TwilioSignatureValidator:
             request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
         )
         for token in tokens:
-            if RequestValidator(token).validate(url, params, signature, algorithm):
+            if signed_as_called(RequestValidator(token), url, params, signature, algorithm):
                 request.twilio_signed_url = url
                 return
         # The URL it was checked against is for our log, not for whoever sent the request
@@ -129,6 +138,23 @@ class TwilioSignatureValidator:
             "X-Twilio-Signature does not match the URL this request was sent to",
             code="invalid_signature",
         )
+
+
+def signed_as_called(validator: RequestValidator, url: str, params: MultiValueDict,
+                     signature: str, algorithm: str) -> bool:
+    """The twilio package's check, cheaper in the common case. `validate` always signs the
+    URL twice (with and without its default port, which Twilio's back end is inconsistent
+    about) and parses it; the URL as it was called is one of the two. Sign that one first
+    with the same `compute_signature`, and let `validate` try both forms only when it does
+    not match: a webhook costs one HMAC instead of two (the check was 0.2 ms of the
+    webhook's CPU)."""
+    try:
+        computed = validator.compute_signature(url, params, algorithm)
+    except ValueError:  # an algorithm this twilio does not know: validate logs and refuses
+        return validator.validate(url, params, signature, algorithm)
+    if hmac.compare_digest(computed.encode(), signature.encode()):
+        return True
+    return validator.validate(url, params, signature, algorithm)
 
 
 def signed_url(request: HttpRequest) -> str:
@@ -163,7 +189,7 @@ class TwilioWebhookView(TwilioSignatureValidator, WebhookView):
             partition_key=thread_key(params.get("From", ""), params.get("To", "")),
         )]
 
-    def dedupe_key(self, params: QueryDict) -> str:
+    def dedupe_key(self, params: MultiValueDict) -> str:
         raise NotImplementedError
 
 
@@ -172,7 +198,7 @@ class TwilioMessageWebhookView(TwilioWebhookView):
 
     kind = "message"
 
-    def dedupe_key(self, params: QueryDict) -> str:
+    def dedupe_key(self, params: MultiValueDict) -> str:
         return f"message:{_message_sid(params)}"
 
     def success_response(self, request: HttpRequest, stored: StoreResult) -> HttpResponse:
@@ -233,7 +259,7 @@ class TwilioStatusWebhookView(TwilioWebhookView):
     kind = "status"
     required = ("MessageStatus",)
 
-    def dedupe_key(self, params: QueryDict) -> str:
+    def dedupe_key(self, params: MultiValueDict) -> str:
         return f"status:{_message_sid(params)}:{params.get('MessageStatus', '')}"
 
     @classmethod
